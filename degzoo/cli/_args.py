@@ -1,0 +1,46 @@
+"""Small parsing helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from degzoo.errors import InvalidParameterError
+
+
+def parse_value(text: str) -> Any:
+    """``3`` → 3, ``0.1`` → 0.1, ``true`` → True, ``[5,20]`` → [5, 20], anything else → the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_flags(extra: Sequence[str]) -> dict[str, Any]:
+    """Turn leftover ``--bits 3 --delay-max 40`` into ``{"bits": 3, "delay_max": 40}``."""
+    out: dict[str, Any] = {}
+    items = list(extra)
+    while items:
+        flag = items.pop(0)
+        if not flag.startswith("--") or len(flag) < 3:
+            raise InvalidParameterError(f"unexpected argument {flag!r}; task parameters look like --bits 3")
+        key, _, value = flag[2:].partition("=")
+        if not value:
+            if not items or items[0].startswith("--"):
+                raise InvalidParameterError(f"task parameter {flag} needs a value")
+            value = items.pop(0)
+        out[key.replace("-", "_")] = parse_value(value)
+    return out
+
+
+def parse_control(spec: str) -> tuple[str, dict[str, Any]]:
+    """``l1:weight=1e-3`` → ("l1", {"weight": 0.001}); ``aux`` → ("aux", {})."""
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidParameterError(f"control {spec!r}: write parameters as name:key=value,key=value")
+        params[key.strip()] = parse_value(value.strip())
+    return name.strip(), params

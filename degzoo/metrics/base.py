@@ -1,0 +1,141 @@
+"""The metric interface: a small, scikit-learn-like estimator of distances between networks.
+
+A metric is a dataclass whose fields are its parameters. It declares its ``name``, its ``level``
+and the ``invariances`` it claims, and implements two steps:
+
+- ``embed(ensemble)``: per-ensemble work done once (a DMD operator per network, the weights, ...);
+- ``compare(emb_a, emb_b, symmetric)``: an ``[Ea, Eb]`` matrix of distances between embeddings.
+
+``pairwise`` and ``cross`` are provided here and validate what ``compare`` returns, so that every
+metric — ours or a third party's — fails the same clear way on NaN, negative or misshapen output.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+from degzoo.errors import InvalidParameterError, MetricError
+
+Level = Literal["behaviour", "dynamics", "weights", "representation"]
+LEVELS: tuple[str, ...] = ("behaviour", "dynamics", "weights", "representation")
+INVARIANCES: frozenset[str] = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
+
+
+class EnsembleLike(Protocol):
+    """What a metric may use of an ensemble (see :class:`degzoo.zoo.Ensemble`)."""
+
+    def __len__(self) -> int: ...
+
+    def trajectories(self, inputs: np.ndarray | None = None) -> np.ndarray: ...
+
+
+class Metric(abc.ABC):
+    """Base class of every degeneracy metric. Subclasses are dataclasses."""
+
+    name: ClassVar[str]
+    level: ClassVar[Level]
+    invariances: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "__abstractmethods__", None):
+            return
+        level = getattr(cls, "level", None)
+        if level is None:  # set per instance (e.g. FunctionMetric)
+            return
+        if level not in LEVELS:
+            raise TypeError(f"metric {cls.__name__}: level must be one of {LEVELS}, got {level!r}")
+        unknown = set(cls.invariances) - INVARIANCES
+        if unknown:
+            raise TypeError(
+                f"metric {cls.__name__}: unknown invariances {sorted(unknown)}; "
+                f"known: {sorted(INVARIANCES)}"
+            )
+
+    @abc.abstractmethod
+    def embed(self, ensemble: Any) -> Any:
+        """Per-ensemble precomputation, done once per network rather than once per pair."""
+
+    @abc.abstractmethod
+    def compare(self, emb_a: Any, emb_b: Any, symmetric: bool) -> np.ndarray:
+        """Distances ``[Ea, Eb]``; ``symmetric`` says ``emb_a is emb_b`` (pairwise)."""
+
+    def get_params(self) -> dict[str, Any]:
+        """The metric's parameters, as recorded in result files."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        return {}
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """Name, level, parameters and claimed invariances: what a result file records."""
+        return {
+            "name": self.name,
+            "level": self.level,
+            "params": self.get_params(),
+            "invariances": sorted(self.invariances),
+        }
+
+    def pairwise(self, ensemble: Any) -> np.ndarray:
+        """All-pairs distances ``[E, E]`` within one ensemble: symmetric, zero diagonal."""
+        emb = self.embed(ensemble)
+        dist = np.asarray(self.compare(emb, emb, True), dtype=np.float64)
+        n = len(ensemble)
+        check_distances(self, dist, (n, n))
+        dist = 0.5 * (dist + dist.T)
+        np.fill_diagonal(dist, 0.0)
+        return dist
+
+    def cross(self, ensemble_a: Any, ensemble_b: Any) -> np.ndarray:
+        """Distances ``[Ea, Eb]`` between the members of two ensembles of the same task."""
+        check_comparable(self, ensemble_a, ensemble_b)
+        dist = np.asarray(
+            self.compare(self.embed(ensemble_a), self.embed(ensemble_b), False), dtype=np.float64
+        )
+        check_distances(self, dist, (len(ensemble_a), len(ensemble_b)))
+        return dist
+
+
+def check_distances(metric: Any, dist: np.ndarray, shape: tuple[int, int]) -> None:
+    """Raise :class:`MetricError` naming the metric and the first bad pair, if any."""
+    name = getattr(metric, "name", type(metric).__name__)
+    if dist.shape != shape:
+        raise MetricError(f"metric {name!r} returned shape {dist.shape}, expected {shape}")
+    bad = ~np.isfinite(dist)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        raise MetricError(
+            f"metric {name!r} returned a non-finite value {dist[i, j]} for pair ({i}, {j}); "
+            f"{int(bad.sum())} pair(s) affected — check the networks for NaN weights "
+            "or the metric for a division by zero"
+        )
+    neg = dist < -1e-9 * max(1.0, float(np.abs(dist).max()))
+    if neg.any():
+        i, j = map(int, np.argwhere(neg)[0])
+        raise MetricError(
+            f"metric {name!r} returned a negative distance {dist[i, j]:.3g} for pair ({i}, {j}); "
+            "a distance must be >= 0"
+        )
+
+
+def check_comparable(metric: Any, a: Any, b: Any) -> None:
+    """Two ensembles can be compared only on the same task and the same probe set."""
+    name = getattr(metric, "name", type(metric).__name__)
+    task_a, task_b = getattr(a, "task", None), getattr(b, "task", None)
+    if task_a is not None and task_b is not None and task_a != task_b:
+        raise InvalidParameterError(
+            f"metric {name!r}: cannot compare ensembles of different tasks "
+            f"({task_a!r} vs {task_b!r}); compare within one task"
+        )
+    probe_a, probe_b = getattr(a, "probe_inputs", None), getattr(b, "probe_inputs", None)
+    if probe_a is not None and probe_b is not None:
+        pa, pb = np.asarray(probe_a), np.asarray(probe_b)
+        if pa.shape != pb.shape or not np.array_equal(pa, pb):
+            raise InvalidParameterError(
+                f"metric {name!r}: the two ensembles were probed with different probe sets "
+                f"(shapes {pa.shape} vs {pb.shape}); use the task's standard probe set for both"
+            )

@@ -1,0 +1,110 @@
+"""Find metrics by name, by ``module:attr`` string, or through the ``degzoo.metrics`` entry points."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from degzoo.errors import InvalidParameterError, UnknownNameError
+from degzoo.metrics.base import Level, Metric
+from degzoo.metrics.function import FunctionMetric
+
+ENTRY_POINT_GROUP = "degzoo.metrics"
+_REGISTRY: dict[str, Callable[..., Metric]] = {}
+
+
+def register(factory: Callable[..., Metric], name: str | None = None) -> Callable[..., Metric]:
+    """Register a metric class (or factory) under ``name`` (default: its ``name`` attribute)."""
+    key = name or getattr(factory, "name", None)
+    if not isinstance(key, str) or not key:
+        raise InvalidParameterError(f"register: {factory!r} has no name; pass name=...")
+    if key in _REGISTRY and _REGISTRY[key] is not factory:
+        raise InvalidParameterError(f"register: a different metric is already registered as {key!r}")
+    _REGISTRY[key] = factory
+    return factory
+
+
+def available() -> list[str]:
+    """Names of the registered metrics, entry points included."""
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def get(spec: str | Metric | Callable[..., Any], *, level: Level | None = None, **params: Any) -> Metric:
+    """A metric instance from a registered name, a ``module:attr`` string, an instance or a function.
+
+    A plain function ``f(net_a, net_b) -> float`` is wrapped in :class:`FunctionMetric`; its
+    level must then be given (``level=`` here, or a ``level`` attribute on the function).
+    """
+    if isinstance(spec, Metric):
+        if params:
+            raise InvalidParameterError("get: parameters cannot be applied to a metric instance")
+        return spec
+    obj = _resolve(spec) if isinstance(spec, str) else spec
+    if inspect.isclass(obj) and issubclass(obj, Metric):
+        return obj(**params)
+    if isinstance(obj, Metric):
+        return obj
+    if callable(obj):
+        factory_result = _maybe_factory(obj, params)
+        if factory_result is not None:
+            return factory_result
+        lvl = level or getattr(obj, "level", None)
+        if lvl is None:
+            raise InvalidParameterError(
+                f"get: {getattr(obj, '__name__', obj)!r} is a plain distance function; say which "
+                "level it measures with level='behaviour'|'dynamics'|'weights'|'representation'"
+            )
+        return FunctionMetric(obj, level=lvl, **params)
+    raise InvalidParameterError(f"get: cannot make a metric from {obj!r}")
+
+
+def _maybe_factory(obj: Callable[..., Any], params: dict[str, Any]) -> Metric | None:
+    """A registered factory (not a class) returns a Metric when called with the parameters."""
+    if obj in _REGISTRY.values():
+        metric = obj(**params)
+        if not isinstance(metric, Metric):
+            raise InvalidParameterError(f"get: factory {obj!r} returned {metric!r}, not a Metric")
+        return metric
+    return None
+
+
+def _resolve(spec: str) -> Any:
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise UnknownNameError(
+                f"metric {spec!r}: module {module_name!r} failed to import ({exc.__class__.__name__}: "
+                f"{exc}); is it installed and on PYTHONPATH?"
+            ) from exc
+        try:
+            return getattr(module, attr)
+        except AttributeError:
+            raise UnknownNameError(
+                f"metric {spec!r}: module {module_name!r} has no attribute {attr!r}"
+            ) from None
+    _load_entry_points()
+    if spec not in _REGISTRY:
+        raise UnknownNameError(
+            f"unknown metric {spec!r}; available: {', '.join(sorted(_REGISTRY))}, "
+            "or give a 'module:attr' string"
+        )
+    return _REGISTRY[spec]
+
+
+def _load_entry_points() -> None:
+    import degzoo.metrics  # noqa: F401  (registers the reference metrics)
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _REGISTRY:
+            try:
+                _REGISTRY[ep.name] = ep.load()
+            except Exception as exc:  # a broken plug-in must not hide the others
+                raise UnknownNameError(
+                    f"metric entry point {ep.name!r} ({ep.value}) failed to load: {exc}"
+                ) from exc

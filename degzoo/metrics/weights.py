@@ -1,0 +1,486 @@
+"""Weight-level degeneracy: distance between recurrent weight matrices up to a relabelling of units.
+
+The paper's measure (Huang et al. 2025) is
+
+    d(W1, W2) = min_P ‖W1 − Pᵀ W2 P‖_F / (number of entries),
+
+over permutation matrices P, on the recurrent matrices. Rows and columns are permuted *together*
+(unit i of one network plays the role of unit π(i) of the other), so this is a quadratic
+assignment problem (QAP), NP-hard in general: a one-shot assignment on rows does not solve it.
+
+Normalisation: the paper says "divided by the number of entries"; we take it literally, so the
+default reported value is ``‖W1 − Pᵀ W2 P‖_F / H²`` — the Frobenius norm (not its square) divided
+by H² (``normalize="entries"``). ``"rms"`` gives ‖·‖_F / H (root-mean-square entry difference) and
+``"none"`` the raw norm. With ``use_io=True`` the permutation also acts on the rows of ``W_in`` and
+the entries of ``b`` (inputs to each unit) and on the columns of ``W_out`` (its readout), their
+squared differences join the objective, and the number of entries counted is H² + H·I + H + O·H.
+
+Solver (deterministic given ``seed``):
+
+1. starting points — the identity, a *unit-signature* assignment (a linear assignment on
+   permutation-invariant statistics of each unit: its self-weight, its sorted incoming and sorted
+   outgoing weights, and, when given, its input weights, bias and readout weights), an assignment
+   on the input/readout alignment alone when ``W_in``/``W_out`` are given, the barycentre, and
+   ``n_starts`` random doubly-stochastic points;
+2. each is refined by FAQ (Vogelstein et al. 2015: Frank–Wolfe on the doubly-stochastic relaxation,
+   exact line search), extended with the linear term that the input/readout weights contribute;
+3. the projected permutation is polished by best-improvement 2-opt (swap two units) to a local
+   optimum, with all H² swap gains evaluated at once in O(H³);
+4. the best permutation found is kept; an exact match (distance 0) stops the search early.
+
+Invariances: permutation of hidden units only. A tanh network whose unit i has all its weights
+negated (W_hh → D W_hh D, W_in → D W_in, b → D b, W_out → W_out D with D = diag(±1)) computes the
+same function, but this distance is **not** invariant to such sign flips — like the paper's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from degzoo.errors import InvalidParameterError, MetricError
+from degzoo.metrics.base import Level, Metric
+
+Normalize = Literal["entries", "rms", "none"]
+_NORMALIZE = ("entries", "rms", "none")
+_PAIR_NAMES = ("W_in", "b", "W_out")
+
+
+# --------------------------------------------------------------------------------------------
+# The assignment problem
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def single_thread_blas() -> Iterator[None]:
+    """Run BLAS on one thread: the solver's matrices are small (H ≤ a few hundred), and a
+    multi-threaded OpenBLAS on a loaded machine makes a 128×128 product 100× slower.
+    Uses ``threadpoolctl`` when it is installed, else does nothing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _lap(score: np.ndarray) -> np.ndarray:
+    """Permutation maximising ``Σ_i score[i, perm[i]]``."""
+    _, cols = linear_sum_assignment(score, maximize=True)
+    return cols
+
+
+def _perm_matrix(perm: np.ndarray) -> np.ndarray:
+    n = perm.size
+    P = np.zeros((n, n))
+    P[np.arange(n), perm] = 1.0
+    return P
+
+
+def qap_objective(A: np.ndarray, B: np.ndarray, perm: np.ndarray, C: np.ndarray | None = None) -> float:
+    """``Σ_ij A_ij B_{π(i)π(j)} + Σ_i C_{iπ(i)}`` (the quantity the solver maximises)."""
+    value = float(np.sum(A * B[np.ix_(perm, perm)]))
+    if C is not None:
+        value += float(C[np.arange(perm.size), perm].sum())
+    return value
+
+
+def _faq(
+    A: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray | None,
+    P: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """FAQ: Frank–Wolfe on ``max tr(Aᵀ P B Pᵀ) + tr(Cᵀ P)`` over doubly-stochastic P; returns a perm."""
+    n = A.shape[0]
+    At, Bt = A.T, B.T
+    for _ in range(max_iter):
+        grad = A @ P @ Bt + At @ P @ B
+        if C is not None:
+            grad = grad + C
+        Q = _perm_matrix(_lap(grad))
+        D = Q - P
+        DB = D @ B
+        PB = P @ B
+        quad = float(np.sum(A * (DB @ D.T)))
+        lin = float(np.sum(A * (PB @ D.T + DB @ P.T)))
+        if C is not None:
+            lin += float(np.sum(C * D))
+        if quad < 0:
+            alpha = min(1.0, max(0.0, -lin / (2 * quad)))
+        else:
+            alpha = 1.0 if quad + lin > 0 else 0.0
+        if alpha == 0.0:
+            break
+        step = alpha * D
+        P = P + step
+        if np.linalg.norm(step) / np.sqrt(n) < tol:
+            break
+    return _lap(P)
+
+
+def _two_opt(
+    A: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray | None,
+    perm: np.ndarray,
+    *,
+    max_iter: int,
+) -> np.ndarray:
+    """Best-improvement 2-opt: swap the pair of units that most increases the objective, repeat.
+
+    All H(H−1)/2 swap gains are evaluated at once: with M = B[π][:, π] (the permuted second
+    matrix), the gain of exchanging π(r) and π(s) is a sum of terms read off A Mᵀ, Aᵀ M and the
+    diagonals (O(H³) per move, in BLAS).
+    """
+    perm = perm.copy()
+    n = perm.size
+    if n < 2:
+        return perm
+    M = B[np.ix_(perm, perm)]
+    Cp = C[:, perm] if C is not None else None
+    a_d = np.diag(A)
+    scale = float(np.abs(A).sum() * np.abs(B).max() + (np.abs(C).sum() if C is not None else 0.0))
+    threshold = 1e-12 * max(scale, 1e-300)
+    AmAt = A - A.T
+    # Pieces that depend on A only.
+    a_col = a_d[:, None]
+    a_row = a_d[None, :]
+    for _ in range(max_iter):
+        m_d = np.diag(M)
+        G = A @ M.T
+        K = A.T @ M
+        g_d, k_d = np.diag(G), np.diag(K)
+        m_col, m_row = m_d[:, None], m_d[None, :]
+        gain = (
+            G + G.T - g_d[:, None] - g_d[None, :]
+            - (a_col - A.T) * (M.T - m_col)
+            - (A - a_row) * (m_row - M)
+            + K + K.T - k_d[:, None] - k_d[None, :]
+            - (a_col - A) * (M - m_col)
+            - (A.T - a_row) * (m_row - M.T)
+            + (a_col - a_row) * (m_row - m_col)
+            + AmAt * (M.T - M)
+        )
+        if Cp is not None:
+            c_d = np.diag(Cp)
+            gain += Cp + Cp.T - c_d[:, None] - c_d[None, :]
+        np.fill_diagonal(gain, -np.inf)
+        flat = int(np.argmax(gain))
+        r, s = divmod(flat, n)
+        if not gain[r, s] > threshold:
+            break
+        perm[[r, s]] = perm[[s, r]]
+        M[[r, s], :] = M[[s, r], :]
+        M[:, [r, s]] = M[:, [s, r]]
+        if Cp is not None:
+            Cp[:, [r, s]] = Cp[:, [s, r]]
+    return perm
+
+
+def _sinkhorn(K: np.ndarray, n_iter: int = 100) -> np.ndarray:
+    for _ in range(n_iter):
+        K = K / K.sum(axis=1, keepdims=True)
+        K = K / K.sum(axis=0, keepdims=True)
+    return K
+
+
+def _unit_signature(W: np.ndarray, extra: list[np.ndarray]) -> np.ndarray:
+    """Permutation-invariant description of each unit: features that move with the unit."""
+    n = W.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    rows = np.sort(W[off].reshape(n, n - 1), axis=1)  # outgoing-to-others weights, as a multiset
+    cols = np.sort(W.T[off].reshape(n, n - 1), axis=1)  # incoming-from-others weights
+    return np.concatenate([np.diag(W)[:, None], rows, cols, *extra], axis=1)
+
+
+def match_units(
+    A: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray | None = None,
+    *,
+    seeds: list[np.ndarray] | None = None,
+    n_starts: int = 4,
+    seed: int = 0,
+    max_faq_iter: int = 30,
+    max_swaps: int | None = None,
+    exact_objective: float | None = None,
+) -> np.ndarray:
+    """Heuristic solution of ``max_π Σ_ij A_ij B_{π(i)π(j)} + Σ_i C_{iπ(i)}``.
+
+    ``seeds`` are candidate permutations (tried as they are and as FAQ starts); the barycentre and
+    ``n_starts`` random doubly-stochastic points are FAQ starts too. Every candidate is polished by
+    2-opt and the best is returned. If ``exact_objective`` (the largest possible value, reached
+    only by an exact match) is given, the search stops as soon as a candidate reaches it.
+    """
+    n = A.shape[0]
+    if n == 1:
+        return np.zeros(1, dtype=np.intp)
+    max_swaps = 20 * n if max_swaps is None else max_swaps
+    rng = np.random.default_rng(seed)
+    best_perm, best_val = np.arange(n), -np.inf
+
+    def consider(perm: np.ndarray) -> bool:
+        nonlocal best_perm, best_val
+        perm = _two_opt(A, B, C, perm, max_iter=max_swaps)
+        val = qap_objective(A, B, perm, C)
+        if val > best_val:
+            best_perm, best_val = perm, val
+        return exact_objective is not None and best_val >= exact_objective * (1 - 1e-12) - 1e-300
+
+    starts: list[np.ndarray] = []
+    for perm in [*(seeds or []), np.arange(n)]:
+        if consider(np.asarray(perm, dtype=np.intp)):
+            return best_perm
+    # FAQ from the seeds (not from the arbitrary identity), the barycentre and random points.
+    starts = [_perm_matrix(np.asarray(perm)) for perm in seeds or []]
+    starts.append(np.full((n, n), 1.0 / n))
+    for _ in range(n_starts):
+        starts.append(0.5 * (np.full((n, n), 1.0 / n) + _sinkhorn(rng.random((n, n)))))
+    for P0 in starts:
+        if consider(_faq(A, B, C, P0, max_iter=max_faq_iter, tol=1e-6)):
+            break
+    return best_perm
+
+
+# --------------------------------------------------------------------------------------------
+# The distance
+# --------------------------------------------------------------------------------------------
+
+
+def _as_pair(value: Any, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    if value is None:
+        return None
+    try:
+        first, second = value
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"permutation_distance: {name} must be a pair (net1, net2)") from exc
+    return np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+
+
+def _normaliser(sq: float, n_entries: int, normalize: str) -> float:
+    if normalize == "entries":
+        return float(np.sqrt(sq)) / n_entries
+    if normalize == "rms":
+        return float(np.sqrt(sq / n_entries))
+    return float(np.sqrt(sq))
+
+
+def permutation_distance(
+    W1: np.ndarray,
+    W2: np.ndarray,
+    *,
+    use_io: bool = False,
+    W_in: tuple[np.ndarray, np.ndarray] | None = None,
+    W_out: tuple[np.ndarray, np.ndarray] | None = None,
+    b: tuple[np.ndarray, np.ndarray] | None = None,
+    n_starts: int = 4,
+    seed: int = 0,
+    normalize: Normalize = "entries",
+    max_faq_iter: int = 30,
+) -> tuple[float, np.ndarray]:
+    """``min_P ‖W1 − Pᵀ W2 P‖_F / H²`` over unit permutations, and the permutation found.
+
+    Returns ``(distance, perm)`` with ``W2[perm][:, perm]`` the relabelled ``W2`` (unit i of net 1
+    ↔ unit ``perm[i]`` of net 2). ``W_in``, ``W_out``, ``b`` are ``(net1, net2)`` pairs
+    (``W_in [H, I]``, ``W_out [O, H]``, ``b [H]``); when given they seed the search, and with
+    ``use_io=True`` their terms ‖W_in1 − P_rows W_in2‖², ‖b1 − P b2‖², ‖W_out1 − W_out2 P‖² join
+    the objective and the count of entries. A heuristic: the result is an upper bound on the
+    true minimum, exact when ``W2`` is a relabelled copy of ``W1``.
+    """
+    if normalize not in _NORMALIZE:
+        raise InvalidParameterError(f"permutation_distance: normalize must be one of {_NORMALIZE}")
+    A = np.asarray(W1, dtype=np.float64)
+    B = np.asarray(W2, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape != B.shape:
+        raise InvalidParameterError(
+            f"permutation_distance: W1 and W2 must be square matrices of the same shape, "
+            f"got {A.shape} and {B.shape}"
+        )
+    if not (np.isfinite(A).all() and np.isfinite(B).all()):
+        raise InvalidParameterError("permutation_distance: the weights contain NaN or inf")
+    n = A.shape[0]
+    pairs = {"W_in": _as_pair(W_in, "W_in"), "b": _as_pair(b, "b"), "W_out": _as_pair(W_out, "W_out")}
+    if use_io and pairs["W_in"] is None and pairs["W_out"] is None:
+        raise InvalidParameterError("permutation_distance: use_io=True needs W_in and/or W_out")
+    # Per-unit feature blocks [H, k] for the io terms: rows of W_in, entries of b, columns of W_out.
+    unit_feats: list[tuple[np.ndarray, np.ndarray]] = []
+    for key, pair in pairs.items():
+        if pair is None:
+            continue
+        f1, f2 = pair
+        if key == "W_out":
+            f1, f2 = f1.T, f2.T
+        f1, f2 = f1.reshape(n, -1), f2.reshape(n, -1)
+        if f1.shape != f2.shape:
+            raise InvalidParameterError(f"permutation_distance: {key} shapes differ between nets")
+        unit_feats.append((f1, f2))
+
+    C = None
+    seeds: list[np.ndarray] = []
+    if unit_feats:
+        io_score = sum(f1 @ f2.T for f1, f2 in unit_feats)
+        if use_io:
+            # ‖A − M‖² + Σ_i ‖f1_i − f2_π(i)‖² = const − 2 (Σ A∘M + Σ_i io_score[i, π(i)])
+            C = io_score
+        seeds.append(_lap(io_score))
+    sig1 = _unit_signature(A, [f for f, _ in unit_feats])
+    sig2 = _unit_signature(B, [f for _, f in unit_feats])
+    sq_dist = (
+        np.sum(sig1**2, axis=1)[:, None] + np.sum(sig2**2, axis=1)[None, :] - 2 * sig1 @ sig2.T
+    )
+    seeds.insert(0, _lap(-sq_dist))
+
+    # The objective's largest possible value: reached only when π makes every term match exactly.
+    best_possible = 0.5 * (np.sum(A**2) + np.sum(B**2))
+    if C is not None:
+        best_possible += 0.5 * sum(np.sum(f1**2) + np.sum(f2**2) for f1, f2 in unit_feats)
+    with single_thread_blas():
+        perm = match_units(
+            A, B, C, seeds=seeds, n_starts=n_starts, seed=seed, max_faq_iter=max_faq_iter,
+            exact_objective=best_possible,
+        )
+    sq = float(np.sum((A - B[np.ix_(perm, perm)]) ** 2))
+    n_entries = n * n
+    if use_io:
+        for f1, f2 in unit_feats:
+            sq += float(np.sum((f1 - f2[perm]) ** 2))
+            n_entries += f1.size
+    return _normaliser(sq, n_entries, normalize), perm
+
+
+# --------------------------------------------------------------------------------------------
+# Metric classes
+# --------------------------------------------------------------------------------------------
+
+
+def check_finite_params(metric: Metric, ensemble: Any, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The effective weights as float64, after checking every member for NaN/inf."""
+    params = getattr(ensemble, "params", None)
+    if params is None:
+        raise MetricError(f"metric {metric.name!r} needs the ensemble's weights (ensemble.params)")
+    out = {}
+    for key in keys:
+        arr = np.asarray(params[key], dtype=np.float64)
+        bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if bad.any():
+            member = int(np.flatnonzero(bad)[0])
+            raise MetricError(
+                f"metric {metric.name!r}: member {member} has non-finite (NaN/inf) values in "
+                f"{key} ({int(bad.sum())} member(s) affected); drop or retrain those networks"
+            )
+        out[key] = arr
+    return out
+
+
+def _check_same_width(metric: Metric, emb_a: dict, emb_b: dict) -> None:
+    for key in emb_a:
+        if emb_a[key].shape[1:] != emb_b[key].shape[1:]:
+            raise InvalidParameterError(
+                f"metric {metric.name!r}: {key} shapes differ between the ensembles "
+                f"({emb_a[key].shape[1:]} vs {emb_b[key].shape[1:]}); weight distances need "
+                "networks of the same width and task"
+            )
+
+
+@dataclass
+class PermutationWeightDistance(Metric):
+    """The paper's weight-level distance: ``min_P ‖W1 − Pᵀ W2 P‖_F / H²`` on recurrent weights.
+
+    Invariant to relabelling hidden units; **not** invariant to flipping the sign of a unit
+    (which leaves a tanh network's function unchanged), nor to orthogonal changes of basis or
+    scale. ``use_io`` also aligns input weights, biases and readout weights (see
+    :func:`permutation_distance`). ``n_starts`` random FAQ starts join the deterministic ones;
+    ``seed`` makes the search reproducible.
+    """
+
+    use_io: bool = False
+    n_starts: int = 4
+    seed: int = 0
+    normalize: Normalize = "entries"
+
+    name: ClassVar[str] = "weights_perm"
+    level: ClassVar[Level] = "weights"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation"})
+
+    def __post_init__(self) -> None:
+        if self.normalize not in _NORMALIZE:
+            raise InvalidParameterError(f"{self.name}: normalize must be one of {_NORMALIZE}")
+        if not isinstance(self.n_starts, int) or self.n_starts < 0:
+            raise InvalidParameterError(f"{self.name}: n_starts must be an integer >= 0")
+
+    def embed(self, ensemble: Any) -> dict[str, np.ndarray]:
+        return check_finite_params(self, ensemble, ("W_hh", *_PAIR_NAMES))
+
+    def distance(self, emb_a: dict, i: int, emb_b: dict, j: int) -> tuple[float, np.ndarray]:
+        """Distance and permutation between member ``i`` of ``emb_a`` and ``j`` of ``emb_b``."""
+        return permutation_distance(
+            emb_a["W_hh"][i],
+            emb_b["W_hh"][j],
+            use_io=self.use_io,
+            W_in=(emb_a["W_in"][i], emb_b["W_in"][j]),
+            b=(emb_a["b"][i], emb_b["b"][j]),
+            W_out=(emb_a["W_out"][i], emb_b["W_out"][j]),
+            n_starts=self.n_starts,
+            seed=self.seed,
+            normalize=self.normalize,
+        )
+
+    def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
+        _check_same_width(self, emb_a, emb_b)
+        na, nb = emb_a["W_hh"].shape[0], emb_b["W_hh"].shape[0]
+        out = np.zeros((na, nb))
+        for i in range(na):
+            for j in range(i + 1 if symmetric else 0, nb):
+                out[i, j] = self.distance(emb_a, i, emb_b, j)[0]
+        if symmetric:
+            out = out + out.T
+        return out
+
+
+@dataclass
+class FrobeniusWeightDistance(Metric):
+    """Baseline: ``‖W1 − W2‖_F / H²`` with units matched by index — no invariance at all.
+
+    Useful as a control: it changes when the units of one network are relabelled, which the
+    conformance suite must detect.
+    """
+
+    use_io: bool = False
+    normalize: Normalize = "entries"
+
+    name: ClassVar[str] = "weights_frobenius"
+    level: ClassVar[Level] = "weights"
+    invariances: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.normalize not in _NORMALIZE:
+            raise InvalidParameterError(f"{self.name}: normalize must be one of {_NORMALIZE}")
+
+    def embed(self, ensemble: Any) -> dict[str, np.ndarray]:
+        keys = ("W_hh", *_PAIR_NAMES) if self.use_io else ("W_hh",)
+        emb = check_finite_params(self, ensemble, keys)
+        flat = np.concatenate([emb[k].reshape(emb[k].shape[0], -1) for k in keys], axis=1)
+        return {"W_hh": emb["W_hh"], "flat": flat}
+
+    def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
+        _check_same_width(self, emb_a, emb_b)
+        fa, fb = emb_a["flat"], emb_b["flat"]
+        out = np.empty((fa.shape[0], fb.shape[0]))
+        for i in range(fa.shape[0]):  # direct differences: exact 0 for identical members
+            out[i] = np.sqrt(np.sum((fb - fa[i]) ** 2, axis=1))
+        n_entries = fa.shape[1]
+        if self.normalize == "entries":
+            return out / n_entries
+        if self.normalize == "rms":
+            return out / np.sqrt(n_entries)
+        return out

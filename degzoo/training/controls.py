@@ -1,0 +1,166 @@
+"""Controls: training interventions declared as data (name + parameters) so the zoo can record them.
+
+A control may change the task or the architecture before training (``configure``) and may add a
+per-member penalty to the loss (``penalty``). Controls compose: a condition is a tuple of them.
+Third-party control methods subclass :class:`Control` and register with :func:`register_control`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from degzoo.errors import InvalidParameterError, UnknownNameError
+from degzoo.models import Architecture
+
+_CONTROLS: dict[str, type[Control]] = {}
+
+
+class Control:
+    """Base class: a frozen dataclass with a registry ``name``."""
+
+    name: ClassVar[str]
+
+    def configure(self, task: Any, arch: Architecture) -> tuple[Any, Architecture]:
+        """Return the task and architecture this control trains (default: unchanged)."""
+        return task, arch
+
+    def penalty(self, params: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Per-member penalty ``[E]`` on effective parameters, added to the loss (default: none)."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+
+def register_control(cls: type[Control]) -> type[Control]:
+    """Class decorator adding a control to the registry under its ``name``."""
+    _CONTROLS[cls.name] = cls
+    return cls
+
+
+def _check_nonneg(owner: str, field: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise InvalidParameterError(f"{owner}: {field} must be a finite number >= 0, got {value!r}")
+
+
+@register_control
+@dataclass(frozen=True)
+class Width(Control):
+    """Number of hidden units."""
+
+    name: ClassVar[str] = "width"
+    hidden: int = 128
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden, int) or self.hidden < 1:
+            raise InvalidParameterError(f"width: hidden must be an integer >= 1, got {self.hidden!r}")
+
+    def configure(self, task: Any, arch: Architecture) -> tuple[Any, Architecture]:
+        return task, dataclasses.replace(arch, hidden=self.hidden)
+
+
+@register_control
+@dataclass(frozen=True)
+class MuP(Control):
+    """µP-style parameterisation with feature-learning strength γ (see :class:`Architecture`)."""
+
+    name: ClassVar[str] = "mup"
+    gamma: float = 1.0
+    tau: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.gamma) and self.gamma > 0):
+            raise InvalidParameterError(f"mup: gamma must be > 0, got {self.gamma!r}")
+
+    def configure(self, task: Any, arch: Architecture) -> tuple[Any, Architecture]:
+        return task, dataclasses.replace(arch, kind="mup", gamma=self.gamma, tau=self.tau)
+
+
+@register_control
+@dataclass(frozen=True)
+class L1(Control):
+    """λ Σ|w| over the named effective weight matrices."""
+
+    name: ClassVar[str] = "l1"
+    weight: float = 1e-4
+    params: tuple[str, ...] = ("W_in", "W_hh", "W_out")
+
+    def __post_init__(self) -> None:
+        _check_nonneg("l1", "weight", self.weight)
+        object.__setattr__(self, "params", tuple(self.params))
+
+    def penalty(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.weight * sum(params[k].abs().flatten(1).sum(1) for k in self.params)
+
+
+@register_control
+@dataclass(frozen=True)
+class NuclearNorm(Control):
+    """λ Σ σ_i(W_hh): a pressure towards low-rank recurrent connectivity."""
+
+    name: ClassVar[str] = "nuclear"
+    weight: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _check_nonneg("nuclear", "weight", self.weight)
+
+    def penalty(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.weight * torch.linalg.svdvals(params["W_hh"]).sum(-1)
+
+
+@register_control
+@dataclass(frozen=True)
+class AuxiliaryOutput(Control):
+    """Train with the task's auxiliary output (delayed discrimination: |f2 − f1|)."""
+
+    name: ClassVar[str] = "aux"
+
+    def configure(self, task: Any, arch: Architecture) -> tuple[Any, Architecture]:
+        if not any(f.name == "aux" for f in dataclasses.fields(task)):
+            raise InvalidParameterError(
+                f"aux: task {task.name!r} has no auxiliary output; use it with delayed_discrimination"
+            )
+        task = dataclasses.replace(task, aux=True)
+        return task, dataclasses.replace(arch, n_outputs=task.n_outputs)
+
+
+def available_controls() -> list[str]:
+    return sorted(_CONTROLS)
+
+
+def get_control(name: str, **params: Any) -> Control:
+    """A control by registry name, e.g. ``get_control("l1", weight=1e-3)``."""
+    if name not in _CONTROLS:
+        raise UnknownNameError(
+            f"unknown control {name!r}; available: {', '.join(available_controls())}"
+        )
+    try:
+        return _CONTROLS[name](**params)
+    except TypeError as exc:
+        raise InvalidParameterError(f"control {name!r}: {exc}") from None
+
+
+def control_from_dict(data: dict[str, Any]) -> Control:
+    """Inverse of :meth:`Control.to_dict`."""
+    params = dict(data)
+    name = params.pop("name", None)
+    if name is None:
+        raise InvalidParameterError(f"control {data!r} has no 'name'")
+    return get_control(name, **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
+def apply_controls(
+    controls: Iterable[Control], task: Any, arch: Architecture
+) -> tuple[Any, Architecture, list[Callable[[dict[str, torch.Tensor]], torch.Tensor | None]]]:
+    """Configure task and architecture through every control; return their penalties."""
+    penalties = []
+    for control in controls:
+        task, arch = control.configure(task, arch)
+        penalties.append(control.penalty)
+    return task, arch, penalties

@@ -1,0 +1,353 @@
+"""Batched ensemble training with per-member convergence, divergence handling and resumption.
+
+All E members train as one batched computation, but nothing couples them: the loss is the sum of
+each member's own mean MSE (plus its own penalties), each member draws its data from its own seeded
+stream, and Adam keeps per-member state and step counts. A member therefore ends with the same
+weights whether it is trained alone or inside any ensemble (tested in float64).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from degzoo.errors import InvalidParameterError
+from degzoo.models import Architecture, effective, forward, init_params
+from degzoo.training.controls import Control, apply_controls
+
+STATUS_RUNNING, STATUS_CONVERGED = "running", "converged"
+STATUS_NOT_CONVERGED, STATUS_DIVERGED = "not_converged", "diverged"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimiser and stopping rule.
+
+    A member converges when the mean training MSE of an epoch (``steps_per_epoch`` steps) first
+    falls below the task's threshold; it then trains ``patience_epochs`` more epochs, as the paper
+    does, so that all members end at comparable loss, and stops updating.
+    """
+
+    lr: float = 1e-3
+    batch_size: int = 64
+    max_steps: int = 5000
+    steps_per_epoch: int = 100
+    patience_epochs: int = 3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    threshold: float | None = None  # None: the task's own MSE threshold
+    dtype: str = "float32"
+    device: str = "cpu"
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_steps", "steps_per_epoch", "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(
+                    f"TrainSettings: {name} must be an integer >= 1, got {value!r}"
+                )
+        if not isinstance(self.patience_epochs, int) or self.patience_epochs < 0:
+            raise InvalidParameterError(
+                f"TrainSettings: patience_epochs must be an integer >= 0, got {self.patience_epochs!r}"
+            )
+        if not self.lr > 0:
+            raise InvalidParameterError(f"TrainSettings: lr must be > 0, got {self.lr!r}")
+        if self.dtype not in ("float32", "float64"):
+            raise InvalidParameterError(
+                f"TrainSettings: dtype must be float32 or float64, got {self.dtype!r}"
+            )
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("device", "checkpoint_every")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        return cls(**data)
+
+
+@dataclass
+class TrainResult:
+    """Everything a zoo file records about one trained ensemble (weights are effective)."""
+
+    task: Any
+    architecture: Architecture
+    controls: tuple[Control, ...]
+    settings: TrainSettings
+    seeds: np.ndarray
+    initial_params: dict[str, np.ndarray]
+    params: dict[str, np.ndarray]
+    steps: np.ndarray
+    reached_step: np.ndarray
+    final_loss: np.ndarray
+    status: np.ndarray
+    loss_curve: np.ndarray = field(repr=False)
+
+    @property
+    def converged(self) -> np.ndarray:
+        return self.status == STATUS_CONVERGED
+
+    def summary(self) -> str:
+        counts = {s: int((self.status == s).sum()) for s in np.unique(self.status)}
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return (
+            f"{len(self.seeds)} members ({parts}); final loss median {np.nanmedian(self.final_loss):.3g} "
+            f"(threshold {self.threshold:.3g}); steps median {int(np.median(self.steps))}"
+        )
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold if self.settings.threshold is not None else self.task.mse_threshold
+
+
+class _Adam:
+    """Adam with per-member step counts that updates only the members it is told to."""
+
+    def __init__(self, params: dict[str, torch.Tensor], settings: TrainSettings, lr: float) -> None:
+        self.lr, (self.b1, self.b2), self.eps = lr, settings.betas, settings.eps
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.t = torch.zeros(next(iter(params.values())).shape[0], dtype=torch.float64)
+
+    @torch.no_grad()
+    def step(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> None:
+        self.t[idx] += 1
+        t = self.t[idx]
+        for k, p in params.items():
+            g = p.grad[idx]
+            shape = (-1,) + (1,) * (g.dim() - 1)
+            m = self.m[k][idx].mul_(self.b1).add_(g, alpha=1 - self.b1)
+            v = self.v[k][idx].mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+            self.m[k][idx], self.v[k][idx] = m, v
+            bc1 = (1 - self.b1**t).to(p.dtype).reshape(shape)
+            bc2 = (1 - self.b2**t).to(p.dtype).reshape(shape)
+            p[idx] = p[idx] - self.lr * (m / bc1) / ((v / bc2).sqrt() + self.eps)
+
+    def state(self) -> dict[str, np.ndarray]:
+        out = {f"adam_m/{k}": v.cpu().numpy() for k, v in self.m.items()}
+        out.update({f"adam_v/{k}": v.cpu().numpy() for k, v in self.v.items()})
+        out["adam_t"] = self.t.numpy()
+        return out
+
+    def load(self, arrays: dict[str, np.ndarray], device: str) -> None:
+        for k in self.m:
+            self.m[k] = torch.as_tensor(arrays[f"adam_m/{k}"], device=device)
+            self.v[k] = torch.as_tensor(arrays[f"adam_v/{k}"], device=device)
+        self.t = torch.as_tensor(arrays["adam_t"])
+
+
+def data_rng(seed: int) -> np.random.Generator:
+    """The data stream of the member with this seed (independent of its initialisation stream)."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0xDA7A]))
+
+
+def train_ensemble(
+    task: Any,
+    architecture: Architecture,
+    seeds: Sequence[int],
+    settings: TrainSettings | None = None,
+    controls: Sequence[Control] = (),
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    callback: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train one member per seed on ``task``; resume from ``checkpoint`` if it exists.
+
+    ``architecture`` gives the base shape (its n_inputs/n_outputs must match the task after the
+    controls configure it). On Ctrl-C the state after the last complete step is written to
+    ``checkpoint`` (when given) before the interrupt propagates; calling again with the same
+    arguments resumes and yields exactly the result an uninterrupted run would have.
+    ``callback(step)`` runs after every step (tests use it to interrupt).
+    """
+    settings = settings or TrainSettings()
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise InvalidParameterError("train_ensemble: give at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise InvalidParameterError("train_ensemble: seeds must be distinct, or members would be identical")
+    controls = tuple(controls)
+    task, arch, penalties = apply_controls(controls, task, architecture)
+    if (arch.n_inputs, arch.n_outputs) != (task.n_inputs, task.n_outputs):
+        raise InvalidParameterError(
+            f"train_ensemble: architecture has {arch.n_inputs} inputs/{arch.n_outputs} outputs but task "
+            f"{task.name!r} has {task.n_inputs}/{task.n_outputs}"
+        )
+    threshold = settings.threshold if settings.threshold is not None else task.mse_threshold
+    dtype = getattr(torch, settings.dtype)
+    device = settings.device
+    E = len(seeds)
+
+    raw = init_params(arch, seeds, dtype=dtype, device=device)
+    initial = {k: v.cpu().numpy() for k, v in effective(raw, arch).items()}
+    for p in raw.values():
+        p.requires_grad_(True)
+    adam = _Adam(raw, settings, settings.lr * arch.lr_scale)
+    rngs = [data_rng(s) for s in seeds]
+    n_epochs = -(-settings.max_steps // settings.steps_per_epoch)
+    state = {
+        "step": 0,
+        "steps": np.zeros(E, np.int64),
+        "reached_epoch": np.full(E, -1, np.int64),
+        "reached_step": np.full(E, -1, np.int64),
+        "final_loss": np.full(E, np.nan),
+        "epoch_sum": np.zeros(E),
+        "status": np.array([STATUS_RUNNING] * E, dtype=object),
+        "loss_curve": np.full((E, n_epochs), np.nan),
+    }
+    fingerprint = _fingerprint(task, arch, controls, settings, seeds)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        _load_checkpoint(ckpt, fingerprint, raw, adam, rngs, state, device)
+
+    bar = tqdm(total=settings.max_steps, initial=state["step"], disable=not progress,
+               desc=f"train {task.name}", unit="step", dynamic_ncols=True)
+    try:
+        while state["step"] < settings.max_steps:
+            running = np.flatnonzero(state["status"] == STATUS_RUNNING)
+            if running.size == 0:
+                break
+            _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype)
+            state["step"] += 1
+            if state["step"] % settings.steps_per_epoch == 0:
+                _end_epoch(state, settings, threshold)
+            bar.update(1)
+            if progress and state["step"] % 10 == 0:
+                bar.set_postfix(converged=int((state["status"] == STATUS_CONVERGED).sum()),
+                                running=int((state["status"] == STATUS_RUNNING).sum()))
+            if ckpt is not None and state["step"] % settings.checkpoint_every == 0:
+                _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
+            if callback is not None:
+                callback(state["step"])
+    except KeyboardInterrupt:
+        if ckpt is not None:
+            _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
+        raise
+    finally:
+        bar.close()
+    status = state["status"]
+    status[status == STATUS_RUNNING] = STATUS_NOT_CONVERGED
+    with torch.no_grad():
+        final = {k: v.detach().cpu().numpy() for k, v in effective(raw, arch).items()}
+    return TrainResult(
+        task=task, architecture=arch, controls=controls, settings=settings,
+        seeds=np.asarray(seeds, np.int64), initial_params=initial, params=final,
+        steps=state["steps"].copy(), reached_step=state["reached_step"].copy(),
+        final_loss=state["final_loss"].copy(), status=status.astype(str),
+        loss_curve=state["loss_curve"].copy(),
+    )
+
+
+def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype) -> None:
+    """One Adam step for the running members; a member whose loss is not finite is stopped."""
+    batches = [task.sample(settings.batch_size, rngs[e]) for e in running]
+    x = torch.as_tensor(np.stack([b[0] for b in batches]), dtype=dtype, device=settings.device)
+    y = torch.as_tensor(np.stack([b[1] for b in batches]), dtype=dtype, device=settings.device)
+    idx = torch.as_tensor(running, device=settings.device)
+    everyone = running.size == len(rngs)
+    sub = raw if everyone else {k: v[idx] for k, v in raw.items()}
+    eff = effective(sub, arch)
+    out, _ = forward(eff, x, arch)
+    mse = ((out - y) ** 2).flatten(1).mean(1)
+    total = mse
+    for penalty in penalties:
+        extra = penalty(eff)
+        if extra is not None:
+            total = total + extra
+    for p in raw.values():
+        p.grad = None
+    finite = torch.isfinite(total).detach()
+    torch.where(finite, total, torch.zeros_like(total)).sum().backward()
+    mse_np = mse.detach().cpu().numpy().astype(np.float64)
+    finite_np = finite.cpu().numpy()
+    diverged = running[~finite_np]
+    state["status"][diverged] = STATUS_DIVERGED
+    ok = running[finite_np]
+    if ok.size:
+        adam.step(raw, torch.as_tensor(ok, device=settings.device))
+    state["steps"][ok] += 1
+    state["epoch_sum"][ok] += mse_np[finite_np]
+
+
+def _end_epoch(state: dict[str, Any], settings: TrainSettings, threshold: float) -> None:
+    epoch = state["step"] // settings.steps_per_epoch - 1
+    running = np.flatnonzero(state["status"] == STATUS_RUNNING)
+    mean = state["epoch_sum"][running] / settings.steps_per_epoch
+    state["loss_curve"][running, epoch] = mean
+    state["final_loss"][running] = mean
+    state["epoch_sum"][:] = 0.0
+    newly = running[(mean < threshold) & (state["reached_epoch"][running] < 0)]
+    state["reached_epoch"][newly] = epoch
+    state["reached_step"][newly] = state["steps"][newly]
+    done = running[(state["reached_epoch"][running] >= 0)
+                   & (epoch - state["reached_epoch"][running] >= settings.patience_epochs)]
+    state["status"][done] = STATUS_CONVERGED
+
+
+def _fingerprint(task, arch, controls, settings, seeds) -> str:
+    blob = json.dumps(
+        {"task": task.to_dict(), "arch": arch.to_dict(), "controls": [c.to_dict() for c in controls],
+         "settings": settings.to_dict(), "seeds": seeds},
+        sort_keys=True, default=list,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _save_checkpoint(path: Path, fingerprint: str, raw, adam, rngs, state) -> None:
+    """Write the full training state atomically (temp file, then rename): no pickle inside."""
+    arrays = {f"param/{k}": v.detach().cpu().numpy() for k, v in raw.items()}
+    arrays.update(adam.state())
+    for key in ("steps", "reached_epoch", "reached_step", "final_loss", "epoch_sum", "loss_curve"):
+        arrays[f"state/{key}"] = state[key]
+    arrays["state/status"] = state["status"].astype(str)
+    meta = {"version": CHECKPOINT_VERSION, "fingerprint": fingerprint, "step": state["step"],
+            "rngs": [r.bit_generator.state for r in rngs]}
+    arrays["meta"] = np.array(json.dumps(meta))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_checkpoint(path: Path, fingerprint: str, raw, adam, rngs, state, device: str) -> None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads(str(arrays["meta"]))
+    except Exception as exc:
+        raise InvalidParameterError(
+            f"checkpoint {path} is unreadable ({exc}); delete it to start training afresh"
+        ) from None
+    if meta.get("fingerprint") != fingerprint:
+        raise InvalidParameterError(
+            f"checkpoint {path} belongs to a different training run (task, architecture, controls, "
+            "settings or seeds differ); delete it or pass another checkpoint path"
+        )
+    with torch.no_grad():
+        for k, p in raw.items():
+            p.copy_(torch.as_tensor(arrays[f"param/{k}"], device=device))
+    adam.load(arrays, device)
+    for rng, rng_state in zip(rngs, meta["rngs"], strict=True):
+        rng.bit_generator.state = rng_state
+    for key in ("steps", "reached_epoch", "reached_step", "final_loss", "epoch_sum", "loss_curve"):
+        state[key] = arrays[f"state/{key}"].copy()
+    state["status"] = arrays["state/status"].astype(object)
+    state["step"] = int(meta["step"])

@@ -1,0 +1,358 @@
+"""``Ensemble`` and ``Network``: trained RNNs as numpy arrays, torch modules and trajectories.
+
+An ensemble opened from a file reads its small tables eagerly and its weights lazily: one member's
+weights are one HDF5 chunk per matrix. An ensemble can also live in memory (``from_arrays``), which
+is how the benchmark builds twins, perturbations and mixtures of members.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+
+from degzoo.errors import InvalidParameterError, ZooFormatError
+from degzoo.models import PARAM_NAMES, Architecture, TorchRNN, simulate, to_torch
+from degzoo.tasks import task_from_dict
+from degzoo.training import Control, control_from_dict
+from degzoo.zoo.format import open_ensemble_file, read_provenance
+
+Params = dict[str, np.ndarray]
+
+
+class Ensemble:
+    """E trained networks of one condition, with their probe set and provenance."""
+
+    def __init__(
+        self,
+        *,
+        task: Any,
+        architecture: Architecture,
+        probe_inputs: np.ndarray,
+        probe_targets: np.ndarray,
+        params: Params | None = None,
+        initial_params: Params | None = None,
+        members: dict[str, np.ndarray] | None = None,
+        provenance: dict[str, Any] | None = None,
+        name: str | None = None,
+        file: h5py.File | None = None,
+    ) -> None:
+        self.task = task
+        self.architecture = architecture
+        self.probe_inputs = np.asarray(probe_inputs)
+        self.probe_targets = np.asarray(probe_targets)
+        self.provenance = provenance or {}
+        self.name = name or self.provenance.get("condition", {}).get("id") or task.name
+        self._params = params
+        self._initial = initial_params
+        self._file = file
+        n = len(params["W_hh"]) if params is not None else file["weights/W_hh"].shape[0]
+        self._n = int(n)
+        self.members = members if members is not None else _default_members(self._n)
+        self._trajectories: np.ndarray | None = None
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, source: str | os.PathLike[str] | Any, *, name: str | None = None) -> Ensemble:
+        """Open an ensemble file (path or binary file object) lazily; validates it first."""
+        label = name or str(getattr(source, "path", source))
+        f = open_ensemble_file(source, label)
+        try:
+            prov = read_provenance(f, label)
+            task = task_from_dict(prov["task"])
+            arch = Architecture.from_dict(prov["architecture"])
+            members = {k: f[f"members/{k}"][()] for k in f["members"]}
+            members["status"] = members["status"].astype(str)
+            probe_inputs, probe_targets = f["probe/inputs"][()], f["probe/targets"][()]
+        except ZooFormatError:
+            f.close()
+            raise
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            f.close()
+            raise ZooFormatError(
+                f"{label}: unreadable ensemble file ({exc.__class__.__name__}: {exc}); it is "
+                "truncated or corrupt — re-download it or rebuild it from its recipe"
+            ) from None
+        if tuple(arch.shapes["W_hh"]) != tuple(f["weights/W_hh"].shape[1:]):
+            f.close()
+            raise ZooFormatError(f"{label}: weights do not match the recorded architecture {arch}")
+        return cls(task=task, architecture=arch, probe_inputs=probe_inputs, probe_targets=probe_targets,
+                   members=members, provenance=prov, file=f, name=name)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        params: Params,
+        architecture: Architecture,
+        task: Any,
+        probe_inputs: np.ndarray,
+        probe_targets: np.ndarray,
+        initial_params: Params | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        condition: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> Ensemble:
+        """An in-memory ensemble from effective weights with a leading member axis."""
+        params = {k: np.asarray(params[k]) for k in PARAM_NAMES}
+        n = params["W_hh"].shape[0]
+        for k, shape in architecture.shapes.items():
+            if params[k].shape != (n, *shape):
+                raise InvalidParameterError(
+                    f"from_arrays: {k} has shape {params[k].shape}, expected {(n, *shape)}"
+                )
+        members = _default_members(n)
+        if seeds is not None:
+            members["seed"] = np.asarray(seeds, np.int64)
+        return cls(task=task, architecture=architecture, probe_inputs=probe_inputs,
+                   probe_targets=probe_targets, params=params, initial_params=initial_params,
+                   members=members, provenance={"condition": condition or {}}, name=name)
+
+    @classmethod
+    def from_result(cls, result: Any, probe: tuple[np.ndarray, np.ndarray], **kwargs: Any) -> Ensemble:
+        """An in-memory ensemble straight from :func:`degzoo.training.train_ensemble`."""
+        ens = cls.from_arrays(result.params, result.architecture, result.task, *probe,
+                              initial_params=result.initial_params, seeds=result.seeds, **kwargs)
+        ens.members.update(steps=result.steps, reached_step=result.reached_step,
+                           final_loss=result.final_loss, status=result.status,
+                           loss_curve=result.loss_curve)
+        ens.provenance["controls"] = [c.to_dict() for c in result.controls]
+        return ens
+
+    # --- container protocol -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int) -> Network:
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError("Ensemble[i] takes an integer; use subset([...]) for several members")
+        i = int(index)
+        if not -self._n <= i < self._n:
+            raise IndexError(f"member {i} out of range for an ensemble of {self._n}")
+        return Network(self, i % self._n)
+
+    def __iter__(self) -> Iterator[Network]:
+        return (Network(self, i) for i in range(self._n))
+
+    def __repr__(self) -> str:
+        return (
+            f"Ensemble({self.name!r}, task={self.task!r}, members={self._n}, "
+            f"hidden={self.architecture.hidden})"
+        )
+
+    def __enter__(self) -> Ensemble:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file handle (weights already read stay available)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    # --- weights ------------------------------------------------------------------------------
+    @property
+    def params(self) -> Params:
+        """Effective trained weights of all members (read on first use)."""
+        if self._params is None:
+            self._params = self._read_group("weights")
+        return self._params
+
+    @property
+    def initial_params(self) -> Params:
+        """Effective weights at initialisation."""
+        if self._initial is None:
+            if self._file is None:
+                raise InvalidParameterError(f"{self.name}: this in-memory ensemble has no initial weights")
+            self._initial = self._read_group("initial")
+        return self._initial
+
+    def member_params(self, i: int, *, initial: bool = False) -> Params:
+        """One member's weights; from a file this reads one chunk per matrix."""
+        cached = self._initial if initial else self._params
+        if cached is not None:
+            return {k: cached[k][i] for k in PARAM_NAMES}
+        group = "initial" if initial else "weights"
+        return {k: self._dataset(f"{group}/{k}")[i] for k in PARAM_NAMES}
+
+    def _read_group(self, group: str) -> Params:
+        return {k: self._dataset(f"{group}/{k}")[()] for k in PARAM_NAMES}
+
+    def _dataset(self, key: str) -> h5py.Dataset:
+        if self._file is None:
+            raise InvalidParameterError(f"{self.name}: the ensemble file is closed")
+        try:
+            return self._file[key]
+        except (KeyError, OSError) as exc:
+            raise ZooFormatError(f"{self.name}: cannot read {key} ({exc})") from None
+
+    # --- members table ------------------------------------------------------------------------
+    @property
+    def seeds(self) -> np.ndarray:
+        return self.members["seed"]
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.members["status"]
+
+    @property
+    def converged(self) -> np.ndarray:
+        return self.members["status"] == "converged"
+
+    @property
+    def condition(self) -> dict[str, Any]:
+        return self.provenance.get("condition", {})
+
+    @property
+    def controls(self) -> list[Control]:
+        return [control_from_dict(c) for c in self.provenance.get("controls", [])]
+
+    # --- dynamics -----------------------------------------------------------------------------
+    def run(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+        """Outputs ``[E, B, T, O]`` and rates ``[E, B, T, H]`` on ``inputs`` (default: the probe set)."""
+        x = self.probe_inputs if inputs is None else inputs
+        return simulate(self.params, x, self.architecture, device=device)
+
+    def trajectories(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> np.ndarray:
+        """Hidden rates ``[E, B, T, H]``, regenerated exactly from weights (cached for the probe set)."""
+        if inputs is not None:
+            return self.run(inputs, device=device)[1]
+        if self._trajectories is None:
+            self._trajectories = self.run(device=device)[1]
+        return self._trajectories
+
+    def loss(self, inputs: np.ndarray | None = None, targets: np.ndarray | None = None) -> np.ndarray:
+        """Per-member MSE ``[E]`` (default: on the probe set)."""
+        if (inputs is None) != (targets is None):
+            raise InvalidParameterError("loss: give both inputs and targets, or neither")
+        x = self.probe_inputs if inputs is None else inputs
+        y = self.probe_targets if targets is None else targets
+        out = self.run(x)[0]
+        return ((out - y) ** 2).reshape(len(self), -1).mean(axis=1)
+
+    # --- derived ensembles --------------------------------------------------------------------
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Ensemble:
+        """An in-memory ensemble of the chosen members (order kept, repeats allowed)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return self._derive(
+            {k: v[idx] for k, v in self.params.items()},
+            initial={k: v[idx] for k, v in self.initial_params.items()} if self._has_initial() else None,
+            members={k: v[idx] for k, v in self.members.items()},
+        )
+
+    def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
+        """Same task, architecture and probe set, other weights (twins, perturbations)."""
+        return self._derive(params, initial=None, members=None, name=name)
+
+    def _derive(self, params: Params, *, initial: Params | None, members: dict | None,
+                name: str | None = None) -> Ensemble:
+        ens = Ensemble.from_arrays(params, self.architecture, self.task, self.probe_inputs,
+                                   self.probe_targets, initial_params=initial, name=name or self.name)
+        if members is not None:
+            ens.members = members
+        ens.provenance = dict(self.provenance)
+        return ens
+
+    def _has_initial(self) -> bool:
+        return self._initial is not None or self._file is not None
+
+    @staticmethod
+    def concat(ensembles: Sequence[Ensemble], *, name: str | None = None) -> Ensemble:
+        """Members of several ensembles of the same task, architecture and probe set, in order."""
+        first = ensembles[0]
+        for other in ensembles[1:]:
+            if other.architecture != first.architecture or other.task != first.task:
+                raise InvalidParameterError(
+                    f"concat: {other.name} differs from {first.name} in task or architecture"
+                )
+            if not np.array_equal(other.probe_inputs, first.probe_inputs):
+                raise InvalidParameterError(f"concat: {other.name} has a different probe set")
+        params = {k: np.concatenate([e.params[k] for e in ensembles]) for k in PARAM_NAMES}
+        ens = Ensemble.from_arrays(params, first.architecture, first.task, first.probe_inputs,
+                                   first.probe_targets, name=name or "+".join(e.name for e in ensembles))
+        keys = set.intersection(*(set(e.members) for e in ensembles))
+        ens.members = {k: np.concatenate([e.members[k] for e in ensembles]) for k in keys}
+        return ens
+
+    def summary(self) -> str:
+        """A few lines for ``degzoo info``."""
+        status, counts = np.unique(self.status, return_counts=True)
+        loss = self.members.get("final_loss", np.full(len(self), np.nan))
+        lines = [
+            f"ensemble   {self.name}",
+            f"task       {self.task}",
+            f"network    {self.architecture.kind} RNN, {self.architecture.hidden} units, "
+            f"{self.architecture.n_inputs} in / {self.architecture.n_outputs} out",
+            f"controls   {', '.join(str(c) for c in self.controls) or 'none'}",
+            f"members    {len(self)} ({', '.join(f'{n} {s}' for s, n in zip(status, counts, strict=True))})",
+            f"threshold  {self.task.mse_threshold:g}; final training loss median "
+            f"{np.nanmedian(loss) if np.isfinite(loss).any() else float('nan'):.3g}",
+            f"probe set  {self.probe_inputs.shape[0]} trials × {self.probe_inputs.shape[1]} steps",
+            f"seeds      {self.seeds.tolist()}",
+        ]
+        version = self.provenance.get("degzoo_version")
+        if version:
+            lines.append(f"built by   degzoo {version}, torch {self.provenance.get('torch_version')}")
+        return "\n".join(lines)
+
+
+class Network:
+    """One member of an ensemble: a view, reading its own weights only."""
+
+    def __init__(self, ensemble: Ensemble, index: int) -> None:
+        self.ensemble = ensemble
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"Network({self.ensemble.name!r}, member={self.index}, seed={self.seed})"
+
+    @property
+    def params(self) -> Params:
+        return self.ensemble.member_params(self.index)
+
+    @property
+    def initial_params(self) -> Params:
+        return self.ensemble.member_params(self.index, initial=True)
+
+    @property
+    def architecture(self) -> Architecture:
+        return self.ensemble.architecture
+
+    @property
+    def task(self) -> Any:
+        return self.ensemble.task
+
+    @property
+    def seed(self) -> int:
+        return int(self.ensemble.seeds[self.index])
+
+    @property
+    def status(self) -> str:
+        return str(self.ensemble.status[self.index])
+
+    def run(self, inputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs ``[B, T, O]`` and rates ``[B, T, H]``."""
+        x = self.ensemble.probe_inputs if inputs is None else inputs
+        params = {k: v[None] for k, v in self.params.items()}
+        out, rates = simulate(params, x, self.architecture)
+        return out[0], rates[0]
+
+    def trajectories(self, inputs: np.ndarray | None = None) -> np.ndarray:
+        return self.run(inputs)[1]
+
+    def to_torch(self) -> TorchRNN:
+        """This member as ``torch.nn.RNN`` + ``nn.Linear`` (vanilla networks)."""
+        return to_torch(self.params, self.architecture)
+
+
+def _default_members(n: int) -> dict[str, np.ndarray]:
+    return {
+        "seed": np.arange(n, dtype=np.int64),
+        "status": np.array(["converged"] * n),
+        "final_loss": np.full(n, np.nan),
+    }

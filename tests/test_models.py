@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+
+from degzoo.errors import InvalidParameterError
+from degzoo.models import Architecture, effective, forward, from_torch, init_params, simulate, to_torch
+
+
+def _numpy_reference(p, x, arch):
+    """The model equations written out with numpy, one member, one step at a time."""
+    h = np.zeros((x.shape[0], arch.hidden))
+    ys, hs = [], []
+    for t in range(x.shape[1]):
+        if arch.kind == "vanilla":
+            h = np.tanh(h @ p["W_hh"].T + x[:, t] @ p["W_in"].T + p["b"])
+            r = h
+        else:
+            h = (1 - arch.tau) * h + arch.tau * (np.tanh(h) @ p["W_hh"].T + x[:, t] @ p["W_in"].T + p["b"])
+            r = np.tanh(h)
+        hs.append(r)
+        ys.append(r @ p["W_out"].T + p["b_out"])
+    return np.stack(ys, 1), np.stack(hs, 1)
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "mup"])
+def test_batched_forward_matches_equations(kind, rng):
+    arch = Architecture(n_inputs=3, n_outputs=2, hidden=8, kind=kind, gamma=2.0)
+    raw = init_params(arch, [1, 2, 3], dtype=torch.float64)
+    params = {k: v.numpy() for k, v in effective(raw, arch).items()}
+    x = rng.standard_normal((5, 12, 3))
+    out, rates = simulate(params, x, arch)
+    for e in range(3):
+        ref_y, ref_h = _numpy_reference({k: v[e] for k, v in params.items()}, x, arch)
+        np.testing.assert_allclose(out[e], ref_y, atol=1e-12)
+        np.testing.assert_allclose(rates[e], ref_h, atol=1e-12)
+
+
+def test_init_depends_only_on_member_seed():
+    arch = Architecture(2, 2, hidden=16)
+    a = init_params(arch, [5, 6, 7])
+    b = init_params(arch, [7, 9])
+    torch.testing.assert_close(a["W_hh"][2], b["W_hh"][0], rtol=0, atol=0)
+    assert not torch.equal(a["W_hh"][0], a["W_hh"][1])
+    bound = 1 / np.sqrt(16)
+    assert float(a["W_hh"].abs().max()) <= bound
+
+
+def test_mup_effective_scales():
+    arch = Architecture(2, 2, hidden=64, kind="mup", gamma=4.0)
+    eff = effective(init_params(arch, range(8), dtype=torch.float64), arch)
+    # effective recurrent weights start with variance 1/H; the readout shrinks with gamma·H
+    assert float(eff["W_hh"].var()) == pytest.approx(1 / 64, rel=0.1)
+    assert float(eff["W_out"].std()) == pytest.approx(1 / (4.0 * 64), rel=0.2)
+    assert arch.lr_scale == 4.0
+
+
+def test_torch_round_trip_exact(rng):
+    arch = Architecture(n_inputs=3, n_outputs=2, hidden=10)
+    params = {k: v[1].numpy() for k, v in effective(init_params(arch, [0, 1]), arch).items()}
+    model = to_torch(params, arch)
+    x = rng.standard_normal((4, 15, 3)).astype(np.float32)
+    y_torch, h_torch = model(torch.as_tensor(x))
+    y, h = simulate({k: v[None] for k, v in params.items()}, x, arch)
+    np.testing.assert_allclose(y_torch.detach().numpy(), y[0], atol=1e-6)
+    np.testing.assert_allclose(h_torch.detach().numpy(), h[0], atol=1e-6)
+    back, arch_back = from_torch(model)
+    assert arch_back == arch
+    for k in params:
+        np.testing.assert_array_equal(back[k], params[k])
+
+
+def test_to_torch_refuses_mup():
+    arch = Architecture(1, 1, hidden=4, kind="mup")
+    params = {k: v[0].numpy() for k, v in effective(init_params(arch, [0]), arch).items()}
+    with pytest.raises(InvalidParameterError, match="leaky rate network"):
+        to_torch(params, arch)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"hidden": 0}, "hidden"),
+        ({"kind": "lstm"}, "kind"),
+        ({"tau": 0.0}, "tau"),
+        ({"gamma": -1.0}, "gamma"),
+    ],
+)
+def test_bad_architecture(kwargs, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        Architecture(n_inputs=1, n_outputs=1, **kwargs)
+
+
+def test_forward_rejects_wrong_input_shape():
+    arch = Architecture(3, 1, hidden=4)
+    params = effective(init_params(arch, [0, 1]), arch)
+    with pytest.raises(InvalidParameterError, match="inputs must be"):
+        forward(params, torch.zeros(2, 5, 7, 2), arch)

@@ -11,6 +11,7 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 import numpy as np
 import pytest
 import torch
+from hub_server import hub_server  # noqa: F401  (the loopback Hub fixture)
 
 from degzoo.models import Architecture
 from degzoo.tasks import get_task

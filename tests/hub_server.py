@@ -68,15 +68,26 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-import pytest
+try:
+    import pytest
+except ImportError:  # pragma: no cover - imported by benchmarks/zoo_io.py without pytest
+    pytest = None  # type: ignore[assignment]
 
-__all__ = ["HubServer", "PullRequest", "RequestRecord", "hub_env", "hub_server"]
+__all__ = [
+    "HubServer",
+    "PullRequest",
+    "RequestRecord",
+    "hub_env",
+    "hub_server",
+    "make_dummy_release",
+]
 
 REPO_TYPES = ("model", "dataset", "space", "kernel")
 _URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/", "kernel": "kernels/"}
@@ -188,9 +199,7 @@ class RequestRecord:
 class HubError(Exception):
     """Turned into an HTTP error response by the dispatcher."""
 
-    def __init__(
-        self, status: int, message: str, code: str | None = None, headers: dict | None = None
-    ):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -371,9 +380,7 @@ class HubServer:
             raise KeyError(f"No revision {revision!r} in {repo_type} repo {repo_id!r}")
         return commit
 
-    def files(
-        self, repo_id: str, revision: str = "main", repo_type: str = "dataset"
-    ) -> dict[str, bytes]:
+    def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
         """``{path: bytes}`` of a revision."""
         with self._lock:
             repo = self._repo(repo_id, repo_type)
@@ -591,9 +598,7 @@ class HubServer:
         raise HubError(404, f"No route for {method} {h.path} on the test Hub")
 
     # -- responses ---------------------------------------------------------------------------
-    def _send(
-        self, h: _Handler, status: int, body: bytes = b"", headers: dict | None = None
-    ) -> int:
+    def _send(self, h: _Handler, status: int, body: bytes = b"", headers: dict | None = None) -> int:
         h.send_response(status)
         headers = dict(headers or {})
         headers.setdefault("Content-Length", str(len(body)))
@@ -605,9 +610,7 @@ class HubServer:
             h._sent = len(body)  # type: ignore[attr-defined]
         return status
 
-    def _send_json(
-        self, h: _Handler, obj: Any, status: int = 200, headers: dict | None = None
-    ) -> int:
+    def _send_json(self, h: _Handler, obj: Any, status: int = 200, headers: dict | None = None) -> int:
         hdrs = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         return self._send(h, status, json.dumps(obj).encode(), hdrs)
 
@@ -997,25 +1000,19 @@ class HubServer:
                     files[path] = StoredFile.make(data, lfs=True)
                 elif key == "deletedFile":
                     if path not in files:
-                        raise HubError(
-                            404, f"A file with this name doesn't exist: {path}", "EntryNotFound"
-                        )
+                        raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
                     del files[path]
                 elif key == "deletedFolder":
                     prefix = path.rstrip("/") + "/"
                     doomed = [p for p in files if p.startswith(prefix)]
                     if not doomed:
-                        raise HubError(
-                            404, f"A folder with this name doesn't exist: {path}", "EntryNotFound"
-                        )
+                        raise HubError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
                     for p in doomed:
                         del files[p]
                 else:
                     raise HubError(400, f"Unknown commit operation {key!r}")
             cid = self._new_commit_id(base.id, title, files)
-            repo.commits[cid] = Commit(
-                cid, base.id, title, header.get("description") or "", _now(), files
-            )
+            repo.commits[cid] = Commit(cid, base.id, title, header.get("description") or "", _now(), files)
             pr_url = None
             if create_pr:
                 num = max([*repo.prs, 0]) + 1
@@ -1155,8 +1152,9 @@ def hub_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
             monkeypatch.setattr(constants, key, value)
 
 
-@pytest.fixture
-def hub_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+def _hub_server_fixture(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HubServer]:
     """A fresh :class:`HubServer` per test, with huggingface_hub pointed at a private setup.
 
     Yields the running server (``.endpoint``, ``.tamper(repo_id, path, data)``, ``.stop()``,
@@ -1168,6 +1166,89 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
         yield server
     finally:
         server.stop()
+
+
+if pytest is not None:
+    hub_server = pytest.fixture(_hub_server_fixture, name="hub_server")
+
+
+def _import_zoo_hub_lightly() -> Any:
+    """Import ``degzoo.zoo.hub`` without running ``degzoo/zoo/__init__.py``.
+
+    The package ``__init__`` imports the HDF5 format module and with it torch (seconds per
+    process); the Hub code needs neither. Used only in spawned test subprocesses.
+    """
+    import importlib
+    import sys
+    import types
+
+    import degzoo
+
+    if "degzoo.zoo" not in sys.modules:
+        stub = types.ModuleType("degzoo.zoo")
+        stub.__path__ = [str(Path(degzoo.__file__).parent / "zoo")]
+        sys.modules["degzoo.zoo"] = stub
+    return importlib.import_module("degzoo.zoo.hub")
+
+
+def download_worker(
+    repo_id: str, revision: str, endpoint: str, cache_dir: str, barrier: Any, queue: Any
+) -> None:
+    """Subprocess body for concurrency tests: wait for the siblings, download, report.
+
+    Puts ``("ok", folder)`` or ``("error", "Type: message")`` on ``queue``.
+    """
+    try:
+        hub = _import_zoo_hub_lightly()
+        barrier.wait(timeout=120)
+        folder = hub.download_release(repo_id, revision=revision, endpoint=endpoint, cache_dir=cache_dir)
+        queue.put(("ok", str(folder)))
+    except BaseException as exc:  # report everything to the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def make_dummy_release(
+    root: str | os.PathLike[str],
+    *,
+    release: str = "test-v1",
+    n_conditions: int = 2,
+    bytes_per_file: int = 64 * 1024,
+    seed: int = 0,
+) -> Path:
+    """Write a small zoo release (random HDF5 shards, card, manifest) into ``root``; return it.
+
+    The shards hold random float32 data (``/weights``) and a few attributes: they are stand-ins
+    for the real ensemble format, enough to exercise hashing, upload, download and lazy reads.
+    """
+    import h5py
+    import numpy as np
+
+    from degzoo.zoo.manifest import build_manifest, write_manifest
+
+    root = Path(root)
+    (root / "ensembles").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    conditions = []
+    for i in range(n_conditions):
+        cid = f"flipflop-bits{i + 1}"
+        rel = f"ensembles/{cid}.h5"
+        n = max(bytes_per_file // 4, 1)
+        with h5py.File(root / rel, "w") as fh:
+            fh.attrs["condition"] = cid
+            fh.create_dataset("weights", data=rng.standard_normal(n).astype(np.float32))
+            fh.create_dataset("seed", data=np.arange(8))
+        conditions.append({"id": cid, "file": rel, "task": "flipflop", "bits": i + 1})
+    card = f"---\nlicense: mit\npretty_name: degzoo {release}\n---\n# degzoo zoo release {release}\n"
+    (root / "README.md").write_text(card, encoding="utf-8")
+    manifest = build_manifest(
+        root,
+        release=release,
+        recipe={"name": "dummy", "seed": seed},
+        conditions=conditions,
+        degzoo_version="0.0.0+test",
+    )
+    write_manifest(root, manifest)
+    return root
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use: python tests/hub_server.py

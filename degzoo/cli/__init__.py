@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from degzoo._version import __version__
-from degzoo.cli import info, train
+from degzoo.cli import info, train, zoo
 from degzoo.errors import DegzooError
 
-COMMANDS = (train, info)
+COMMANDS = (train, info, zoo)
 
 
 def build_parser() -> argparse.ArgumentParser:

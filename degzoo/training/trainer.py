@@ -120,7 +120,8 @@ class _Adam:
         self.lr, (self.b1, self.b2), self.eps = lr, settings.betas, settings.eps
         self.m = {k: torch.zeros_like(v) for k, v in params.items()}
         self.v = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.t = torch.zeros(next(iter(params.values())).shape[0], dtype=torch.float64)
+        first = next(iter(params.values()))
+        self.t = torch.zeros(first.shape[0], dtype=torch.float64, device=first.device)
 
     @torch.no_grad()
     def step(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> None:
@@ -139,14 +140,14 @@ class _Adam:
     def state(self) -> dict[str, np.ndarray]:
         out = {f"adam_m/{k}": v.cpu().numpy() for k, v in self.m.items()}
         out.update({f"adam_v/{k}": v.cpu().numpy() for k, v in self.v.items()})
-        out["adam_t"] = self.t.numpy()
+        out["adam_t"] = self.t.cpu().numpy()
         return out
 
     def load(self, arrays: dict[str, np.ndarray], device: str) -> None:
         for k in self.m:
             self.m[k] = torch.as_tensor(arrays[f"adam_m/{k}"], device=device)
             self.v[k] = torch.as_tensor(arrays[f"adam_v/{k}"], device=device)
-        self.t = torch.as_tensor(arrays["adam_t"])
+        self.t = torch.as_tensor(arrays["adam_t"], device=device)
 
 
 def data_rng(seed: int) -> np.random.Generator:

@@ -216,8 +216,7 @@ def load_manifest(release_dir_or_file: str | os.PathLike[str]) -> dict[str, Any]
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ZooFormatError(
-            f"{path} is not UTF-8 text ({exc}); the file is corrupt: re-download or rebuild "
-            "the release."
+            f"{path} is not UTF-8 text ({exc}); the file is corrupt: re-download or rebuild the release."
         ) from exc
     try:
         data = json.loads(text, parse_constant=_reject_constant)
@@ -263,23 +262,17 @@ def _manifest_problems(data: Any) -> list[str]:
             problems.append(f"missing field '{key}'")
         elif not isinstance(data[key], typ) or (typ is int and isinstance(data[key], bool)):
             problems.append(
-                f"field '{key}' must be {getattr(typ, '__name__', typ)}, "
-                f"got {type(data[key]).__name__}"
+                f"field '{key}' must be {getattr(typ, '__name__', typ)}, got {type(data[key]).__name__}"
             )
     version = data.get("schema_version")
-    if (
-        isinstance(version, int)
-        and not isinstance(version, bool)
-        and version != MANIFEST_SCHEMA_VERSION
-    ):
+    if isinstance(version, int) and not isinstance(version, bool) and version != MANIFEST_SCHEMA_VERSION:
         hint = (
             "it was written by a newer degzoo: upgrade degzoo"
             if version > MANIFEST_SCHEMA_VERSION
             else "it is from an unsupported old format: rebuild or re-download the release"
         )
         problems.append(
-            f"field 'schema_version' is {version}, this degzoo reads "
-            f"{MANIFEST_SCHEMA_VERSION} ({hint})"
+            f"field 'schema_version' is {version}, this degzoo reads {MANIFEST_SCHEMA_VERSION} ({hint})"
         )
     if isinstance(data.get("release"), str) and not data["release"].strip():
         problems.append("field 'release' must be a non-empty name")
@@ -295,9 +288,7 @@ def _manifest_problems(data: Any) -> list[str]:
                 continue
             sha = entry.get("sha256")
             if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
-                problems.append(
-                    f"files[{rel!r}].sha256 must be 64 lowercase hex digits, got {sha!r}"
-                )
+                problems.append(f"files[{rel!r}].sha256 must be 64 lowercase hex digits, got {sha!r}")
             size = entry.get("size")
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 problems.append(f"files[{rel!r}].size must be a non-negative integer, got {size!r}")
@@ -392,8 +383,7 @@ def check_release(
         problems = _manifest_problems(manifest)
         if problems:
             raise ZooFormatError(
-                "The manifest given to verify the release is invalid:\n  - "
-                + "\n  - ".join(problems)
+                "The manifest given to verify the release is invalid:\n  - " + "\n  - ".join(problems)
             )
     listed: Mapping[str, Mapping[str, Any]] = manifest["files"]
     on_disk = set(iter_release_files(root))

@@ -1,0 +1,153 @@
+"""A zoo release: its manifest, its conditions and ladders, and the ensembles in it.
+
+``release=None`` means the embedded zoo shipped inside the package (offline, always there); a local
+folder is used as it is; anything else is a Hub dataset repo, fetched at an explicit ``revision``
+(a tag such as ``v1.0``) so that results always name the exact zoo they were computed on.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from degzoo.errors import InvalidParameterError, UnknownNameError
+from degzoo.zoo.ensemble import Ensemble
+from degzoo.zoo.manifest import load_manifest, manifest_sha256, verify_release
+
+
+def embedded_path() -> Path:
+    """Folder of the embedded zoo inside the installed package."""
+    return Path(str(resources.files("degzoo") / "embedded"))
+
+
+class Release:
+    """An opened release folder (verified against its manifest unless told not to)."""
+
+    def __init__(self, root: str | os.PathLike[str], *, verify: bool = True) -> None:
+        self.root = Path(root)
+        self.manifest = load_manifest(self.root)
+        if verify:
+            verify_release(self.root, self.manifest)
+
+    def __repr__(self) -> str:
+        return f"Release({self.name!r}, {len(self.conditions)} conditions, root={str(self.root)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.manifest["release"]
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of ``manifest.json``: what result files cite as the zoo's identity."""
+        return manifest_sha256(self.root)
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        return self.manifest["conditions"]
+
+    @property
+    def ladders(self) -> list[dict[str, Any]]:
+        return self.manifest.get("ladders", [])
+
+    def condition(self, condition_id: str) -> dict[str, Any]:
+        for cond in self.conditions:
+            if cond["id"] == condition_id:
+                return cond
+        raise UnknownNameError(
+            f"release {self.name!r} has no condition {condition_id!r}; "
+            f"it has: {', '.join(c['id'] for c in self.conditions)}"
+        )
+
+    def ensemble(self, condition_id: str) -> Ensemble:
+        """Open one condition's ensemble (lazily)."""
+        cond = self.condition(condition_id)
+        return Ensemble.open(self.root / cond["file"], name=condition_id)
+
+    def find(self, task: str | None = None, **filters: Any) -> str:
+        """The id of the one condition matching ``task`` and ``filters``.
+
+        Filters name task parameters (``bits=3``), ``hidden``, or controls by name with their main
+        parameter (``l1=1e-4``, ``nuclear=1e-3``, ``mup=2.0`` for γ, ``aux=True``). When several
+        conditions match, the one with the fewest controls (the baseline) wins; a tie is an error.
+        """
+        matches = [c for c in self.conditions
+                   if (task is None or c["task"]["name"] == task) and _matches(c, filters)]
+        if not matches:
+            wanted = ", ".join([f"task={task}"] * bool(task) + [f"{k}={v}" for k, v in filters.items()])
+            raise UnknownNameError(
+                f"release {self.name!r} has no condition with {wanted}; "
+                f"conditions: {', '.join(c['id'] for c in self.conditions)}"
+            )
+        fewest = min(len(c.get("controls", [])) for c in matches)
+        best = [c for c in matches if len(c.get("controls", [])) == fewest]
+        if len(best) > 1:
+            raise InvalidParameterError(
+                f"several conditions match: {', '.join(c['id'] for c in best)}; add a filter "
+                "or pass condition=ID"
+            )
+        return best[0]["id"]
+
+
+_MAIN_PARAM = {"width": "hidden", "mup": "gamma", "l1": "weight", "nuclear": "weight"}
+
+
+def _flat(cond: dict[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in cond["task"].items() if k != "name"}
+    flat["hidden"] = cond["hidden"]
+    for control in cond.get("controls", []):
+        key = _MAIN_PARAM.get(control["name"])
+        flat[control["name"]] = control.get(key, True) if key else True
+    return flat
+
+
+def _matches(cond: dict[str, Any], filters: dict[str, Any]) -> bool:
+    flat = _flat(cond)
+    return all(k in flat and flat[k] == v for k, v in filters.items())
+
+
+def open_release(
+    release: str | os.PathLike[str] | None = None,
+    *,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    verify: bool = True,
+) -> Release:
+    """The embedded zoo (``release=None``), a local release folder, or a Hub release at ``revision``."""
+    if release is None:
+        return Release(embedded_path(), verify=verify)
+    if Path(release).is_dir():
+        return Release(release, verify=verify)
+    if revision is None:
+        raise InvalidParameterError(
+            f"release {release!r} is not a local folder, so it is read as a Hub dataset repo: pass "
+            "revision='vX.Y' (a release tag) to pin exactly which zoo you use"
+        )
+    from degzoo.zoo.hub import download_release
+
+    root = download_release(str(release), revision=revision, endpoint=endpoint, token=token,
+                            cache_dir=cache_dir, local_files_only=local_files_only, verify=verify)
+    return Release(root, verify=False)  # download_release has verified every file
+
+
+def load(
+    task: str | None = None,
+    *,
+    condition: str | None = None,
+    release: str | os.PathLike[str] | None = None,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    **filters: Any,
+) -> Ensemble:
+    """One ensemble of a release: ``load("flipflop", bits=3)`` or ``load(condition="flipflop-bits3")``."""
+    rel = open_release(release, revision=revision, endpoint=endpoint, token=token,
+                       cache_dir=cache_dir, local_files_only=local_files_only)
+    cid = condition or rel.find(task, **filters)
+    return rel.ensemble(cid)

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     with single_thread_blas():
         for i, j in pairs:
             t0 = time.perf_counter()
-            d, perm = permutation_distance(W[i], W[j], n_starts=args.n_starts, seed=args.seed)
+            d, _ = permutation_distance(W[i], W[j], n_starts=args.n_starts, seed=args.seed)
             ours_t.append(time.perf_counter() - t0)
             ours_d.append(d)
             for m in methods:

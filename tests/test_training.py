@@ -156,3 +156,8 @@ def test_trained_network_solves_flipflop():
         out, _ = forward({k: torch.as_tensor(v) for k, v in result.params.items()}, torch.as_tensor(x), arch)
     agree = np.mean(np.sign(out[0].numpy()) == np.sign(y))
     assert agree > 0.97
+
+
+def test_initial_weights_are_kept_apart_from_trained(tiny_result):
+    assert not np.shares_memory(tiny_result.initial_params["W_hh"], tiny_result.params["W_hh"])
+    assert np.abs(tiny_result.initial_params["W_hh"] - tiny_result.params["W_hh"]).max() > 1e-3

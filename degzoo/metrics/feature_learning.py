@@ -20,6 +20,7 @@ scaled by its multiplier, K_raw = Σ_p m_p² J_p J_pᵀ. For the vanilla RNN the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -42,22 +43,20 @@ def _multipliers(ensemble: Any, parameters: str) -> dict[str, float]:
     return dict(ensemble.architecture.multipliers)
 
 
-@dataclass
-class _Named:
-    name: str
-
-
-def _initial(measure: Any, ensemble: Any) -> dict[str, np.ndarray]:
+def _weights(name: str, ensemble: Any, keys: Sequence[str], *, initial: bool) -> dict[str, np.ndarray]:
+    """Trained or initial effective weights, checked for NaN/inf member by member."""
+    if not initial:
+        return check_finite_params(name, getattr(ensemble, "params", None), keys)
     try:
-        initial = ensemble.initial_params
-    except AttributeError:
-        initial = None
-    if initial is None:
+        params = ensemble.initial_params
+    except (AttributeError, InvalidParameterError):
+        params = None
+    if params is None:
         raise InvalidParameterError(
-            f"{measure.name}: the ensemble has no initial weights (initial_params); feature-"
-            "learning measures compare trained weights with their initialisation"
+            f"{name}: the ensemble has no initial weights (initial_params); feature-learning "
+            "measures compare trained weights with their initialisation"
         )
-    return initial
+    return check_finite_params(name, params, keys, what="initial weights")
 
 
 def weight_change(
@@ -66,10 +65,9 @@ def weight_change(
     """``‖W_T − W_0‖_F`` per member ``[E]``: on ``W_hh``, or on all parameters concatenated."""
     if which not in ("W_hh", "all"):
         raise InvalidParameterError(f"weight_change: which must be 'W_hh' or 'all', got {which!r}")
-    measure = _Named("weight_change")
     keys = ("W_hh",) if which == "W_hh" else PARAM_NAMES
-    final = check_finite_params(measure, ensemble, keys)
-    initial = check_finite_params(measure, _Params(_initial(measure, ensemble)), keys)
+    final = _weights("weight_change", ensemble, keys, initial=False)
+    initial = _weights("weight_change", ensemble, keys, initial=True)
     mult = _multipliers(ensemble, parameters)
     sq = sum(
         np.sum(((final[k] - initial[k]) / mult[k]).reshape(final[k].shape[0], -1) ** 2, axis=1)
@@ -78,37 +76,78 @@ def weight_change(
     return np.sqrt(sq)
 
 
-@dataclass
-class _Params:
-    params: dict[str, np.ndarray]
-
-
-def _ntk_jacobians(
+def _ntk_blocks(
     params: dict[str, np.ndarray],
     inputs: np.ndarray,
     arch: Any,
     t_idx: np.ndarray,
-    dtype: torch.dtype,
+    *,
+    max_bytes: int = 128 * 2**20,
 ) -> torch.Tensor:
-    """Per-parameter Gram blocks J_p J_pᵀ of every member: ``[E, len(PARAM_NAMES), n_out, n_out]``."""
-    x = torch.as_tensor(inputs, dtype=dtype)
-    t = torch.as_tensor(t_idx, dtype=torch.long)
+    """Per-parameter Gram blocks J_p J_pᵀ of every member: ``[E, len(PARAM_NAMES), n_out, n_out]``.
 
-    def outputs(member: dict[str, torch.Tensor]) -> torch.Tensor:
-        y, _ = forward({k: v.unsqueeze(0) for k, v in member.items()}, x, arch)
-        return y[0][:, t, :].reshape(-1)
+    One Jacobian row per output (trial b, step t0, channel o), ordered (b, t0, o). The rates come
+    from :func:`degzoo.models.forward`; the rows from backpropagating all outputs of a trial at
+    once (the adjoint of each output is injected at its own step t0 and carried back with the
+    shared recurrent matrix), so the cost is one batched matrix product per step:
 
-    jac = torch.func.jacrev(outputs)
-    grams = []
-    for i in range(params["W_hh"].shape[0]):
-        member = {k: torch.as_tensor(np.asarray(params[k][i]), dtype=dtype) for k in PARAM_NAMES}
-        J = jac(member)
-        blocks = []
-        for k in PARAM_NAMES:
-            Jk = J[k].reshape(J[k].shape[0], -1)
-            blocks.append(Jk @ Jk.T)
-        grams.append(torch.stack(blocks))
-    return torch.stack(grams)
+    - vanilla: G_t = (G_{t+1} W_hh + inj_t) ⊙ (1 − h_t²), with G = ∂y/∂(pre-activation);
+    - µP: g_t = (1−τ) g_{t+1} + (τ g_{t+1} W_hh + inj_t) ⊙ (1 − r_t²), with g = ∂y/∂h, and a
+      factor τ on every input to h;
+
+    inj_t = W_out[o] for outputs read at step t. Then ∂y/∂W_hh = c Σ_t G_t ⊗ s_{t−1},
+    ∂y/∂W_in = c Σ_t G_t ⊗ x_t, ∂y/∂b = c Σ_t G_t (c = 1 or τ, s the rates, s_{−1} = 0),
+    ∂y/∂W_out[o'] = [o' = o] s_{t0}, ∂y/∂b_out[o'] = [o' = o]. The test suite checks these
+    rows against autograd through ``forward``.
+    """
+    dtype = torch.float64
+    P = {k: torch.as_tensor(np.asarray(params[k]), dtype=dtype) for k in PARAM_NAMES}
+    x = torch.as_tensor(np.asarray(inputs), dtype=dtype)
+    horizon = int(t_idx.max()) + 1
+    x = x[:, :horizon]
+    B, T, I = x.shape
+    E, H, O = P["W_hh"].shape[0], arch.hidden, arch.n_outputs
+    leaky = arch.kind != "vanilla"
+    c = arch.tau if leaky else 1.0
+    n_t = len(t_idx)
+    D = n_t * O  # outputs per trial, ordered (t0, o)
+    step_of = {int(t): i for i, t in enumerate(t_idx)}
+    per_member = 8 * B * D * (H * H + H * I + 2 * H + T * H)
+    chunk = max(1, int(max_bytes // max(1, per_member)))
+    eye_o = torch.eye(O, dtype=dtype)
+    out = []
+    with torch.no_grad():
+        for start in range(0, E, chunk):
+            sl = slice(start, min(E, start + chunk))
+            p = {k: v[sl] for k, v in P.items()}
+            e = p["W_hh"].shape[0]
+            _, rates = forward(p, x, arch)  # [e, B, T, H]
+            slope = 1 - rates * rates
+            prev = torch.cat([rates.new_zeros(e, B, 1, H), rates[:, :, :-1]], dim=2)
+            G = rates.new_zeros(e, B, D, H)
+            Gs = rates.new_zeros(T, e, B, D, H)
+            W_out = p["W_out"]  # [e, O, H]
+            for t in range(T - 1, -1, -1):
+                carry = torch.einsum("ebdh,ehk->ebdk", G, p["W_hh"])
+                if leaky:
+                    carry = c * carry
+                i = step_of.get(t)
+                if i is not None:
+                    carry[:, :, i * O : (i + 1) * O] += W_out[:, None]
+                new = carry * slope[:, :, t, None, :]
+                G = (1 - c) * G + new if leaky else new
+                Gs[t] = G
+            Gs = Gs * c
+            J_hh = torch.einsum("tebdh,ebtk->ebdhk", Gs, prev).reshape(e, B * D, H * H)
+            J_in = torch.einsum("tebdh,btk->ebdhk", Gs, x).reshape(e, B * D, H * I)
+            J_b = Gs.sum(0).reshape(e, B * D, H)
+            # Readout rows: output (b, t0, o) depends on W_out[o, :] through s_{t0} only.
+            s_read = rates[:, :, torch.as_tensor(t_idx)]  # [e, B, n_t, H]
+            J_out = torch.einsum("ebth,op->ebtpoh", s_read, eye_o).reshape(e, B * D, O * H)
+            J_bout = eye_o.repeat(B * n_t, 1).expand(e, B * D, O)
+            rows = {"W_in": J_in, "W_hh": J_hh, "b": J_b, "W_out": J_out, "b_out": J_bout}
+            out.append(torch.stack([rows[k] @ rows[k].transpose(1, 2) for k in PARAM_NAMES], dim=1))
+    return torch.cat(out)
 
 
 def ntk_grams(
@@ -121,25 +160,25 @@ def ntk_grams(
 ) -> np.ndarray:
     """Empirical NTK ``K = J Jᵀ`` per member ``[E, n_out, n_out]`` (n_out = trials × steps × O)."""
     mult = _multipliers(ensemble, parameters)
-    measure = _Named("kernel_alignment")
-    if initial:
-        params = check_finite_params(measure, _Params(_initial(measure, ensemble)), PARAM_NAMES)
-    else:
-        params = check_finite_params(measure, ensemble, PARAM_NAMES)
+    params = _weights("kernel_alignment", ensemble, PARAM_NAMES, initial=initial)
     inputs, t_idx = _probe_subset(ensemble, n_trials, time_stride)
-    blocks = _ntk_jacobians(params, inputs, ensemble.architecture, t_idx, torch.float64)
+    blocks = _ntk_blocks(params, inputs, ensemble.architecture, t_idx)
     scale = torch.tensor([mult[k] ** 2 for k in PARAM_NAMES], dtype=torch.float64)
     return torch.einsum("epij,p->eij", blocks, scale).detach().numpy()
 
 
 def _probe_subset(ensemble: Any, n_trials: int, time_stride: int | None) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(n_trials, int) or n_trials < 1:
-        raise InvalidParameterError(f"kernel_alignment: n_trials must be a positive integer, got {n_trials!r}")
+        raise InvalidParameterError(
+            f"kernel_alignment: n_trials must be a positive integer, got {n_trials!r}"
+        )
     inputs = np.asarray(ensemble.probe_inputs)[:n_trials]
     T = inputs.shape[1]
     stride = max(1, T // 10) if time_stride is None else time_stride
     if not isinstance(stride, int) or stride < 1:
-        raise InvalidParameterError(f"kernel_alignment: time_stride must be a positive integer, got {stride!r}")
+        raise InvalidParameterError(
+            f"kernel_alignment: time_stride must be a positive integer, got {stride!r}"
+        )
     t_idx = np.arange(T - 1, -1, -stride)[::-1].copy()  # ends on the last step
     return inputs, t_idx
 
@@ -155,7 +194,10 @@ def kernel_alignment(
 
     K0 and KT are the empirical NTKs of the network at initialisation and after training, on the
     first ``n_trials`` probe trials, every ``time_stride``-th step ending on the last one
-    (default: T // 10, about ten steps). Computed in float64 with ``torch.func.jacrev``.
+    (default: T // 10, about ten steps). Computed in float64; the Jacobian rows come from one
+    batched adjoint (BPTT) pass per member (see ``_ntk_blocks``; checked against autograd in the
+    tests). ``torch.func.jacrev`` is not used: the model's recurrence is a custom autograd
+    Function that functorch cannot transform, and per-output parameter copies are memory-bound.
     """
     kw = {"n_trials": n_trials, "time_stride": time_stride, "parameters": parameters}
     K0 = ntk_grams(ensemble, initial=True, **kw)

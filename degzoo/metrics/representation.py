@@ -120,7 +120,7 @@ def _svd_basis(X: np.ndarray, variance: float, n_components: int | None) -> np.n
 def trajectory_matrices(metric: Metric, ensemble: Any) -> np.ndarray:
     """Every member's centred probe-set rates as ``[E, N = n·T, H]`` float64, after checks."""
     if getattr(ensemble, "params", None) is not None:
-        check_finite_params(metric, ensemble, ("W_in", "W_hh", "b"))
+        check_finite_params(metric.name, ensemble.params, ("W_in", "W_hh", "b"))
     traj = np.asarray(ensemble.trajectories(), dtype=np.float64)
     if traj.ndim != 4:
         raise MetricError(
@@ -134,8 +134,9 @@ def trajectory_matrices(metric: Metric, ensemble: Any) -> np.ndarray:
             f"metric {metric.name!r}: member {int(np.flatnonzero(bad)[0])} has non-finite "
             "trajectories; check its weights"
         )
+    scale = np.maximum(1.0, np.abs(X).reshape(E, -1).max(axis=1))
     X = X - X.mean(axis=1, keepdims=True)
-    flat = np.abs(X).reshape(E, -1).max(axis=1) == 0
+    flat = np.abs(X).reshape(E, -1).max(axis=1) <= 1e-12 * scale
     if flat.any():
         raise MetricError(
             f"metric {metric.name!r}: member {int(np.flatnonzero(flat)[0])} has constant "

@@ -48,6 +48,7 @@ class TrainSettings:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     threshold: float | None = None  # None: the task's own MSE threshold
+    grad_clip: float | None = None  # clip each member's gradient to this global norm
     dtype: str = "float32"
     device: str = "cpu"
     checkpoint_every: int = 200
@@ -63,6 +64,8 @@ class TrainSettings:
             raise InvalidParameterError(
                 f"TrainSettings: patience_epochs must be an integer >= 0, got {self.patience_epochs!r}"
             )
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise InvalidParameterError(f"TrainSettings: grad_clip must be > 0 or None, got {self.grad_clip!r}")
         if not self.lr > 0:
             raise InvalidParameterError(f"TrainSettings: lr must be > 0, got {self.lr!r}")
         if self.dtype not in ("float32", "float64"):
@@ -193,7 +196,8 @@ def train_ensemble(
     E = len(seeds)
 
     raw = init_params(arch, seeds, dtype=dtype, device=device)
-    initial = {k: v.cpu().numpy() for k, v in effective(raw, arch).items()}
+    # copies: for vanilla networks effective() returns the very tensors Adam updates in place
+    initial = {k: v.detach().cpu().numpy().copy() for k, v in effective(raw, arch).items()}
     for p in raw.values():
         p.requires_grad_(True)
     adam = _Adam(raw, settings, settings.lr * arch.lr_scale)
@@ -277,10 +281,21 @@ def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state
     diverged = running[~finite_np]
     state["status"][diverged] = STATUS_DIVERGED
     ok = running[finite_np]
+    if settings.grad_clip is not None:
+        _clip_per_member(raw, settings.grad_clip)
     if ok.size:
         adam.step(raw, torch.as_tensor(ok, device=settings.device))
     state["steps"][ok] += 1
     state["epoch_sum"][ok] += mse_np[finite_np]
+
+
+@torch.no_grad()
+def _clip_per_member(raw: dict[str, torch.Tensor], max_norm: float) -> None:
+    """Scale each member's gradient (all its parameters together) to norm <= ``max_norm``."""
+    sq = sum(p.grad.flatten(1).pow(2).sum(1) for p in raw.values())
+    scale = (max_norm / (sq.sqrt() + 1e-12)).clamp(max=1.0)
+    for p in raw.values():
+        p.grad.mul_(scale.reshape(-1, *([1] * (p.grad.dim() - 1))))
 
 
 def _end_epoch(state: dict[str, Any], settings: TrainSettings, threshold: float) -> None:

@@ -1,0 +1,56 @@
+"""Degeneracy metrics at every level, their registry, and ensemble-level degeneracy.
+
+Reference metrics: ``behaviour_ood`` (σ_OOD), ``dsa`` and ``dsa_wasserstein`` (dynamics),
+``weights_perm`` and ``weights_frobenius`` (weights), ``cka``, ``procrustes``, ``svcca``
+(representation). ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party
+metric; a plain ``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``.
+"""
+
+from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
+from degzoo.metrics.behaviour import BehaviourOOD
+from degzoo.metrics.degeneracy import (
+    Estimate,
+    bootstrap_mean,
+    bootstrap_pairwise,
+    bootstrap_std,
+    degeneracy,
+    mean_off_diagonal,
+)
+from degzoo.metrics.dsa import DSA, DSAWasserstein
+from degzoo.metrics.feature_learning import KernelAlignment, WeightChange, kernel_alignment, weight_change
+from degzoo.metrics.function import FunctionMetric
+from degzoo.metrics.registry import available, get, register
+from degzoo.metrics.representation import CKA, SVCCA, ProcrustesShape
+from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDistance
+
+for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
+                CKA, ProcrustesShape, SVCCA):
+    register(_metric)
+
+__all__ = [
+    "CKA",
+    "DSA",
+    "INVARIANCES",
+    "LEVELS",
+    "SVCCA",
+    "BehaviourOOD",
+    "DSAWasserstein",
+    "Estimate",
+    "KernelAlignment",
+    "WeightChange",
+    "FrobeniusWeightDistance",
+    "FunctionMetric",
+    "Metric",
+    "PermutationWeightDistance",
+    "ProcrustesShape",
+    "available",
+    "bootstrap_mean",
+    "bootstrap_pairwise",
+    "bootstrap_std",
+    "degeneracy",
+    "get",
+    "kernel_alignment",
+    "mean_off_diagonal",
+    "register",
+    "weight_change",
+]

@@ -1,4 +1,8 @@
-"""Zoo I/O: download + sha256 verification throughput of a release through a Hub endpoint.
+"""Zoo I/O: our loaders against raw h5py reads, and download + verify throughput through a Hub.
+
+Loaders (``loader_vs_h5py``): time to open a release and list its conditions, to read one member's
+weights lazily, and to read a whole ensemble, each against raw ``h5py`` reads of the same arrays,
+printed as ratios (goal: within 1.5x).
 
 Starts the test suite's loopback Hub (``tests/hub_server.py``) in this process, publishes the
 release folder to it with :func:`degzoo.zoo.hub.publish_release`, then times
@@ -134,6 +138,67 @@ def download_throughput(release_dir: str | os.PathLike[str], *, repeats: int = 1
     return result
 
 
+def _best_of(fn: Any, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def loader_vs_h5py(release_dir: str | os.PathLike[str], *, repeats: int = 20) -> dict[str, Any]:
+    """Our loaders vs raw h5py on the largest ensemble of a release; prints and returns the times."""
+    import h5py
+
+    from degzoo.models import PARAM_NAMES
+    from degzoo.zoo import Ensemble, Release
+
+    root = Path(release_dir)
+    manifest_path = root / "manifest.json"
+    release = Release(root)
+    cond = max(release.conditions, key=lambda c: release.manifest["files"][c["file"]]["size"])
+    path = root / cond["file"]
+    member = cond["members"] // 2
+
+    def ours_open() -> None:
+        Release(root, verify=False).conditions  # noqa: B018
+
+    def raw_open() -> None:
+        json.loads(manifest_path.read_text())["conditions"]
+
+    def ours_member() -> None:
+        with Ensemble.open(path) as ens:
+            ens.member_params(member)
+
+    def raw_member() -> None:
+        with h5py.File(path, "r") as f:
+            {k: f[f"weights/{k}"][member] for k in PARAM_NAMES}
+
+    def ours_all() -> None:
+        with Ensemble.open(path) as ens:
+            ens.params  # noqa: B018
+
+    def raw_all() -> None:
+        with h5py.File(path, "r") as f:
+            {k: f[f"weights/{k}"][()] for k in PARAM_NAMES}
+
+    rows = {}
+    for label, ours, raw in (("open release + list conditions", ours_open, raw_open),
+                             ("read one member's weights", ours_member, raw_member),
+                             ("read a whole ensemble", ours_all, raw_all)):
+        t_ours, t_raw = _best_of(ours, repeats), _best_of(raw, repeats)
+        rows[label] = {"ours_ms": round(1e3 * t_ours, 3), "raw_ms": round(1e3 * t_raw, 3),
+                       "ratio": round(t_ours / t_raw, 2)}
+    verify = _best_of(lambda: Release(root, verify=True), max(1, repeats // 5))
+    print(f"loaders on {cond['id']} ({cond['members']} members, hidden {cond['hidden']}); best of {repeats}")
+    for label, row in rows.items():
+        print(f"  {label:<32} ours {row['ours_ms']:8.3f} ms   raw h5py {row['raw_ms']:8.3f} ms"
+              f"   ratio {row['ratio']:.2f}x")
+    print(f"  open with sha256 verification    {1e3 * verify:8.1f} ms (whole release)")
+    return {"condition": cond["id"], **rows, "verify_release_ms": round(1e3 * verify, 1)}
+
+
 def _make_dummy(root: Path, megabytes: float) -> Path:
     if str(_TESTS) not in sys.path:
         sys.path.insert(0, str(_TESTS))
@@ -146,7 +211,8 @@ def _make_dummy(root: Path, megabytes: float) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("release", nargs="?", type=Path, help="a zoo release folder (with manifest.json)")
+    parser.add_argument("release", nargs="?", type=Path,
+                        help="a zoo release folder (with manifest.json), e.g. degzoo/embedded")
     parser.add_argument(
         "--dummy-mb", type=float, default=None, help="generate a dummy release of about this many MB instead"
     )
@@ -158,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="degzoo-dummy-release-") as tmp:
         release = args.release if args.release is not None else _make_dummy(Path(tmp) / "rel", args.dummy_mb)
         result = download_throughput(release, repeats=args.repeats)
+        if args.release is not None:
+            result["loaders"] = loader_vs_h5py(args.release)
     if args.json:
         print(json.dumps(result))
     return 0

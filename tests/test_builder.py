@@ -152,3 +152,18 @@ def load_recipe_text(text):
     from degzoo.zoo.recipes import recipe_from_dict
 
     return recipe_from_dict(tomllib.loads(text))
+
+
+def test_to_dataset_one_row_per_network(recipe_file, tmp_path):
+    from degzoo.zoo import to_dataset
+
+    out = build_release(recipe_file, tmp_path / "rel", workers=1, progress=False)
+    rel = Release(out)
+    ds = to_dataset(rel)
+    assert ds.num_rows == 6
+    assert set(ds["condition"]) == {"ff-bits1", "ff-bits2", "ff-bits2-l1"}
+    row = ds.with_format("numpy")[2]
+    ens = rel.ensemble(row["condition"])
+    np.testing.assert_array_equal(row["W_hh"], ens.params["W_hh"][row["member"]])
+    assert row["seed"] == ens.seeds[row["member"]]
+    assert to_dataset(ens).num_rows == 2

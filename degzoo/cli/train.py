@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from degzoo.cli._args import parse_control, parse_flags
 from degzoo.models import Architecture
@@ -39,7 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=3, help="epochs trained past the threshold")
     p.add_argument("--control", action="append", default=[], metavar="NAME[:k=v,...]",
                    help="a control, e.g. l1:weight=1e-4, nuclear:weight=1e-3, mup:gamma=2, aux")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: small networks train fastest single-threaded)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: OUT.ckpt)")
     p.add_argument("--out", type=Path, default=Path("ensemble.h5"), help="output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
+    torch.set_num_threads(args.threads)
     task = get_task(args.task, **parse_flags(extra))
     controls = [get_control(name, **params) for name, params in map(parse_control, args.control)]
     arch = Architecture(n_inputs=task.n_inputs, n_outputs=task.n_outputs, hidden=args.hidden)

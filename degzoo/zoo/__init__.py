@@ -6,6 +6,7 @@ the package and works offline; ``release=``/``revision=`` choose a Hub release i
 
 from degzoo.zoo.ensemble import Ensemble, Network
 from degzoo.zoo.format import SCHEMA_VERSION, write_ensemble
+from degzoo.zoo.dataset import to_dataset
 from degzoo.zoo.release import Release, embedded_path, load, open_release
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "embedded_path",
     "load",
     "open_release",
+    "to_dataset",
     "write_ensemble",
 ]

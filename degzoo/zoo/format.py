@@ -90,6 +90,7 @@ def write_ensemble(
             f.create_dataset("probe/targets", data=np.asarray(probe[1], np.float32))
             for k, arr in members.items():
                 f.create_dataset(f"members/{k}", data=arr)
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a release is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

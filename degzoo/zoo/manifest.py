@@ -183,6 +183,7 @@ def write_manifest(release_dir: str | os.PathLike[str], manifest: Mapping[str, A
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a release is meant to be shared
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,51 @@
+"""A Hugging Face ``datasets.Dataset`` view of the zoo: one row per network.
+
+For weight-space learning: each row holds one network's effective weights as arrays, its condition
+(task, parameters, controls, width), its seed, status and final loss.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from degzoo.models import PARAM_NAMES
+from degzoo.zoo.ensemble import Ensemble
+from degzoo.zoo.release import Release
+
+
+def _rows(ensemble: Ensemble, condition_id: str) -> dict[str, list[Any]]:
+    n = len(ensemble)
+    params = ensemble.params
+    loss = ensemble.members.get("final_loss", np.full(n, np.nan))
+    task = ensemble.task.to_dict()
+    controls = json.dumps(ensemble.provenance.get("controls", []), sort_keys=True)
+    rows: dict[str, list[Any]] = {
+        "condition": [condition_id] * n,
+        "task": [task["name"]] * n,
+        "task_params": [json.dumps(task, sort_keys=True)] * n,
+        "controls": [controls] * n,
+        "hidden": [ensemble.architecture.hidden] * n,
+        "member": list(range(n)),
+        "seed": [int(s) for s in ensemble.seeds],
+        "status": [str(s) for s in ensemble.status],
+        "final_loss": [float(v) for v in loss],
+    }
+    for k in PARAM_NAMES:
+        rows[k] = [np.asarray(params[k][i], dtype=np.float32) for i in range(n)]
+    return rows
+
+
+def to_dataset(source: Ensemble | Release) -> Any:
+    """One row per network of an ensemble or of every ensemble of a release."""
+    from datasets import Dataset, concatenate_datasets
+
+    if isinstance(source, Ensemble):
+        return Dataset.from_dict(_rows(source, source.name))
+    parts = []
+    for cond in source.conditions:
+        with source.ensemble(cond["id"]) as ens:
+            parts.append(Dataset.from_dict(_rows(ens, cond["id"])))
+    return concatenate_datasets(parts) if len(parts) > 1 else parts[0]

@@ -27,8 +27,8 @@ def test_publish_load_and_lazy_remote_ensemble(hub_server: HubServer, tmp_path):
         np.testing.assert_array_equal(remote.params[k], v)
 
     before = len(hub_server.requests)
-    with open_remote_file(REPO, "ensembles/ff-bits2.h5", revision="v1", endpoint=hub_server.endpoint) as fh:
-        with Ensemble.open(fh, name="ff-bits2") as lazy:
-            np.testing.assert_array_equal(lazy[1].params["W_hh"], expected["W_hh"][1])
-            assert lazy.task.bits == 2
+    remote_file = open_remote_file(REPO, "ensembles/ff-bits2.h5", revision="v1", endpoint=hub_server.endpoint)
+    with remote_file as fh, Ensemble.open(fh, name="ff-bits2") as lazy:
+        np.testing.assert_array_equal(lazy[1].params["W_hh"], expected["W_hh"][1])
+        assert lazy.task.bits == 2
     assert len(hub_server.requests) > before  # read over HTTP, not from the cache

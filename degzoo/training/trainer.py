@@ -65,7 +65,9 @@ class TrainSettings:
                 f"TrainSettings: patience_epochs must be an integer >= 0, got {self.patience_epochs!r}"
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
-            raise InvalidParameterError(f"TrainSettings: grad_clip must be > 0 or None, got {self.grad_clip!r}")
+            raise InvalidParameterError(
+                f"TrainSettings: grad_clip must be > 0 or None, got {self.grad_clip!r}"
+            )
         if not self.lr > 0:
             raise InvalidParameterError(f"TrainSettings: lr must be > 0, got {self.lr!r}")
         if self.dtype not in ("float32", "float64"):

@@ -4,9 +4,9 @@
 the package and works offline; ``release=``/``revision=`` choose a Hub release instead.
 """
 
+from degzoo.zoo.dataset import to_dataset
 from degzoo.zoo.ensemble import Ensemble, Network
 from degzoo.zoo.format import SCHEMA_VERSION, write_ensemble
-from degzoo.zoo.dataset import to_dataset
 from degzoo.zoo.release import Release, embedded_path, load, open_release
 
 __all__ = [

@@ -62,15 +62,17 @@ def render_card(manifest: dict[str, Any]) -> str:
             for c_ in c.get("controls", [])
         ) or "—"
         loss = c.get("final_loss_median")
+        loss_text = "—" if loss is None else f"{loss:.3g}"
         lines.append(
             f"| `{c['id']}` | {c['task']['name']} ({task}) | {controls} | {c['hidden']} | {c['members']} "
-            f"| {c.get('converged', '?')} | {'—' if loss is None else f'{loss:.3g}'} | {c.get('threshold')} |"
+            f"| {c.get('converged', '?')} | {loss_text} | {c.get('threshold')} |"
         )
     ladders = manifest.get("ladders", [])
     if ladders:
         lines += ["", "Ladders (ordered series of conditions along one factor):", ""]
-        lines += [f"- **{lad['name']}** ({lad['factor']}): " + " → ".join(lad["conditions"]) for lad in ladders]
-    return "\n".join(header + [""] + lines) + "\n"
+        lines += [f"- **{lad['name']}** ({lad['factor']}): {' → '.join(lad['conditions'])}"
+                  for lad in ladders]
+    return "\n".join([*header, "", *lines]) + "\n"
 
 
 def write_card(release_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> Path:

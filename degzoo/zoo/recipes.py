@@ -31,13 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.models import Architecture

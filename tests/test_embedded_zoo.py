@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from degzoo.tasks import get_task
-from degzoo.training import train_ensemble
-from degzoo.zoo import Release, embedded_path, load, open_release
+from degzoo.zoo import Ensemble, Release, embedded_path, load, open_release
+from degzoo.zoo.builder import build_condition
 from degzoo.zoo.recipes import recipe_from_dict
 
 
@@ -52,15 +51,18 @@ def test_trained_flipflop_networks_hold_their_bits(embedded):
     assert np.mean(np.sign(out) == np.sign(y)) > 0.99
 
 
-def test_recipe_reproduces_a_shipped_member(embedded):
-    """Retrain member 3 of flipflop-bits1 alone from its recorded seed: same weights as shipped."""
-    recipe = recipe_from_dict(embedded.manifest["recipe"])
-    cond = recipe.condition("flipflop-bits1")
+def test_recipe_reproduces_a_shipped_condition(embedded, tmp_path):
+    """Retrain flipflop-bits1 from the shipped recipe and seeds: bitwise the shipped weights.
+
+    The whole condition is retrained because members are trained as one batch: a member trained
+    alone follows the same path only up to float32 rounding (measured: ~1 % after 700 steps).
+    Bitwise equality holds for the same torch version on the same kind of CPU.
+    """
     ens = embedded.ensemble("flipflop-bits1")
-    assert tuple(int(s) for s in ens.seeds) == cond.seeds
-    torch.set_num_threads(1)
-    result = train_ensemble(cond.task, cond.architecture(), [cond.seeds[3]], cond.settings, cond.controls,
-                            progress=False)
-    assert result.steps[0] == ens.members["steps"][3]
-    for k, shipped in ens.params.items():
-        np.testing.assert_allclose(result.params[k][0], shipped[3], rtol=0, atol=1e-5, err_msg=k)
+    recipe = recipe_from_dict(embedded.manifest["recipe"])
+    assert tuple(int(s) for s in ens.seeds) == recipe.condition("flipflop-bits1").seeds
+    build_condition(embedded.manifest["recipe"], "flipflop-bits1", str(tmp_path))
+    with Ensemble.open(tmp_path / "ensembles" / "flipflop-bits1.h5") as again:
+        np.testing.assert_array_equal(again.members["steps"], ens.members["steps"])
+        for k, shipped in ens.params.items():
+            np.testing.assert_array_equal(again.params[k], shipped, err_msg=k)

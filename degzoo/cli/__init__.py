@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from degzoo._version import __version__
-from degzoo.cli import info, train, zoo
+from degzoo.cli import control, evaluate, info, leaderboard, report, train, zoo
 from degzoo.errors import DegzooError
 
-COMMANDS = (train, info, zoo)
+COMMANDS = (evaluate, train, info, zoo, control, report, leaderboard)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,33 +2,41 @@
 
 DSA compares two networks by their *dynamics*: each network's hidden-state trajectories are
 delay-embedded, a linear operator is fitted to them by HAVOK-style reduced-rank DMD, and two
-operators are compared up to an orthogonal change of basis,
+operators are compared up to an orthogonal change of basis:
 
-    d(A, B) = min over C in O(n) of  || A/|A| - C (B/|B|) C^T ||_F                (euclidean)
-    d(A, B) = arccos( max over C in O(n) of  <A, C B C^T> / (|A| |B|) )          (angular)
+    euclidean:  d(A, B) = min_{C in O(n)} || A/|A| - C (B/|B|) C^T ||_F           in [0, 2]
+    angular:    d(A, B) = arccos max_{C in O(n)} <A, C B C^T> / (|A| |B|)           in [0, pi]
 
-(|.| is the Frobenius norm, <X, Y> = tr(X^T Y)). The definitions are those of the reference
-implementation ``dsa-metric`` 2.0.2 (package ``DSA``), and so are the DMD operator (``DMD.A_v``)
-and the eigenvalue-spectrum ("wasserstein") variant. What differs is how the minimisation is done:
+(``|.|`` the Frobenius norm, ``<X, Y> = tr(X^T Y)``; both are minimisations of the same problem,
+euclidean = 2 sin(angular / 2)). The definitions are those of the reference implementation
+``dsa-metric`` 2.0.2 (package ``DSA``): the operator is its ``DMD.A_v``, the scores those of
+``SimilarityTransformDist.score`` (operators normalised to unit Frobenius norm), and the
+``wasserstein`` variant its eigenvalue-spectrum transport cost. What differs is the optimiser:
 
-- the reference runs Adam from one random start for a fixed number of iterations (twice, the second
-  time on B with two units swapped, to reach the det = -1 half of O(n)); it often stops far from
-  the optimum (about 0.3 rad on a network against a copy of itself with permuted units);
-- here every pair is solved from several starting points (structured ones from eigen-bases of
-  both operators with signs chosen by a sign-synchronisation step, the identity, a reflection,
-  seeded random orthogonal matrices; both components of O(n) are always covered) by a Riemannian
-  gradient method with Barzilai-Borwein steps, a non-monotone line search and a Cayley retraction,
-  run until the Riemannian gradient norm is below ``tol``, as one batched ``torch`` computation
-  over all pairs x starts; the best optimum is kept.
+- the reference runs Adam for a fixed number of iterations from one random start (and again on B
+  with two coordinates swapped, to reach the det = -1 half of O(n)); it often stops short of a
+  local optimum, and on a network against a copy of itself with permuted units it can return
+  0.3 rad instead of 0;
+- here each pair is solved from ``n_starts`` starting points (first structured ones: eigenbases of
+  the symmetric parts and eigenvectors matched between the two operators with signs or phases
+  solved for, exact for twins; the two operators' own coordinates matched up to sign; the
+  identity and a coordinate swap; then seeded random orthogonal matrices, of both determinants)
+  by Riemannian gradient ascent on O(n) with Barzilai-Borwein steps, a non-monotone Armijo line
+  search and the Cayley retraction, run to a Riemannian gradient norm <= ``tol``. All pairs x
+  starts are one batched ``torch`` computation (CPU or GPU, chunked to bound memory). Above
+  rank 32 the starts are first screened (run to a gradient norm of ``screen_tol``) and only the
+  ``keep`` best per pair are run to convergence. The best optimum is kept; its distance is
+  evaluated in float64 from the residual, accurate near 0.
 
-A smaller distance is a more similar pair. The distance is exactly symmetric: each unordered pair
-is solved once, in an orientation fixed by the content of the two operators.
+A smaller distance is a more similar pair. Results are deterministic and exactly symmetric: each
+unordered pair is solved once, in an orientation fixed by the content of the two operators.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -37,6 +45,8 @@ import numpy as np
 import torch
 from scipy.linalg import eigh as _scipy_eigh
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.linalg import ArpackError as _ArpackError
+from scipy.sparse.linalg import eigsh as _eigsh
 
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics.base import Level, Metric
@@ -78,9 +88,7 @@ def _as_trials(trajectories: Any, what: str = "trajectories") -> np.ndarray:
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
-        raise InvalidParameterError(
-            f"DSA: {what} must be [n_trials, T, H] (or [T, H]), got shape {x.shape}"
-        )
+        raise InvalidParameterError(f"DSA: {what} must be [n_trials, T, H] (or [T, H]), got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise InvalidParameterError(f"DSA: {what} contain NaN or inf; check the network's weights")
     return x
@@ -109,38 +117,51 @@ def delay_embed(trajectories: np.ndarray, n_delays: int, delay_interval: int = 1
     return out
 
 
-def _hankel_gram(x: np.ndarray, n_delays: int, delay_interval: int, t_eff: int) -> np.ndarray:
+def _hankel_gram(x: torch.Tensor, n_delays: int, delay_interval: int, t_eff: int) -> torch.Tensor:
     """``H^T H`` of the delay embedding, from lagged cross-products (never builds ``H``).
 
     Block ``(d1, d2)`` is ``sum_k sum_{t<T'} x[k, t+o1] x[k, t+o2]^T`` with ``o = (D-1-d) tau``;
     for each lag the per-time outer products are summed over trials and prefix-summed over time,
     so the cost is ``O(D K T H^2)`` instead of ``O(K T (D H)^2)``.
     """
-    k, t, h = x.shape
+    _, t, h = x.shape
     dim = n_delays * h
-    gram = np.empty((dim, dim))
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(1, 2, 0)))  # [T, H, K]
+    gram = torch.empty((dim, dim), dtype=x.dtype, device=x.device)
+    xt = x.permute(1, 2, 0).contiguous()  # [T, H, K]
     offsets = [(n_delays - 1 - d) * delay_interval for d in range(n_delays)]
     for m in range(n_delays):
         lag = m * delay_interval
-        # S[u] = sum_k x[k, u] x[k, u + lag]^T, u = 0 .. T - lag - 1
-        s = torch.bmm(xt[: t - lag], xt[lag:].transpose(1, 2))
-        cs = torch.zeros((t - lag + 1, h, h), dtype=torch.float64)
-        torch.cumsum(s, dim=0, out=cs[1:])
-        csn = cs.numpy()
-        for d1 in range(n_delays):
-            o1 = offsets[d1]
-            # d2 with o2 = o1 - lag  (block below the diagonal in d-order: d2 = d1 + m)
-            d2 = d1 + m
-            if d2 >= n_delays:
-                continue
-            o2 = offsets[d2]  # = o1 - lag
-            # sum over t of x[t + o2] x[t + o2 + lag]^T = S summed over u = o2 .. o2 + T' - 1
-            blk = csn[o2 + t_eff] - csn[o2]  # [H, H]: rows from x[u] = block d2, cols block d1
+        # S[u] = sum_k x[k, u] x[k, u + lag]^T, u = 0 .. T - lag - 1, prefix-summed over u
+        s = torch.bmm(xt[: t - lag], xt[lag:].mT)
+        cs = torch.cat([torch.zeros_like(s[:1]), torch.cumsum(s, dim=0)])
+        for d1 in range(n_delays - m):
+            d2 = d1 + m  # o2 = o1 - lag: rows of the block come from x[u], u = o2 .. o2 + T' - 1
+            o2 = offsets[d2]
+            blk = cs[o2 + t_eff] - cs[o2]
             gram[d2 * h : (d2 + 1) * h, d1 * h : (d1 + 1) * h] = blk
             if m:
                 gram[d1 * h : (d1 + 1) * h, d2 * h : (d2 + 1) * h] = blk.T
     return gram
+
+
+def _top_eigh(gram: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``rank`` largest eigenpairs of a symmetric PSD matrix, in decreasing order.
+
+    Large CPU problems (the paper's 128 units x 20 delays: 2560 x 2560, rank 50) use Lanczos
+    (ARPACK, to machine precision, fixed start vector: deterministic), several times faster than a
+    full decomposition; small ones and GPU tensors a full ``eigh``.
+    """
+    dim = gram.shape[0]
+    if gram.device.type == "cpu" and dim > 512 and rank < dim // 3:
+        g = gram.numpy()
+        try:
+            w, v = _eigsh(g, k=rank, which="LA", tol=0, v0=np.ones(dim))
+        except _ArpackError:
+            w, v = _scipy_eigh(g, subset_by_index=[dim - rank, dim - 1], driver="evr")
+        order = np.argsort(w)[::-1]
+        return torch.from_numpy(w[order].copy()), torch.from_numpy(v[:, order].copy())
+    evals, evecs = torch.linalg.eigh(gram)
+    return evals.flip(0)[:rank], evecs.flip(1)[:, :rank]
 
 
 def fit_dmd(
@@ -149,20 +170,21 @@ def fit_dmd(
     rank: int,
     delay_interval: int = 1,
     lamb: float = 1e-8,
+    device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """HAVOK DMD operator ``[rank, rank]`` of one network's trajectories ``[n_trials, T, H]``.
 
-    Same definition as ``DSA.dmd.DMD(n_delays, delay_interval, rank, lamb).fit(x).A_v``: the delay
-    embedding ``H`` (all trials stacked), its leading ``rank`` right singular vectors ``V``
-    (eigen-time-delay coordinates, ``V^T V = I``), and the ridge regression of ``V[t+1]`` on ``V[t]``
-    within trials. ``V`` comes from an eigendecomposition of ``H^T H`` restricted to the ``rank``
-    largest eigenvalues (float64); each column's sign is fixed so that its largest-magnitude entry
-    is positive, which makes the operator identical for trajectories that differ by a
-    permutation, sign flip or rotation of the hidden units (or a rescaling).
+    Same definition as ``DSA.dmd.DMD(n_delays=, delay_interval=, rank=, lamb=).fit(x).A_v``:
+    the delay embedding ``H`` (all trials stacked), its leading ``rank`` right singular vectors
+    ``V`` (eigen-time-delay coordinates, ``V^T V = I``) and the ridge regression of ``V[t+1]`` on
+    ``V[t]`` within trials. ``V`` comes from the eigendecomposition of ``H^T H`` (float64, built
+    from lagged cross-products without forming ``H``); each column's sign is fixed so that its
+    largest-magnitude entry is positive, which makes the operator *identical* for trajectories
+    that differ by a permutation, sign flip, rotation or rescaling of the hidden units.
     """
     _check_dmd_params(n_delays, rank, delay_interval)
-    x = _as_trials(trajectories)
-    k, t, h = x.shape
+    x_np = _as_trials(trajectories)
+    k, t, h = x_np.shape
     t_min = min_trial_length(n_delays, delay_interval)
     if t < t_min:
         raise InvalidParameterError(
@@ -179,33 +201,28 @@ def fit_dmd(
             f"n_trials * (T' - 1)) = min({dim}, {k * (t_eff - 1)}) = {max_rank} with "
             f"T' = T - (n_delays - 1) * delay_interval = {t_eff}; lower rank or add delays/trials"
         )
-    gram = _hankel_gram(x, n_delays, delay_interval, t_eff)
-    evals, evecs = _scipy_eigh(gram, subset_by_index=[dim - rank, dim - 1], driver="evr")
-    evals, evecs = evals[::-1], evecs[:, ::-1]
-    lam_max = evals[0]
-    if not evals[-1] > 1e-13 * lam_max:
+    x = torch.from_numpy(x_np).to(device)
+    evals, evecs = _top_eigh(_hankel_gram(x, n_delays, delay_interval, t_eff), rank)
+    lam_max, lam_min = float(evals[0]), float(evals[-1])
+    if not lam_min > 1e-13 * lam_max:
+        ratio = math.sqrt(max(lam_min, 0.0) / lam_max) if lam_max > 0 else 0.0
         raise InvalidParameterError(
             f"DSA: rank={rank} exceeds the numerical rank of the delay-embedded trajectories "
-            f"(singular value ratio sigma_rank/sigma_1 = {math.sqrt(max(evals[-1], 0) / lam_max):.2e});"
-            " lower rank"
+            f"(sigma_rank / sigma_1 = {ratio:.2e}); lower rank"
         )
-    sv = np.sqrt(evals)
     # V = H U / S, built block by block from the trajectories
-    proj = np.zeros((k, t_eff, rank))
+    v = torch.zeros((k, t_eff, rank), dtype=x.dtype, device=x.device)
     for d in range(n_delays):
         o = (n_delays - 1 - d) * delay_interval
-        proj += x[:, o : o + t_eff] @ evecs[d * h : (d + 1) * h]
-    v = proj / sv
+        v += x[:, o : o + t_eff] @ evecs[d * h : (d + 1) * h]
+    v /= evals.sqrt()
     flat = v.reshape(-1, rank)
-    idx = np.argmax(np.abs(flat), axis=0)
-    signs = np.sign(flat[idx, np.arange(rank)])
-    signs[signs == 0] = 1.0
-    v *= signs
+    peak = flat.gather(0, flat.abs().argmax(dim=0, keepdim=True))[0]
+    v *= torch.where(peak < 0, -1.0, 1.0).to(v.dtype)
     v_minus = v[:, :-1].reshape(-1, rank)
     v_plus = v[:, 1:].reshape(-1, rank)
-    gram_v = v_minus.T @ v_minus + lamb * np.eye(rank)
-    cross = v_minus.T @ v_plus
-    return np.linalg.solve(gram_v, cross).T
+    gram_v = v_minus.T @ v_minus + lamb * torch.eye(rank, dtype=v.dtype, device=v.device)
+    return torch.linalg.solve(gram_v, v_minus.T @ v_plus).T.cpu().numpy()
 
 
 def fit_dmd_operators(
@@ -214,6 +231,7 @@ def fit_dmd_operators(
     rank: int,
     delay_interval: int = 1,
     lamb: float = 1e-8,
+    device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """DMD operators ``[E, rank, rank]`` of an ensemble's trajectories ``[E, n_trials, T, H]``."""
     trajs = np.asarray(trajectories)
@@ -223,7 +241,7 @@ def fit_dmd_operators(
         )
     out = np.empty((trajs.shape[0], rank, rank))
     for e in range(trajs.shape[0]):
-        out[e] = fit_dmd(trajs[e], n_delays, rank, delay_interval, lamb)
+        out[e] = fit_dmd(trajs[e], n_delays, rank, delay_interval, lamb, device)
     return out
 
 
@@ -334,17 +352,14 @@ def _random_orthogonal(n: int, count: int, seed: int) -> np.ndarray:
     return out
 
 
-def _start_names(n_random: int) -> list[str]:
-    return [
-        "identity",
-        "swap01",
-        "signs",
-        "signs_flip",
-        "sym_eig",
-        "sym_eig_flip",
-        "eig",
-        *[f"random{i}" for i in range(n_random)],
-    ]
+_STRUCTURED = ("sym_eig", "sym_eig_flip", "eig", "signs", "signs_flip", "identity", "swap01")
+
+
+def _start_names(n_starts: int) -> list[str]:
+    """Names of the first ``n_starts`` starting points: structured ones, then seeded random ones."""
+    names = list(_STRUCTURED[:n_starts])
+    names += [f"random{i}" for i in range(n_starts - len(names))]
+    return names
 
 
 def _build_starts(
@@ -352,41 +367,49 @@ def _build_starts(
     fb: _OperatorFeatures,
     ia: np.ndarray,
     ib: np.ndarray,
-    n_random: int,
+    n_starts: int,
     seed: int,
 ) -> np.ndarray:
-    """Starting transforms ``[P, S, n, n]`` for pairs ``(fa.a[ia], fb.a[ib])``, aiming at A ~ C B C^T."""
+    """Starting transforms ``[P, S, n, n]`` for the pairs ``(a[ia], b[ib])``, aiming at a ~ C b C^T.
+
+    In order: the eigenbases of the symmetric parts (sorted by eigenvalue) matched with the signs
+    chosen by sign synchronisation, and the same with one sign flipped (the other component of
+    O(n)); eigenvectors matched by an optimal assignment of the eigenvalues; the DMD coordinates
+    themselves (principal components of each network) matched up to sign, and flipped; the
+    identity and a swap of two coordinates (the reference's two starts); then random
+    orthogonal matrices from ``seed``, alternately of determinant +1 and -1. The first three are
+    exact for twins (A = Q B Q^T) with a generic spectrum.
+    """
     a = fa.a[ia]
     b = fb.a[ib]
     p, n, _ = a.shape
-    eye = np.broadcast_to(np.eye(n), (p, n, n))
-    starts = []
-    starts.append(eye)
+    names = _start_names(n_starts)
+    out = np.empty((p, len(names), n, n))
+    built: dict[str, Any] = {}
+    if {"sym_eig", "sym_eig_flip"} & set(names):
+        ea, eb = fa.sym_basis[ia], fb.sym_basis[ib]
+        ebt = eb.transpose(0, 2, 1)
+        d, d2 = _sign_sync(ea.transpose(0, 2, 1) @ a @ ea, ebt @ b @ eb)
+        built["sym_eig"] = (ea * d[:, None, :]) @ ebt
+        built["sym_eig_flip"] = (ea * d2[:, None, :]) @ ebt
+    if "eig" in names:
+        built["eig"] = _eig_starts(fa, fb, ia, ib)
+    if {"signs", "signs_flip"} & set(names):
+        d, d2 = _sign_sync(a, b)
+        built["signs"] = d[:, :, None] * np.eye(n)
+        built["signs_flip"] = d2[:, :, None] * np.eye(n)
+    built["identity"] = np.eye(n)
     swap = np.eye(n)
     if n > 1:
         swap[[0, 1]] = swap[[1, 0]]
     else:
         swap = -swap
-    starts.append(np.broadcast_to(swap, (p, n, n)))
-    # identity bases: DMD coordinates are principal components of each network's trajectories,
-    # so matched components up to sign are a natural guess
-    d, d2 = _sign_sync(a, b)
-    starts.append(np.einsum("pi,ij->pij", d, np.eye(n)))
-    starts.append(np.einsum("pi,ij->pij", d2, np.eye(n)))
-    # eigenbases of the symmetric parts, sorted by eigenvalue, signs synchronised
-    ea, eb = fa.sym_basis[ia], fb.sym_basis[ib]
-    at = ea.transpose(0, 2, 1) @ a @ ea
-    bt = eb.transpose(0, 2, 1) @ b @ eb
-    d, d2 = _sign_sync(at, bt)
-    ebt = eb.transpose(0, 2, 1)
-    starts.append((ea * d[:, None, :]) @ ebt)
-    starts.append((ea * d2[:, None, :]) @ ebt)
-    # eigenvectors with eigenvalues matched by optimal assignment, phases from the eigenvector Grams
-    starts.append(_eig_starts(fa, fb, ia, ib))
-    if n_random:
-        rnd = _random_orthogonal(n, n_random, seed)
-        starts.extend(np.broadcast_to(rnd[i], (p, n, n)) for i in range(n_random))
-    return np.stack(starts, axis=1)
+    built["swap01"] = swap
+    n_random = sum(name.startswith("random") for name in names)
+    rnd = _random_orthogonal(n, n_random, seed) if n_random else None
+    for s, name in enumerate(names):
+        out[:, s] = rnd[int(name[6:])] if name.startswith("random") else built[name]
+    return out
 
 
 def _eig_starts(fa: _OperatorFeatures, fb: _OperatorFeatures, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
@@ -418,167 +441,240 @@ def _eig_starts(fa: _OperatorFeatures, fb: _OperatorFeatures, ia: np.ndarray, ib
     return out
 
 
-def _evaluate(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """f = <a, C b C^T> and its Riemannian gradient g (skew, right-trivialised: C(t) = C exp(t g))."""
-    m = c.transpose(1, 2) @ a @ c
-    f = (m * b).sum(dim=(1, 2))
-    bt = b.transpose(1, 2)
-    x = m @ bt - bt @ m
-    g = 0.5 * (x - x.transpose(1, 2))
-    return f, g
+def _orthonormalise(c: torch.Tensor, steps: int = 3) -> torch.Tensor:
+    """Newton-Schulz steps towards the nearest orthogonal matrix (C is already nearly orthogonal)."""
+    n = c.shape[-1]
+    eye = torch.eye(n, dtype=c.dtype, device=c.device)
+    for _ in range(steps):
+        c = 0.5 * torch.bmm(c, 3.0 * eye - torch.bmm(c.mT, c))
+    return c
 
 
-def _cayley(omega: torch.Tensor) -> torch.Tensor:
-    n = omega.shape[-1]
-    eye = torch.eye(n, dtype=omega.dtype, device=omega.device)
-    return torch.linalg.solve(eye - 0.5 * omega, eye + 0.5 * omega)
+def _evaluate(
+    a: torch.Tensor, b: torch.Tensor, bt: torch.Tensor, c: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """f = <a, C b C^T> and G = 2 x its Riemannian gradient (skew; f(C e^W) = f + <G, W>/2 + ...)."""
+    m = torch.bmm(c.mT, torch.bmm(a, c))
+    f = torch.linalg.vecdot(m.flatten(1), b.flatten(1))
+    x = torch.baddbmm(torch.bmm(m, bt), bt, m, alpha=-1.0)
+    return f, torch.sub(x, x.mT)
+
+
+def _inverse_skew_shifted(x: torch.Tensor, leaf: int = 16) -> torch.Tensor:
+    """Inverse of a batch of ``I + K`` with ``K`` skew-symmetric, by recursive 2x2 blocking.
+
+    Every leading block and every Schur complement of ``I + K`` has a symmetric part >= I, hence
+    singular values >= 1, so block elimination without pivoting is stable. Blocks of up to
+    ``leaf`` rows go to LAPACK; above, batched matrix products, which on CPU are several times
+    faster than a batched LAPACK inverse of the whole matrix.
+    """
+    n = x.shape[-1]
+    if n <= leaf:
+        return torch.linalg.inv_ex(x)[0]
+    h = n // 2
+    x11, x12, x21, x22 = x[:, :h, :h], x[:, :h, h:], x[:, h:, :h], x[:, h:, h:]
+    inv11 = _inverse_skew_shifted(x11, leaf)
+    t12 = torch.bmm(inv11, x12)
+    inv22 = _inverse_skew_shifted(torch.baddbmm(x22, x21, t12, alpha=-1.0), leaf)
+    t21 = torch.bmm(inv22, torch.bmm(x21, inv11))
+    out = torch.empty_like(x)
+    out[:, :h, :h] = torch.baddbmm(inv11, t12, t21)
+    out[:, :h, h:] = torch.bmm(t12, inv22).neg_()
+    out[:, h:, :h] = t21.neg_()
+    out[:, h:, h:] = inv22
+    return out
+
+
+def _retract(c: torch.Tensor, big_g: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """C cay(W), W = tau G / 2, cay(W) = (I - W/2)^-1 (I + W/2) = 2 (I - W/2)^-1 - I."""
+    x = big_g * (-0.25 * tau)[:, None, None]
+    x.diagonal(dim1=1, dim2=2).add_(1.0)
+    # batched LAPACK is slow on CPU for many small matrices; on GPU it is the fast path
+    inv = _inverse_skew_shifted(x) if x.device.type == "cpu" else torch.linalg.inv_ex(x)[0]
+    return torch.baddbmm(c, c, inv, beta=-1.0, alpha=2.0)
 
 
 def _ascend(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    c: torch.Tensor,
-    max_iter: int,
-    tol: float,
-    state: dict[str, torch.Tensor] | None = None,
+    a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, max_iter: int, tol: float
 ) -> dict[str, torch.Tensor]:
-    """Maximise f(C) = <a, C b C^T> over O(n) from each start ``c`` (batched, in place per item).
+    """Maximise f(C) = <a, C b C^T> over O(n) from each start ``c`` (a batch of items).
 
     Riemannian gradient ascent with alternating Barzilai-Borwein steps, the Zhang-Hager
-    non-monotone Armijo line search and the Cayley retraction. An item stops when its gradient
-    norm is below ``tol`` (or when no step can increase f any more, in floating point); stopped
-    items are frozen, so an item's result does not depend on the others in the batch.
+    non-monotone Armijo line search and the Cayley retraction (which stays in the component of
+    O(n) of the start). An item stops when its Riemannian gradient norm is <= ``tol``, when no
+    step can increase f in floating point ("stalled": the precision limit) or after
+    ``max_iter`` iterations. A stopped item is frozen (and leaves the working set once an eighth
+    of it has stopped), so an item's result does not depend on the rest of the batch.
+    Returns ``c, f, gn, it, stalled`` per item.
     """
-    rho, eta, max_ls = 1e-4, 0.85, 40
-    tau_min, tau_max = 1e-10, 1e6
-    if state is None:
-        f, g = _evaluate(a, b, c)
-        nb = a.shape[0]
-        state = {
-            "c": c,
-            "f": f,
-            "g": g,
-            "gn": torch.linalg.vector_norm(g, dim=(1, 2)),
-            "tau": torch.ones(nb, dtype=a.dtype, device=a.device),
-            "fref": f.clone(),
-            "q": torch.ones(nb, dtype=a.dtype, device=a.device),
-            "iters": torch.zeros(nb, dtype=torch.long, device=a.device),
-            "stalled": torch.zeros(nb, dtype=torch.bool, device=a.device),
-        }
-    s = state
-    for _ in range(max_iter):
-        active = (s["gn"] > tol) & ~s["stalled"]
-        idx = active.nonzero().squeeze(1)
-        if idx.numel() == 0:
-            break
-        a_i, b_i, c_i, g_i = a[idx], b[idx], s["c"][idx], s["g"][idx]
-        tau_i, fref_i = s["tau"][idx].clone(), s["fref"][idx]
-        gn2_i = s["gn"][idx] ** 2
-        new_c, new_f, new_g = c_i.clone(), s["f"][idx].clone(), g_i.clone()
-        accepted = torch.zeros(idx.numel(), dtype=torch.bool, device=a.device)
-        pending = torch.arange(idx.numel(), device=a.device)
-        for _ls in range(max_ls):
-            om = tau_i[pending, None, None] * g_i[pending]
-            cn = c_i[pending] @ _cayley(om)
-            fn, gn = _evaluate(a_i[pending], b_i[pending], cn)
-            ok = fn >= fref_i[pending] + rho * tau_i[pending] * gn2_i[pending]
-            good = pending[ok]
-            new_c[good], new_f[good], new_g[good] = cn[ok], fn[ok], gn[ok]
-            accepted[good] = True
-            pending = pending[~ok]
-            if pending.numel() == 0:
+    rho, eta, max_ls, tau_min, tau_max = 1e-4, 0.85, 30, 1e-8, 1e4
+    nb = a.shape[0]
+    dev, dt = a.device, a.dtype
+    bt = b.mT.contiguous()
+    f, big_g = _evaluate(a, b, bt, c)
+    gg = torch.linalg.vecdot(big_g.flatten(1), big_g.flatten(1))  # |G|^2 = 4 |grad|^2
+    w: dict[str, torch.Tensor] = {
+        "a": a,
+        "b": b,
+        "bt": bt,
+        "c": c.clone(),
+        "f": f,
+        "g": big_g,
+        "gg": gg,
+        "tau": torch.ones(nb, dtype=dt, device=dev),
+        "fref": f.clone(),
+        "q": torch.ones(nb, dtype=dt, device=dev),
+        "it": torch.zeros(nb, dtype=torch.long, device=dev),
+        "stalled": torch.zeros(nb, dtype=torch.bool, device=dev),
+    }
+    result_keys = ("c", "f", "gg", "it", "stalled")
+    out = {k: w[k].clone() for k in result_keys}
+    ids = torch.arange(nb, device=dev)
+    tol2 = 4.0 * tol * tol
+    for loop in itertools.count():
+        active = (w["gg"] > tol2) & ~w["stalled"] & (w["it"] < max_iter)
+        n_act = int(active.sum())
+        if n_act * 8 <= len(ids) * 7:  # compact: >= 1/8 of the working set has stopped
+            stop = ~active
+            for k in result_keys:
+                out[k][ids[stop]] = w[k][stop]
+            if n_act == 0:
                 break
-            tau_i[pending] *= 0.5
-        # items whose line search failed cannot increase f in floating point: stop them
-        stalled = ~accepted
-        # Barzilai-Borwein step for the next iteration (steps in the Lie algebra)
-        y = new_g - g_i
-        sy = -tau_i * (g_i * y).sum(dim=(1, 2))  # <s, y> for the minimisation of -f
-        ss = tau_i**2 * gn2_i
-        yy = (y * y).sum(dim=(1, 2))
-        it = s["iters"][idx]
-        bb1 = ss / torch.where(sy > 0, sy, torch.ones_like(sy))
-        bb2 = sy / torch.where(yy > 0, yy, torch.ones_like(yy))
-        bb = torch.where(it % 2 == 0, bb1, bb2)
-        bb = torch.where(sy > 0, bb, 2.0 * tau_i)
-        tau_next = bb.clamp(tau_min, tau_max)
-        q_new = eta * s["q"][idx] + 1.0
-        fref_new = (eta * s["q"][idx] * fref_i + new_f) / q_new
-        s["c"][idx] = new_c
-        s["f"][idx] = new_f
-        s["g"][idx] = new_g
-        s["gn"][idx] = torch.linalg.vector_norm(new_g, dim=(1, 2))
-        s["tau"][idx] = torch.where(accepted, tau_next, tau_i)
-        s["q"][idx] = q_new
-        s["fref"][idx] = torch.where(accepted, fref_new, fref_i)
-        s["iters"][idx] = it + accepted.long()
-        s["stalled"][idx] = stalled
-    return s
+            keep = active.nonzero().squeeze(1)
+            w = {k: v[keep] for k, v in w.items()}
+            ids = ids[keep]
+            active = torch.ones(n_act, dtype=torch.bool, device=dev)
+        a_w, b_w, bt_w, c_w, g_w, gg = w["a"], w["b"], w["bt"], w["c"], w["g"], w["gg"]
+        tau, fref = w["tau"].clone(), w["fref"]
+        # f(C cay(tau G/2)) ~ f + tau |G|^2 / 4: Armijo on the predicted increase
+        new_c = _retract(c_w, g_w, tau)
+        if loop % 4 == 0:  # rounding errors of the retraction would otherwise accumulate
+            new_c = _orthonormalise(new_c, steps=1)
+        new_f, new_g = _evaluate(a_w, b_w, bt_w, new_c)
+        accepted = (new_f >= fref + (0.25 * rho) * tau * gg) & active
+        pend = (active & ~accepted).nonzero().squeeze(1)
+        for _ls in range(max_ls):
+            if pend.numel() == 0:
+                break
+            tau[pend] *= 0.5
+            cn = _retract(c_w[pend], g_w[pend], tau[pend])
+            fn, gnew = _evaluate(a_w[pend], b_w[pend], bt_w[pend], cn)
+            ok = fn >= fref[pend] + (0.25 * rho) * tau[pend] * gg[pend]
+            good = pend[ok]
+            new_c[good], new_f[good], new_g[good] = cn[ok], fn[ok], gnew[ok]
+            accepted[good] = True
+            pend = pend[~ok]
+        # Barzilai-Borwein: s = tau G / 2, y = -(G_new - G) / 2, in the Lie algebra
+        gx = torch.linalg.vecdot(g_w.flatten(1), new_g.flatten(1))
+        gg_new = torch.linalg.vecdot(new_g.flatten(1), new_g.flatten(1))
+        sy = 0.25 * tau * (gg - gx)
+        ss = 0.25 * tau * tau * gg
+        yy = (0.25 * (gg_new - 2.0 * gx + gg)).clamp_min(1e-30)
+        odd = (w["it"] % 2) == 1
+        bb = torch.where(odd, sy / yy, ss / sy.clamp_min(1e-30))
+        tau_next = torch.where(sy > 0, bb, 2.0 * tau).clamp(tau_min, tau_max)
+        q_new = eta * w["q"] + 1.0
+        fref_new = (eta * w["q"] * fref + new_f) / q_new
+        if bool(accepted.all()):
+            w["c"], w["g"], w["f"], w["gg"] = new_c, new_g, new_f, gg_new
+        else:
+            acc3 = accepted[:, None, None]
+            w["c"] = torch.where(acc3, new_c, c_w)
+            w["g"] = torch.where(acc3, new_g, g_w)
+            w["f"] = torch.where(accepted, new_f, w["f"])
+            w["gg"] = torch.where(accepted, gg_new, gg)
+        w["tau"] = torch.where(accepted, tau_next, w["tau"])
+        w["q"] = torch.where(accepted, q_new, w["q"])
+        w["fref"] = torch.where(accepted, fref_new, fref)
+        w["it"] = w["it"] + active.long()
+        w["stalled"] = w["stalled"] | (active & ~accepted)
+    out["gn"] = 0.5 * out.pop("gg").clamp_min(0).sqrt()
+    return out
+
+
+_SMALL_RANK = 32  # up to this rank every start is run to convergence by default
+_KEEP = 4  # above it, the best starts after screening that are run to convergence
 
 
 def _solve_pairs(
-    ops_a: np.ndarray,
-    ops_b: np.ndarray,
-    ia: np.ndarray,
-    ib: np.ndarray,
+    feats: _OperatorFeatures,
+    first: np.ndarray,
+    second: np.ndarray,
     *,
     n_starts: int,
     max_iter: int,
     tol: float,
-    screen_iter: int,
-    keep: int,
+    keep: int | None,
+    screen_tol: float,
     seed: int,
     device: str | torch.device,
+    dtype: str,
     max_batch_bytes: int,
-    fa: _OperatorFeatures | None = None,
-    fb: _OperatorFeatures | None = None,
 ) -> list[ProcrustesInfo]:
-    """Solve max_C <a_i, C b_j C^T> for the pairs (ia[k], ib[k]); one ProcrustesInfo per pair."""
-    fa = fa if fa is not None else _OperatorFeatures(ops_a)
-    fb = fb if fb is not None else _OperatorFeatures(ops_b)
-    n = ops_a.shape[-1]
+    """Solve max_C <a_i, C a_j C^T> for the pairs (first[k], second[k]); one info per pair.
+
+    Screening: every start is run until its gradient norm is below 1e-3 (a few dozen
+    iterations); then the ``keep`` best of each pair are run to convergence (gradient norm
+    <= ``tol``). The optimiser works in ``dtype`` (float32: twice as fast as float64 and, at
+    the default tolerance, within about 1e-6 of the float64 optimum); the returned transform is
+    re-orthonormalised and the distance evaluated in float64.
+    """
+    n = feats.a.shape[-1]
     names = _start_names(n_starts)
     n_s = len(names)
+    keep = min(n_s if keep is None and n <= _SMALL_RANK else keep or _KEEP, n_s)
     dev = torch.device(device)
-    per_item = 24 * n * n * 8
+    work = torch.float32 if dtype == "float32" else torch.float64
+    per_item = 48 * n * n * (4 if dtype == "float32" else 8)
     pairs_per_chunk = max(1, max_batch_bytes // (per_item * n_s))
     infos: list[ProcrustesInfo] = []
-    for lo in range(0, len(ia), pairs_per_chunk):
-        ca, cb = ia[lo : lo + pairs_per_chunk], ib[lo : lo + pairs_per_chunk]
+    for lo in range(0, len(first), pairs_per_chunk):
+        ca, cb = first[lo : lo + pairs_per_chunk], second[lo : lo + pairs_per_chunk]
         p = len(ca)
-        starts = _build_starts(fa, fb, ca, cb, n_starts, seed)  # [p, S, n, n]
-        a = torch.from_numpy(fa.a[ca]).to(dev)
-        b = torch.from_numpy(fb.a[cb]).to(dev)
-        c0 = torch.from_numpy(np.ascontiguousarray(starts.reshape(p * n_s, n, n))).to(dev)
-        a_rep = a.repeat_interleave(n_s, dim=0)
-        b_rep = b.repeat_interleave(n_s, dim=0)
-        start_id = torch.arange(n_s, device=dev).repeat(p)
-        pair_id = torch.arange(p, device=dev).repeat_interleave(n_s)
-        if 0 < screen_iter < max_iter and keep < n_s:
-            st = _ascend(a_rep, b_rep, c0, screen_iter, tol)
-            fs = st["f"].reshape(p, n_s)
-            order = torch.argsort(-fs, dim=1, stable=True)[:, :keep]
+        starts = _build_starts(feats, feats, ca, cb, n_starts, seed)  # [p, S, n, n]
+        a = torch.from_numpy(feats.a[ca]).to(dev)
+        b = torch.from_numpy(feats.a[cb]).to(dev)
+        aw, bw = a.to(work), b.to(work)
+        c0 = torch.from_numpy(np.ascontiguousarray(starts.reshape(p * n_s, n, n))).to(dev, work)
+        iters = torch.zeros(p * n_s, dtype=torch.long, device=dev)
+        if keep < n_s and tol < screen_tol:
+            st = _ascend(
+                aw.repeat_interleave(n_s, dim=0),
+                bw.repeat_interleave(n_s, dim=0),
+                c0,
+                max_iter,
+                screen_tol,
+            )
+            f1 = st["f"].reshape(p, n_s)
+            order = torch.argsort(-f1, dim=1, stable=True)[:, :keep]  # ties: first start
             sel = (order + torch.arange(p, device=dev)[:, None] * n_s).reshape(-1)
-            st = {k: v[sel].clone() for k, v in st.items()}
-            a_rep, b_rep = a_rep[sel], b_rep[sel]
-            start_id, pair_id = start_id[sel], pair_id[sel]
-            st = _ascend(a_rep, b_rep, st["c"], max_iter - screen_iter, tol, state=st)
-            k_per = keep
+            c0, iters, start_ids = st["c"][sel], st["it"][sel], order.reshape(-1)
+            per = keep
         else:
-            st = _ascend(a_rep, b_rep, c0, max_iter, tol)
-            k_per = n_s
-        f = st["f"].reshape(p, k_per)
-        best = torch.argmax(f, dim=1)  # first maximum: deterministic
-        rows = torch.arange(p, device=dev) * k_per + best
-        c_best = st["c"][rows]
-        # distance from the residual itself: accurate near 0, unlike arccos(f)
-        resid = a - c_best @ b @ c_best.transpose(1, 2)
-        eucl = torch.linalg.vector_norm(resid, dim=(1, 2)).cpu().numpy()
-        cos = st["f"][rows].cpu().numpy()
-        gn = st["gn"][rows].cpu().numpy()
-        its = st["iters"][rows].cpu().numpy()
+            start_ids = torch.arange(n_s, device=dev).repeat(p)
+            per = n_s
+        st = _ascend(
+            aw.repeat_interleave(per, dim=0),
+            bw.repeat_interleave(per, dim=0),
+            c0,
+            max_iter,
+            tol,
+        )
+        # pick each pair's best candidate in float64 (float32 cannot rank near-ties, e.g. twins)
+        c_all = _orthonormalise(st["c"].to(torch.float64))
+        a_rep, b_rep = a.repeat_interleave(per, dim=0), b.repeat_interleave(per, dim=0)
+        resid_all = a_rep - torch.bmm(torch.bmm(c_all, b_rep), c_all.mT)
+        eucl_all = torch.linalg.vector_norm(resid_all, dim=(1, 2)).reshape(p, per)
+        best = torch.argmin(eucl_all, dim=1)  # first minimum: deterministic
+        rows = torch.arange(p, device=dev) * per + best
+        c_best = c_all[rows]
+        # the distance from the residual itself: accurate near 0, unlike arccos(f)
+        eucl = eucl_all.reshape(-1)[rows].cpu().numpy()
+        cos = torch.linalg.vecdot(a.flatten(1), (a - resid_all[rows]).flatten(1)).cpu().numpy()
+        gn = st["gn"][rows].to(torch.float64).cpu().numpy()
+        its = (st["it"][rows] + iters[rows]).cpu().numpy()
         stalled = st["stalled"][rows].cpu().numpy()
-        sid = start_id[rows].cpu().numpy()
+        sid = start_ids[rows].cpu().numpy()
         cb_np = c_best.cpu().numpy()
         for k in range(p):
             infos.append(
@@ -626,9 +722,7 @@ def _spectrum_distance(la: np.ndarray, lb: np.ndarray) -> float:
     return float(np.sort(cost[r, c]).sum() / n)
 
 
-def _wasserstein_matrix(
-    ops_a: np.ndarray, ops_b: np.ndarray, pairs: Sequence[tuple[int, int]]
-) -> np.ndarray:
+def _wasserstein_matrix(ops_a: np.ndarray, ops_b: np.ndarray, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
     la = np.linalg.eigvals(ops_a)
     lb = la if ops_b is ops_a else np.linalg.eigvals(ops_b)
     da = [_digest(o) for o in ops_a]
@@ -661,10 +755,11 @@ def _distance_matrix(
     n_starts: int,
     max_iter: int,
     tol: float,
-    screen_iter: int,
-    keep: int,
+    keep: int | None,
+    screen_tol: float,
     seed: int,
     device: str | torch.device,
+    dtype: str,
     max_batch_bytes: int,
     return_info: bool = False,
 ) -> tuple[np.ndarray, dict[tuple[int, int], ProcrustesInfo]]:
@@ -692,22 +787,20 @@ def _distance_matrix(
     first = np.where(flip, jj + off, ii)
     second = np.where(flip, ii, jj + off)
     res = _solve_pairs(
-        allops,
-        allops,
+        feats,
         first,
         second,
         n_starts=n_starts,
         max_iter=max_iter,
         tol=tol,
-        screen_iter=screen_iter,
         keep=keep,
+        screen_tol=screen_tol,
         seed=seed,
         device=device,
+        dtype=dtype,
         max_batch_bytes=max_batch_bytes,
-        fa=feats,
-        fb=feats,
     )
-    for (i, j), info, fl in zip(pairs, res, flip):
+    for (i, j), info, fl in zip(pairs, res, flip, strict=True):
         out[i, j] = _score_from(info, score)
         if return_info:
             if fl:  # report C for A ~ C B C^T in the caller's orientation
@@ -717,14 +810,15 @@ def _distance_matrix(
 
 
 _DEFAULTS: dict[str, Any] = {
-    "n_starts": 4,
-    "max_iter": 2000,
-    "tol": 1e-9,
-    "screen_iter": 40,
-    "keep": 3,
+    "n_starts": 16,
+    "keep": None,
+    "screen_tol": 1e-2,
+    "max_iter": 1000,
+    "tol": 1e-5,
     "seed": 0,
     "device": "cpu",
-    "max_batch_bytes": 1 << 28,
+    "dtype": "float32",
+    "max_batch_bytes": 1 << 30,
 }
 
 
@@ -735,14 +829,21 @@ def _solver_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             f"DSA: unknown solver option(s) {sorted(unknown)}; known: {sorted(_DEFAULTS)}"
         )
     opts = {**_DEFAULTS, **kwargs}
-    for key in ("n_starts", "screen_iter", "seed"):
-        if int(opts[key]) < 0:
-            raise InvalidParameterError(f"DSA: {key} must be >= 0, got {opts[key]!r}")
-    for key in ("max_iter", "keep", "max_batch_bytes"):
-        if int(opts[key]) < 1:
-            raise InvalidParameterError(f"DSA: {key} must be >= 1, got {opts[key]!r}")
-    if not float(opts["tol"]) > 0:
-        raise InvalidParameterError(f"DSA: tol must be > 0, got {opts['tol']!r}")
+    positive = ["n_starts", "max_iter", "max_batch_bytes"] + (["keep"] if opts["keep"] else [])
+    for key in positive:
+        value = opts[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidParameterError(f"DSA: {key} must be an integer >= 1, got {value!r}")
+    if opts["keep"] is not None and opts["keep"] == 0:
+        raise InvalidParameterError("DSA: keep must be None or an integer >= 1, got 0")
+    seed = opts["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidParameterError(f"DSA: seed must be an integer, got {opts['seed']!r}")
+    if opts["dtype"] not in ("float32", "float64"):
+        raise InvalidParameterError(f"DSA: dtype must be 'float32' or 'float64', got {opts['dtype']!r}")
+    for key in ("tol", "screen_tol"):
+        if not float(opts[key]) > 0:
+            raise InvalidParameterError(f"DSA: {key} must be > 0, got {opts[key]!r}")
     return opts
 
 
@@ -758,12 +859,15 @@ def similarity_transform_distance(
 
     ``score="euclidean"``: ``min_{C in O(n)} ||A/|A| - C (B/|B|) C^T||_F`` (in [0, 2]);
     ``score="angular"``: ``arccos max_C <A, C B C^T>/(|A||B|)`` (in [0, pi]), computed as
-    ``2 arcsin(euclidean / 2)``, the same number but accurate near 0; ``score="wasserstein"``:
-    :func:`eigenvalue_distance`. Both are minimisations: smaller is more similar. Exactly
-    symmetric and deterministic. Solver options: ``n_starts`` (random starts added to the
-    structured ones), ``max_iter``, ``tol`` (Riemannian gradient norm), ``screen_iter`` and
-    ``keep`` (after ``screen_iter`` iterations only the ``keep`` best starts continue), ``seed``,
-    ``device``. With ``return_info=True`` also returns a :class:`ProcrustesInfo`.
+    ``2 arcsin(euclidean / 2)``: the same number, accurate near 0; ``score="wasserstein"``:
+    :func:`eigenvalue_distance`. Smaller is more similar; exactly symmetric and deterministic.
+
+    Solver options (keywords): ``n_starts`` (16: structured starts first, then seeded random
+    ones), ``keep`` (None: every start is run to convergence up to rank 32, the best 4 after
+    screening above), ``screen_tol`` (1e-2), ``tol`` (1e-5, on the Riemannian gradient norm of
+    the normalised problem), ``max_iter`` (1000 per phase), ``seed``, ``dtype`` ("float32" for
+    the iterations, twice as fast; "float64"), ``device`` ("cpu", "cuda", ...). With
+    ``return_info=True`` also returns a :class:`ProcrustesInfo` (transform, convergence).
     """
     opts = _solver_kwargs(solver)
     a = _as_operators(A, "A")
@@ -779,7 +883,8 @@ def similarity_transform_distance(
 def pairwise_dsa(operators: Any, score: str = "angular", **solver: Any) -> np.ndarray:
     """All-pairs distances ``[E, E]`` between an ensemble's operators: symmetric, zero diagonal.
 
-    Every unordered pair is solved once (one batched computation, chunked to bound memory).
+    Every unordered pair is solved once, all of them in one batched computation (chunked to
+    bound memory). Solver options as in :func:`similarity_transform_distance`.
     """
     opts = _solver_kwargs(solver)
     ops = _as_operators(operators, "operators")
@@ -795,7 +900,8 @@ def cross_dsa(ops_a: Any, ops_b: Any, score: str = "angular", **solver: Any) -> 
     """Distances ``[Ea, Eb]`` between the operators of two ensembles.
 
     ``cross_dsa(a, b) == cross_dsa(b, a).T`` exactly: each pair is solved in an orientation fixed
-    by the content of the two operators.
+    by the content of the two operators. Solver options as in
+    :func:`similarity_transform_distance`.
     """
     opts = _solver_kwargs(solver)
     a = _as_operators(ops_a, "ops_a")
@@ -809,59 +915,55 @@ def cross_dsa(ops_a: Any, ops_b: Any, score: str = "angular", **solver: Any) -> 
 # Metric classes
 # --------------------------------------------------------------------------------------------
 
+# the DMD coordinates are whitened, so a rescaling of the states changes nothing either
+_DSA_INVARIANCES = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
+
 
 @dataclasses.dataclass
 class DSA(Metric):
-    """Dynamical Similarity Analysis between networks of an ensemble (level: dynamics).
+    """Dynamical Similarity Analysis between the networks of an ensemble (level: dynamics).
 
-    ``embed`` fits one DMD operator per network on ``ensemble.trajectories()``; ``compare``
-    solves the orthogonal Procrustes-over-vector-fields problem for every pair. Parameters:
-    ``n_delays``, ``rank``, ``delay_interval``, ``lamb`` (DMD); ``score`` ("angular" or
-    "euclidean"); ``n_starts``, ``max_iter``, ``tol``, ``screen_iter``, ``keep``, ``seed``
-    (solver); ``device`` (where the batched solver runs, e.g. "cuda").
+    ``embed`` fits one DMD operator per network on ``ensemble.trajectories()``
+    (``[E, n_trials, T, H]``); ``compare`` solves the orthogonal Procrustes problem for every
+    pair. DMD: ``n_delays``, ``rank``, ``delay_interval``, ``lamb`` (ridge). Score: "angular"
+    (the paper's) or "euclidean". Solver: ``n_starts``, ``keep``, ``screen_tol``, ``max_iter``,
+    ``tol``, ``seed``, ``dtype``, see :func:`similarity_transform_distance`. ``device`` runs the
+    DMD fits and the batched solver there (e.g. "cuda").
     """
 
     name: ClassVar[str] = "dsa"
     level: ClassVar[Level] = "dynamics"
-    # the DMD coordinates are whitened, so a rescaling of the states changes nothing either
-    invariances: ClassVar[frozenset[str]] = frozenset(
-        {"permutation", "sign_flip", "orthogonal", "scale"}
-    )
+    invariances: ClassVar[frozenset[str]] = _DSA_INVARIANCES
 
     n_delays: int = 20
     rank: int = 50
     delay_interval: int = 1
-    score: str = "angular"
     lamb: float = 1e-8
-    n_starts: int = 4
-    max_iter: int = 2000
-    tol: float = 1e-9
-    screen_iter: int = 40
-    keep: int = 3
-    seed: int = 0
-    device: str = "cpu"
+    score: str = "angular"
+    n_starts: int = _DEFAULTS["n_starts"]
+    keep: int | None = _DEFAULTS["keep"]
+    screen_tol: float = _DEFAULTS["screen_tol"]
+    max_iter: int = _DEFAULTS["max_iter"]
+    tol: float = _DEFAULTS["tol"]
+    seed: int = _DEFAULTS["seed"]
+    dtype: str = _DEFAULTS["dtype"]
+    device: str = _DEFAULTS["device"]
 
     def __post_init__(self) -> None:
         _check_dmd_params(self.n_delays, self.rank, self.delay_interval)
-        _check_score(self.score)
+        if self.score not in ("angular", "euclidean"):
+            raise InvalidParameterError(
+                f"DSA: score must be 'angular' or 'euclidean' (for the eigenvalue variant use "
+                f"DSAWasserstein), got {self.score!r}"
+            )
         self._solver()  # validates
 
     def _solver(self) -> dict[str, Any]:
-        return _solver_kwargs(
-            {
-                "n_starts": self.n_starts,
-                "max_iter": self.max_iter,
-                "tol": self.tol,
-                "screen_iter": self.screen_iter,
-                "keep": self.keep,
-                "seed": self.seed,
-                "device": self.device,
-            }
-        )
+        return _solver_kwargs({k: getattr(self, k) for k in _DEFAULTS if k != "max_batch_bytes"})
 
     def embed(self, ensemble: Any) -> np.ndarray:
         trajs = ensemble.trajectories() if hasattr(ensemble, "trajectories") else ensemble
-        return fit_dmd_operators(trajs, self.n_delays, self.rank, self.delay_interval, self.lamb)
+        return fit_dmd_operators(trajs, self.n_delays, self.rank, self.delay_interval, self.lamb, self.device)
 
     def compare(self, emb_a: Any, emb_b: Any, symmetric: bool) -> np.ndarray:
         if symmetric:
@@ -871,29 +973,30 @@ class DSA(Metric):
 
 @dataclasses.dataclass
 class DSAWasserstein(Metric):
-    """DSA's eigenvalue variant: squared 2-Wasserstein distance between the DMD spectra.
+    """DSA's eigenvalue variant: the reference's ``wasserstein`` score between DMD spectra.
 
-    Cheap (one optimal assignment per pair) and invariant to any similarity transform, orthogonal
-    or not; it ignores the eigenvectors (the geometry of the flow), which the full DSA compares.
+    The mean squared distance between the two operators' eigenvalues under their optimal
+    assignment (see :func:`eigenvalue_distance`). Cheap (one assignment per pair) and invariant to
+    any similarity transform, orthogonal or not; it ignores the eigenvectors (the geometry of the
+    flow), which the full DSA compares.
     """
 
     name: ClassVar[str] = "dsa_wasserstein"
     level: ClassVar[Level] = "dynamics"
-    invariances: ClassVar[frozenset[str]] = frozenset(
-        {"permutation", "sign_flip", "orthogonal", "scale"}
-    )
+    invariances: ClassVar[frozenset[str]] = _DSA_INVARIANCES
 
     n_delays: int = 20
     rank: int = 50
     delay_interval: int = 1
     lamb: float = 1e-8
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         _check_dmd_params(self.n_delays, self.rank, self.delay_interval)
 
     def embed(self, ensemble: Any) -> np.ndarray:
         trajs = ensemble.trajectories() if hasattr(ensemble, "trajectories") else ensemble
-        return fit_dmd_operators(trajs, self.n_delays, self.rank, self.delay_interval, self.lamb)
+        return fit_dmd_operators(trajs, self.n_delays, self.rank, self.delay_interval, self.lamb, self.device)
 
     def compare(self, emb_a: Any, emb_b: Any, symmetric: bool) -> np.ndarray:
         if symmetric:

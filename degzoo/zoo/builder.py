@@ -10,9 +10,12 @@ and training checkpoints live in ``OUT/.build/``.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import multiprocessing
 import os
 import platform
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,15 +162,30 @@ def _run(source: dict, ids: list[str], out: str, workers: int | None, scheduler:
             yield build_condition(source, cid, out)
         return
     ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(build_condition, source, cid, out) for cid in ids]
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    futures = [pool.submit(build_condition, source, cid, out) for cid in ids]
+    try:
+        for fut in cf.as_completed(futures):
+            yield fut.result()
+    except BaseException:
+        # Ctrl-C or an error: stop the workers now (they ignore SIGINT, and a worker left alone
+        # would go on to its next queued condition); finished files and checkpoints stay.
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, and die with it (Linux) instead of running on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
         try:
-            for fut in cf.as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def _run_dask(source: dict, ids: list[str], out: str, scheduler: str | None,

@@ -1,0 +1,356 @@
+"""``evaluate_metric``: run a metric through the suites on a zoo release and return its scorecard.
+
+Robustness contract: whatever the metric does — fail to import, raise on some pairs, return NaN or
+a wrong shape, hang — each suite ends with a status and a message, and the run goes on with the
+next suite; :func:`evaluate_metric` always returns a :class:`MetricResult` that can be written.
+
+Time limits: each suite runs in a worker thread under a cooperative deadline (checked before and
+after every metric call; a call that the metric's measured speed says cannot finish in the time
+left is not started). The suite then stops with status ``timeout`` and keeps the scores it finished.
+A single metric call that overruns is waited for until 1.5 × the limit + 10 s; after that the suite
+is reported as ``timeout`` and abandoned (the thread cannot be killed: it finishes in the
+background, and the message says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from degzoo.benchmark.results import MetricResult, Score, SuiteResult, jsonable
+from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
+from degzoo.benchmark.suites import REFERENCE_METRICS, SUITE_FUNCTIONS, SUITES, Context, Settings
+from degzoo.errors import InvalidParameterError
+
+#: Scores copied to the result's summary, as ``suite.score``.
+SUMMARY_SCORES: tuple[tuple[str, str], ...] = (
+    ("conformance", "checks_passed"),
+    ("calibration", "twin_auroc"),
+    ("calibration", "noise_spearman"),
+    ("calibration", "mixture_ari"),
+    ("trend", "expected_sign_share"),
+    ("discriminability", "auroc"),
+    ("reliability", "test_retest_spearman"),
+    ("reliability", "null_auroc"),
+    ("agreement", "spearman"),
+    ("cost", "seconds_per_pair"),
+)
+
+#: A suite whose metric call overruns its time limit is waited for until
+#: ``HARD_FACTOR × time_limit + HARD_GRACE_SECONDS``, then abandoned.
+HARD_FACTOR = 1.5
+HARD_GRACE_SECONDS = 10.0
+
+# Runners of reference metrics (default parameters) kept across runs in this process, so that the
+# agreement suite of a later metric reuses the distances the reference computed in its own run.
+_SHARED: dict[tuple[str, str], MetricRunner] = {}
+
+
+def clear_cache() -> None:
+    """Forget the reference metrics' distances kept between runs in this process."""
+    for runner in _SHARED.values():
+        runner.clear()
+    _SHARED.clear()
+
+
+def evaluate_metric(
+    metric: Any,
+    release: Any = None,
+    *,
+    suites: Iterable[str] | str | None = None,
+    max_members: int = 6,
+    time_limit: float | None = 60.0,
+    seed: int = 0,
+    progress: bool = True,
+    n_boot: int = 1000,
+    condition: str | None = None,
+    budget: float | None = None,
+) -> MetricResult:
+    """Score ``metric`` (a registered name, ``"module:attr"``, a :class:`~degzoo.metrics.Metric`,
+    a class or a plain function with a ``level`` attribute) on a zoo release.
+
+    ``release``: None for the embedded zoo, a folder, or an opened :class:`~degzoo.zoo.Release`.
+    ``suites``: names (or ``"a,b"``) from :data:`SUITES`, default all. ``max_members``: members
+    per condition used by the suites (the first converged ones). ``time_limit``: seconds per suite
+    (None: no limit). ``condition``: the condition used by the single-condition suites
+    (default: the first condition of the largest group sharing task and architecture).
+    ``budget``: seconds for the whole scorecard (None: no budget); each suite then gets
+    ``min(time_limit, budget left)``, and suites left when it is spent are reported as ``timeout``.
+    A release that cannot be opened or an unknown suite name raise; everything the metric does
+    is recorded in the result instead.
+    """
+    t_start = time.perf_counter()
+    from degzoo.zoo import Release, open_release
+
+    rel = release if isinstance(release, Release) else open_release(release)
+    names = _suite_names(suites)
+    if not isinstance(max_members, int) or max_members < 2:
+        raise InvalidParameterError(
+            f"evaluate_metric: max_members must be an integer >= 2, got {max_members!r}")
+    if not isinstance(n_boot, int) or n_boot < 10:
+        raise InvalidParameterError(f"evaluate_metric: n_boot must be an integer >= 10, got {n_boot!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise InvalidParameterError(
+            f"evaluate_metric: time_limit must be > 0 seconds or None, got {time_limit!r}")
+    if budget is not None and not budget > 0:
+        raise InvalidParameterError(f"evaluate_metric: budget must be > 0 seconds or None, got {budget!r}")
+    settings = Settings(max_members=max_members, time_limit=time_limit, seed=seed, n_boot=n_boot,
+                        budget=budget)
+    zoo = {"release": rel.name, "manifest_sha256": rel.sha256}
+    log = _Logger(progress)
+
+    try:
+        m = _resolve(metric)
+        identity = _identity(m)
+    except Exception as exc:
+        spec = metric if isinstance(metric, str) else getattr(metric, "__name__", repr(metric))
+        msg = f"the metric could not be loaded: {type(exc).__name__}: {exc}"
+        log(f"[{spec}] {msg}")
+        result = MetricResult(zoo=zoo, metric={"name": str(spec), "level": None, "params": {},
+                                               "invariances": []})
+        for name in names:
+            result.suites[name] = SuiteResult(status="error", message=msg)
+        result.cost = {"total_seconds": round(time.perf_counter() - t_start, 3)}
+        result.settings = _settings_json(settings, names, None, [])
+        return result
+
+    runner = MetricRunner(m, rel)
+    home, groups = _choose_conditions(runner, rel, condition)
+    ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
+                  reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
+    result = MetricResult(zoo=zoo, metric=identity)
+    per_suite: dict[str, Any] = {}
+    interrupted = False
+    log(f"[{identity['name']}] scoring on {rel.name} ({len(rel.conditions)} conditions); "
+        f"home condition {home}, {len(groups)} group(s) sharing task and architecture")
+    for name in names:
+        if interrupted:
+            result.suites[name] = SuiteResult(status="skipped", message="the run was interrupted")
+            continue
+        limit = time_limit
+        if budget is not None:
+            left = budget - (time.perf_counter() - t_start)
+            if left <= 0:
+                result.suites[name] = SuiteResult(
+                    status="timeout",
+                    message=f"the scorecard's budget of {budget:g} s was spent before this suite")
+                log(f"[{identity['name']}] {name:<17} timeout  (budget spent)")
+                continue
+            limit = left if limit is None else min(limit, left)
+        try:
+            res, stats = run_suite(name, ctx, limit)
+        except KeyboardInterrupt:
+            interrupted = True
+            res, stats = SuiteResult(status="error", message="interrupted by the user"), runner.stats
+        result.suites[name] = res
+        per_suite[name] = {"seconds": round(res.seconds, 4), **stats.to_json()}
+        log(f"[{identity['name']}] {name:<17} {res.status:<8} {res.seconds:7.1f} s"
+            + (f"  {_first_score(res)}" if res.scores else "")
+            + (f"  — {res.message}" if res.message and res.status != "ok" else ""))
+
+    runner.clear()
+    if _is_default_reference(m):  # keep its distances for the agreement suite of later metrics
+        _SHARED.setdefault((rel.sha256, identity["name"]), runner)
+    total = time.perf_counter() - t_start
+    result.summary = {f"{s}.{k}": result.suites[s].scores[k] for s, k in SUMMARY_SCORES
+                      if s in result.suites and k in result.suites[s].scores}
+    cost_scores = result.suites.get("cost", SuiteResult()).scores
+    metric_seconds = runner.total.seconds
+    reference_seconds = runner.total.reference_seconds
+    result.cost = {
+        **{k: v.value for k, v in cost_scores.items()},
+        "total_seconds": round(total, 3),
+        "metric_seconds": round(metric_seconds, 3),
+        "reference_seconds": round(reference_seconds, 3),
+        "harness_seconds": round(max(0.0, total - metric_seconds - reference_seconds), 3),
+        "pairs": runner.total.pairs,
+        "networks_embedded": runner.total.networks,
+        "memory_method": "tracemalloc peak (Python + numpy, not torch) and getrusage ru_maxrss growth",
+        "per_suite": per_suite,
+    }
+    if interrupted:
+        result.cost["interrupted"] = True
+    result.settings = _settings_json(settings, names, home, groups)
+    return result
+
+
+def run_suite(name: str, ctx: Context, time_limit: float | None) -> tuple[SuiteResult, CallStats]:
+    """Run one suite in a worker thread under its time limit; never raises (but KeyboardInterrupt)."""
+    out = SuiteResult()
+    runner = ctx.runner
+    deadline = Deadline(time_limit)
+    stats = CallStats()
+    runner.deadline, runner.stats = deadline, stats
+    outcome: dict[str, Any] = {}
+    fn = SUITE_FUNCTIONS[name]
+
+    def target() -> None:
+        try:
+            fn(ctx, out)
+        except SuiteTimeout as exc:
+            outcome["timeout"] = str(exc)
+        except BaseException as exc:
+            outcome["error"] = exc
+            outcome["traceback"] = traceback.format_exc()
+
+    thread = threading.Thread(target=target, name=f"degzoo-suite-{name}", daemon=True)
+    thread.start()
+    hard = None if time_limit is None else HARD_FACTOR * time_limit + HARD_GRACE_SECONDS
+    try:
+        thread.join(hard)
+    except KeyboardInterrupt:
+        deadline.cancelled.set()  # the worker stops at its next metric call
+        raise
+    if thread.is_alive():
+        deadline.cancelled.set()
+        snapshot = SuiteResult(
+            status="timeout",
+            scores=dict(out.scores),
+            details=_copy_details(out.details),
+            message=f"time limit of {time_limit:g} s: a metric call had not returned after "
+            f"{deadline.elapsed:.0f} s; the suite was abandoned (the call finishes in the background)",
+        )
+        snapshot.seconds = deadline.elapsed
+        return snapshot, stats
+    out.seconds = deadline.elapsed
+    if "timeout" in outcome:
+        out.status = "timeout"
+        out.message = outcome["timeout"] + (" (scores so far are kept)" if out.scores else "")
+    elif "error" in outcome:
+        exc = outcome["error"]
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        out.status = "error"
+        out.message = f"{type(exc).__name__}: {exc}"
+        out.details["traceback"] = outcome["traceback"][-2000:]
+    _check_scores(out)
+    return out, stats
+
+
+def _check_scores(out: SuiteResult) -> None:
+    bad = [k for k, s in out.scores.items() if not isinstance(s, Score)]
+    for k in bad:
+        out.scores.pop(k)
+    if bad and out.status == "ok":
+        out.status, out.message = "error", f"the suite produced malformed scores {bad}"
+
+
+def _copy_details(details: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return json.loads(json.dumps(jsonable(details)))
+    except Exception:
+        return {}
+
+
+def _suite_names(suites: Iterable[str] | str | None) -> list[str]:
+    if suites is None:
+        return list(SUITES)
+    if isinstance(suites, str):
+        suites = [s.strip() for s in suites.split(",") if s.strip()]
+    names = list(suites)
+    unknown = [s for s in names if s not in SUITE_FUNCTIONS]
+    if unknown or not names:
+        raise InvalidParameterError(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
+    return names
+
+
+def _resolve(metric: Any) -> Any:
+    from degzoo.metrics import Metric, get
+
+    if isinstance(metric, Metric):
+        return metric
+    return get(metric)
+
+
+def _identity(metric: Any) -> dict[str, Any]:
+    try:
+        ident = dict(metric.identity)
+    except Exception:
+        ident = {"name": getattr(metric, "name", type(metric).__name__),
+                 "level": getattr(metric, "level", None), "params": {},
+                 "invariances": sorted(getattr(metric, "invariances", ()))}
+    ident["params"] = jsonable(ident.get("params", {}))
+    ident["invariances"] = sorted(ident.get("invariances", ()))
+    return ident
+
+
+def _is_default_reference(metric: Any) -> bool:
+    name = getattr(metric, "name", None)
+    if name not in REFERENCE_METRICS.values():
+        return False
+    try:
+        from degzoo.metrics import get
+
+        return get(name).identity == metric.identity and type(get(name)) is type(metric)
+    except Exception:
+        return False
+
+
+def _reference_runner(ref_name: str, metric: Any, release: Any, runner: MetricRunner
+                      ) -> MetricRunner | None:
+    """The shared runner of reference ``ref_name``, its time charged to ``runner``'s suite as
+    reference time; None when ``metric`` is that reference."""
+    if _is_default_reference(metric) and metric.name == ref_name:
+        return None
+    key = (release.sha256, ref_name)
+    if key not in _SHARED:
+        from degzoo.metrics import get
+
+        _SHARED[key] = MetricRunner(get(ref_name), release)
+    ref = _SHARED[key]
+    ref.release, ref.reference = release, True
+    ref.deadline, ref.stats, ref.total = runner.deadline, runner.stats, runner.total
+    return ref
+
+
+def _choose_conditions(runner: MetricRunner, rel: Any, condition: str | None
+                       ) -> tuple[str, list[list[str]]]:
+    """Groups of >= 2 conditions sharing task, architecture and probe set (largest first), and
+    the home condition."""
+    keys: dict[tuple, list[str]] = {}
+    usable: list[str] = []
+    for cond in rel.conditions:
+        cid = cond["id"]
+        ens = runner.ensemble(cid)
+        if usable_members(ens).size < 2:
+            continue
+        usable.append(cid)
+        probe = hashlib.sha256(np.ascontiguousarray(ens.probe_inputs).tobytes()).hexdigest()
+        key = (repr(ens.task), repr(ens.architecture), probe)
+        keys.setdefault(key, []).append(cid)
+    groups = sorted((g for g in keys.values() if len(g) >= 2), key=lambda g: -len(g))
+    if condition is not None:
+        rel.condition(condition)  # raises with the list of conditions if unknown
+        home = condition
+    elif groups:
+        home = groups[0][0]
+    else:
+        home = (usable or [rel.conditions[0]["id"]])[0]
+    return home, groups
+
+
+def _settings_json(settings: Settings, names: Sequence[str], home: str | None,
+                   groups: list[list[str]]) -> dict[str, Any]:
+    return {**settings.to_json(), "suites": list(names), "home_condition": home, "groups": groups}
+
+
+def _first_score(res: SuiteResult) -> str:
+    name, score = next(iter(res.scores.items()))
+    return f"{name} = {score}"
+
+
+class _Logger:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)

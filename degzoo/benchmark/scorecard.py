@@ -1,0 +1,68 @@
+"""A plain-text scorecard for the terminal."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from degzoo.benchmark.results import MetricResult, Score
+
+
+def _fmt(x: float) -> str:
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.2e}"
+    return f"{x:.4g}"
+
+
+def _interval(s: Score) -> str:
+    if s.low == s.high == s.value:
+        return "exact"
+    return f"[{_fmt(s.low)}, {_fmt(s.high)}]"
+
+
+def format_scorecard(result: MetricResult | dict[str, Any], *, width: int = 100) -> str:
+    """The scorecard as a table: one row per score, suites with their status and time, then the
+    messages of suites that did not pass."""
+    if isinstance(result, dict):
+        result = MetricResult.from_json(result)
+    ident = result.metric
+    sha = result.zoo.get("manifest_sha256") or ""
+    lines = [
+        f"degzoo scorecard: {ident.get('name')} (level {ident.get('level')}) on zoo "
+        f"{result.zoo.get('release')} (manifest {sha[:12]})",
+        f"claimed invariances: {', '.join(ident.get('invariances') or []) or 'none'}; "
+        f"params: {_params(ident.get('params') or {})}",
+    ]
+    header = (f"{'suite':<17} {'status':<8} {'time':>7}  {'score':<34} {'value':>10}  "
+              f"{'95% interval':<23} {'n':>4}")
+    lines += ["", header, "-" * len(header)]
+    notes: list[str] = []
+    for name, suite in result.suites.items():
+        first = True
+        head = f"{name:<17} {suite.status:<8} {suite.seconds:6.1f}s"
+        if not suite.scores:
+            lines.append(f"{head}  {'-':<34}")
+        for sname, score in suite.scores.items():
+            prefix = head if first else " " * len(head)
+            lines.append(f"{prefix}  {sname[:34]:<34} {_fmt(score.value):>10}  {_interval(score):<23} "
+                         f"{score.n:>4}")
+            first = False
+        if suite.message and suite.status != "ok":
+            notes.append(textwrap.fill(f"{name} ({suite.status}): {suite.message}", width=width,
+                                       subsequent_indent="    "))
+    cost = result.cost
+    if cost:
+        lines += ["", f"time: {cost.get('total_seconds', 0):.1f} s in all, "
+                  f"{cost.get('metric_seconds', 0):.1f} s "
+                  f"in the metric, {cost.get('reference_seconds', 0):.1f} s in reference metrics, "
+                  f"{cost.get('pairs', 0)} pairs"]
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines)
+
+
+def _params(params: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in params.items())
+    return text if len(text) < 80 else text[:77] + "..."

@@ -1,0 +1,327 @@
+"""Runs a metric for the suites: caches, timing, deadlines and output checks in one place.
+
+Every call into the metric (``embed``, ``compare``, ``member_scores``) goes through
+:class:`MetricRunner`, which
+
+- caches embeddings per ensemble (a small LRU: embeddings of trajectory metrics are large),
+- keeps, per condition, a matrix of the distances already computed between its members, and per
+  pair of conditions the cross distances, so that a suite asking for members ``0..7`` after another
+  asked for ``0..3`` only pays for the new pairs (``pairwise`` of the new members and ``cross``
+  of old × new);
+- times each call (seconds, pairs, networks) into the statistics of the suite that is running,
+  which is how the cost suite and ``benchmarks/evaluate_cost.py`` separate the metric's time from
+  the harness's overhead;
+- checks the suite's deadline before each call, refusing a call that its running cost estimate
+  (seconds per pair and per network measured so far) says needs more than 1.25 × the time left
+  (:class:`SuiteTimeout`), and after each call;
+- validates every distance matrix like :meth:`degzoo.metrics.Metric.pairwise` does (shape,
+  finite, non-negative: :class:`degzoo.errors.MetricError` otherwise).
+
+The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
+``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
+``pairwise`` is therefore scored through its ``embed``/``compare``. ``cross`` here skips the
+probe-set check of :meth:`Metric.cross` on purpose: the reliability suite compares the same
+networks across two probe sets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from degzoo.errors import MetricError
+from degzoo.metrics.base import check_distances
+from degzoo.zoo.ensemble import Ensemble
+
+
+class SuiteTimeout(Exception):
+    """The suite's time limit was reached (its partial results are kept)."""
+
+
+@dataclass
+class CallStats:
+    """Time spent in metric calls during one suite."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    pairs: int = 0
+    networks: int = 0
+    embed_seconds: float = 0.0
+    compare_seconds: float = 0.0
+    reference_seconds: float = 0.0  # calls into the reference metric (agreement suite)
+    per_call: list[tuple[str, float, int]] = field(default_factory=list)  # (kind, seconds, units)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"calls": self.calls, "metric_seconds": round(self.seconds, 4),
+                "embed_seconds": round(self.embed_seconds, 4),
+                "compare_seconds": round(self.compare_seconds, 4),
+                "reference_seconds": round(self.reference_seconds, 4),
+                "pairs": self.pairs, "networks": self.networks}
+
+
+class Deadline:
+    """A cooperative time limit: ``check()`` raises :class:`SuiteTimeout` once it has passed."""
+
+    def __init__(self, limit: float | None) -> None:
+        self.start = time.perf_counter()
+        self.limit = limit
+        self.cancelled = threading.Event()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    @property
+    def remaining(self) -> float:
+        return float("inf") if self.limit is None else self.limit - self.elapsed
+
+    def check(self, need: float = 0.0, what: str = "") -> None:
+        if self.cancelled.is_set():
+            raise SuiteTimeout("the suite was abandoned after its hard time limit")
+        if self.limit is None:
+            return
+        if self.remaining <= 0:
+            raise SuiteTimeout(f"time limit of {self.limit:g} s reached")
+        if need > 1.25 * self.remaining:  # estimates are rough: refuse only clear overruns
+            raise SuiteTimeout(
+                f"time limit of {self.limit:g} s: the next metric call ({what}) would need about "
+                f"{need:.1f} s at this metric's measured speed, {self.remaining:.1f} s were left"
+            )
+
+
+def usable_members(ens: Ensemble) -> np.ndarray:
+    """Converged members (the paper evaluates only those); all members if fewer than 2 converged."""
+    conv = np.flatnonzero(np.asarray(ens.converged))
+    return conv if conv.size >= 2 else np.arange(len(ens))
+
+
+class MetricRunner:
+    """One metric on one release, with the caches described in the module docstring."""
+
+    def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12) -> None:
+        self.metric = metric
+        self.release = release
+        self.reference = reference
+        self.name = getattr(metric, "name", type(metric).__name__)
+        self.behaviour = hasattr(metric, "member_scores")
+        self._ensembles: dict[str, Ensemble] = {}
+        self._subsets: OrderedDict[tuple, Ensemble] = OrderedDict()
+        self._emb: OrderedDict[Any, Any] = OrderedDict()
+        self._lru = lru
+        self._within: dict[str, np.ndarray] = {}
+        self._between: dict[tuple[str, str], np.ndarray] = {}
+        self._scores: dict[str, np.ndarray] = {}
+        self._lock = threading.RLock()
+        self.stats = CallStats()
+        self.total = CallStats()
+        self.deadline = Deadline(None)
+        # running speed estimates for the deadline check
+        self._sec_pair = (0.0, 0)
+        self._sec_net = (0.0, 0)
+
+    # --- ensembles -----------------------------------------------------------------------------
+    def ensemble(self, cond: str) -> Ensemble:
+        with self._lock:
+            if cond not in self._ensembles:
+                self._ensembles[cond] = self.release.ensemble(cond)
+            return self._ensembles[cond]
+
+    def members(self, cond: str) -> np.ndarray:
+        """Usable members of a condition, in stored order."""
+        return usable_members(self.ensemble(cond))
+
+    def sub(self, cond: str, idx: np.ndarray) -> Ensemble:
+        key = (cond, tuple(int(i) for i in idx))
+        with self._lock:
+            if key in self._subsets:
+                self._subsets.move_to_end(key)
+                return self._subsets[key]
+        ens = self.ensemble(cond).subset(np.asarray(key[1], dtype=np.int64))
+        with self._lock:
+            self._subsets[key] = ens
+            while len(self._subsets) > 4 * self._lru:
+                self._subsets.popitem(last=False)
+        return ens
+
+    def clear(self) -> None:
+        """Drop embeddings, subsets and open files (distance matrices are kept)."""
+        with self._lock:
+            self._emb.clear()
+            self._subsets.clear()
+            for ens in self._ensembles.values():
+                ens.close()
+            self._ensembles.clear()
+
+    # --- timed metric calls --------------------------------------------------------------------
+    def _estimate(self, pairs: int, networks: int) -> float:
+        sp, npair = self._sec_pair
+        sn, nnet = self._sec_net
+        return (sp / npair if npair else 0.0) * pairs + (sn / nnet if nnet else 0.0) * networks
+
+    def _call(self, kind: str, fn: Callable[[], Any], *, pairs: int = 0, networks: int = 0) -> Any:
+        self.deadline.check(self._estimate(pairs, networks),
+                            f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            dt = time.perf_counter() - t0
+            for stats in (self.stats, self.total):
+                stats.calls += 1
+                if self.reference:
+                    stats.reference_seconds += dt
+                else:
+                    stats.seconds += dt
+                    stats.pairs += pairs
+                    stats.networks += networks
+                    if kind == "compare":
+                        stats.compare_seconds += dt
+                    else:
+                        stats.embed_seconds += dt
+                stats.per_call.append((kind, dt, pairs or networks))
+            if pairs:
+                self._sec_pair = (self._sec_pair[0] + dt, self._sec_pair[1] + pairs)
+            elif networks:
+                self._sec_net = (self._sec_net[0] + dt, self._sec_net[1] + networks)
+            self.deadline.check()
+
+    def embed(self, key: Any, ens: Ensemble) -> Any:
+        with self._lock:
+            if key in self._emb:
+                self._emb.move_to_end(key)
+                return self._emb[key]
+        emb = self._call("embed", lambda: self.metric.embed(ens), networks=len(ens))
+        with self._lock:
+            self._emb[key] = emb
+            while len(self._emb) > self._lru:
+                self._emb.popitem(last=False)
+        return emb
+
+    def raw_compare(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble,
+                    symmetric: bool = False) -> np.ndarray:
+        """``compare`` as the metric returns it (float64), unchecked: conformance inspects it."""
+        ea = self.embed(key_a, ens_a)
+        eb = ea if symmetric else self.embed(key_b, ens_b)
+        n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
+        out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
+        return np.asarray(out, dtype=np.float64)
+
+    def cross(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble) -> np.ndarray:
+        """Checked ``[Ea, Eb]`` distances (no probe-set check: reliability crosses probe sets)."""
+        dist = self.raw_compare(key_a, ens_a, key_b, ens_b)
+        check_distances(self.metric, dist, (len(ens_a), len(ens_b)))
+        return dist
+
+    def pairwise(self, key: Any, ens: Ensemble) -> np.ndarray:
+        """Checked, symmetrised ``[E, E]`` distances with a zero diagonal (as ``Metric.pairwise``)."""
+        dist = self.raw_compare(key, ens, key, ens, symmetric=True)
+        check_distances(self.metric, dist, (len(ens), len(ens)))
+        dist = 0.5 * (dist + dist.T)
+        np.fill_diagonal(dist, 0.0)
+        return dist
+
+    # --- distances between zoo members, computed once --------------------------------------------
+    def within(self, cond: str, idx: np.ndarray) -> np.ndarray:
+        """Distances among members ``idx`` of ``cond`` (pays only for pairs not yet computed)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        full = self.within_matrix(cond)
+        sub = full[np.ix_(idx, idx)]
+        if not np.isnan(sub).any():
+            return sub.copy()
+        # a maximal set of members already known among themselves; the rest is computed
+        known: list[int] = []
+        for i in idx:
+            if all(not np.isnan(full[i, j]) for j in known):
+                known.append(int(i))
+        new = np.array([i for i in idx if int(i) not in known], dtype=np.int64)
+        if len(known) < 2 and new.size:  # nothing worth keeping: one pairwise call for all
+            new, known = idx, []
+        if new.size >= 2:
+            d = self.pairwise(("member", cond, tuple(new)), self.sub(cond, new))
+            full[np.ix_(new, new)] = d
+        if known and new.size:
+            kn = np.array(known, dtype=np.int64)
+            d = self.cross(("member", cond, tuple(kn)), self.sub(cond, kn),
+                           ("member", cond, tuple(new)), self.sub(cond, new))
+            full[np.ix_(kn, new)] = d
+            full[np.ix_(new, kn)] = d.T
+        return full[np.ix_(idx, idx)].copy()
+
+    def between(self, ca: str, ia: np.ndarray, cb: str, ib: np.ndarray) -> np.ndarray:
+        """Distances ``[len(ia), len(ib)]`` between members of two conditions (computed once)."""
+        if ca == cb:
+            raise ValueError("between() compares two different conditions; use within()")
+        if cb < ca:
+            return self.between(cb, ib, ca, ia).T
+        ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
+        with self._lock:
+            full = self._between.get((ca, cb))
+            if full is None:
+                full = np.full((len(self.ensemble(ca)), len(self.ensemble(cb))), np.nan)
+                self._between[(ca, cb)] = full
+        sub = full[np.ix_(ia, ib)]
+        rows = np.isnan(sub).any(axis=1)
+        if rows.any():
+            ra = ia[rows]
+            d = self.cross(("member", ca, tuple(ra)), self.sub(ca, ra),
+                           ("member", cb, tuple(ib)), self.sub(cb, ib))
+            full[np.ix_(ra, ib)] = d
+        return full[np.ix_(ia, ib)].copy()
+
+    def remember_within(self, cond: str, idx: np.ndarray, dist: np.ndarray) -> None:
+        """Store distances computed elsewhere (conformance's raw matrix, once checked)."""
+        self.within_matrix(cond)[np.ix_(idx, idx)] = 0.5 * (dist + dist.T)
+        self._within[cond][idx, idx] = 0.0
+
+    def within_matrix(self, cond: str) -> np.ndarray:
+        with self._lock:
+            full = self._within.get(cond)
+            if full is None:
+                n = len(self.ensemble(cond))
+                full = np.full((n, n), np.nan)
+                np.fill_diagonal(full, 0.0)
+                self._within[cond] = full
+            return full
+
+    def block(self, conds: list[str], idx: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The full distance matrix over the members ``idx[c]`` of several conditions, with labels."""
+        sizes = [len(idx[c]) for c in conds]
+        offs = np.concatenate([[0], np.cumsum(sizes)])
+        D = np.zeros((offs[-1], offs[-1]))
+        for a, ca in enumerate(conds):
+            D[offs[a]:offs[a + 1], offs[a]:offs[a + 1]] = self.within(ca, idx[ca])
+            for b in range(a + 1, len(conds)):
+                cb = conds[b]
+                d = self.between(ca, idx[ca], cb, idx[cb])
+                D[offs[a]:offs[a + 1], offs[b]:offs[b + 1]] = d
+                D[offs[b]:offs[b + 1], offs[a]:offs[a + 1]] = d.T
+        labels = np.repeat(np.arange(len(conds)), sizes)
+        return D, labels
+
+    # --- behaviour metrics ---------------------------------------------------------------------
+    def member_scores(self, cond: str, idx: np.ndarray) -> np.ndarray:
+        """Per-member scores (behaviour metrics: OOD loss), computed once per member."""
+        idx = np.asarray(idx, dtype=np.int64)
+        with self._lock:
+            full = self._scores.get(cond)
+            if full is None:
+                full = np.full(len(self.ensemble(cond)), np.nan)
+                self._scores[cond] = full
+        new = idx[np.isnan(full[idx])]
+        if new.size:
+            ens = self.sub(cond, new)
+            s = np.asarray(self._call("member_scores", lambda: self.metric.member_scores(ens),
+                                      networks=len(ens)), dtype=np.float64)
+            if s.shape != (new.size,):
+                raise MetricError(f"metric {self.name!r}: member_scores returned shape {s.shape}, "
+                                  f"expected ({new.size},)")
+            if not np.all(np.isfinite(s)):
+                raise MetricError(f"metric {self.name!r}: member_scores returned a non-finite value")
+            full[new] = s
+        return full[idx].copy()

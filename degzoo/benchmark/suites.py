@@ -1,0 +1,705 @@
+"""The scorecard's suites: each runs a metric through a test whose right answer is known.
+
+Every suite is a function ``suite(ctx, out)`` that fills ``out.scores``/``out.details`` as it goes
+(so a suite stopped by its time limit keeps what it finished) and may set ``out.status`` to
+``"failed"`` or ``"skipped"`` with a message; the harness (:mod:`degzoo.benchmark.harness`) turns
+exceptions and time limits into ``"error"``/``"timeout"``. All distances come from
+:class:`~degzoo.benchmark.store.MetricRunner`, so suites share computed pairs.
+
+Members: per condition, the converged members in stored order (all members when fewer than 2
+converged), of which the first ``max_members`` are used (fewer where a suite says so).
+Intervals: 95 % percentile bootstrap over members (see :mod:`degzoo.benchmark.stats`), except the
+conformance ratios, whose interval is the range over the twins tested.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from degzoo.benchmark import stats
+from degzoo.benchmark.results import Score, SuiteResult
+from degzoo.benchmark.store import MetricRunner, SuiteTimeout
+from degzoo.benchmark.twins import (
+    TWIN_KINDS,
+    describe_twins,
+    from_params,
+    interpolate,
+    make_twin,
+    member,
+    perturb,
+    signed_permutation,
+    with_probe,
+)
+from degzoo.errors import MetricError
+
+#: The reference metric of each level (agreement suite).
+REFERENCE_METRICS: dict[str, str] = {
+    "behaviour": "behaviour_ood",
+    "dynamics": "dsa",
+    "weights": "weights_perm",
+    "representation": "cka",
+}
+
+#: Direction of degeneracy as the factor grows, per level (PAPER-FACTS); +1 ↑, −1 ↓.
+#: The representation level has no row in the paper: it takes the dynamics direction.
+EXPECTED_DIRECTION: dict[str, dict[str, int]] = {
+    "dynamics": {"complexity": -1, "memory": -1, "aux": -1, "feature_learning": -1, "width": -1,
+                 "regularisation": -1},
+    "weights": {"complexity": +1, "memory": +1, "aux": +1, "feature_learning": +1, "width": -1,
+                "regularisation": -1},
+    "behaviour": {"complexity": -1, "memory": -1, "aux": -1, "feature_learning": +1, "width": -1,
+                  "regularisation": -1},
+}
+EXPECTED_DIRECTION["representation"] = EXPECTED_DIRECTION["dynamics"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes and tolerances of a run (recorded in the result's ``settings``)."""
+
+    max_members: int = 6
+    time_limit: float | None = 60.0
+    budget: float | None = None
+    seed: int = 0
+    n_boot: int = 1000
+    conformance_members: int = 3
+    calibration_members: int = 3
+    identity_tolerance: float = 0.01
+    invariance_tolerance: float = 0.05
+    twin_noise: float = 0.01
+    noise_levels: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    sample_sizes: tuple[int, ...] = (4, 8, 12, 16)
+    subset_draws: int = 50
+    mixture_subsample: float = 0.8
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    """What a suite may use: the metric, its runner, the release, the chosen conditions."""
+
+    metric: Any
+    release: Any
+    runner: MetricRunner
+    settings: Settings
+    home: str
+    groups: list[list[str]]
+    reference_runner: Callable[[str], MetricRunner | None]
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def level(self) -> str | None:
+        return getattr(self.metric, "level", None)
+
+    def rng(self, salt: str) -> np.random.Generator:
+        return np.random.default_rng([self.settings.seed, zlib.crc32(salt.encode())])
+
+    def members(self, cond: str, m: int | None = None) -> np.ndarray:
+        idx = self.runner.members(cond)
+        return idx[: self.settings.max_members if m is None else m]
+
+
+def _single(runner: MetricRunner, cond: str, i: int) -> tuple[Any, Any]:
+    return ("member", cond, (int(i),)), runner.sub(cond, np.array([i]))
+
+
+def _median_positive(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if x.size else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Conformance
+# --------------------------------------------------------------------------------------------
+
+
+def conformance(ctx: Context, out: SuiteResult) -> None:
+    """Finite, non-negative, symmetric, zero on identical networks, separates networks, and every
+    claimed invariance holds on twins: ``max twin distance ≤ tolerance × median between-network
+    distance`` (median over the off-diagonal of the same members compared with each other).
+    Unclaimed invariances are measured too and reported, without consequence."""
+    s, runner, home = ctx.settings, ctx.runner, ctx.home
+    idx = ctx.members(home, s.conformance_members)
+    if idx.size < 2:
+        out.status, out.message = "skipped", f"condition {home!r} has fewer than 2 members"
+        return
+    ens = runner.sub(home, idx)
+    key = ("member", home, tuple(int(i) for i in idx))
+    claimed = set(getattr(ctx.metric, "invariances", ()))
+    checks: list[dict[str, Any]] = []
+    out.details.update(condition=home, members=idx.tolist(), claimed=sorted(claimed), checks=checks,
+                       identity_tolerance=s.identity_tolerance,
+                       invariance_tolerance=s.invariance_tolerance, twins=describe_twins())
+
+    def check(name: str, passed: bool, required: bool, **evidence: Any) -> None:
+        checks.append({"check": name, "passed": bool(passed), "required": required, **evidence})
+        n_req = sum(c["required"] for c in checks)
+        ok = sum(c["required"] and c["passed"] for c in checks)
+        out.scores["checks_passed"] = Score.exact(ok / n_req if n_req else 1.0, n_req)
+
+    D = runner.raw_compare(key, ens, key, ens)
+    n = idx.size
+    if D.shape != (n, n):
+        raise MetricError(f"compare returned shape {D.shape} for {n} × {n} networks, expected {(n, n)}")
+    finite = np.isfinite(D)
+    bad = np.argwhere(~finite)
+    check("finite", finite.all(), True, non_finite=int((~finite).sum()),
+          first_pair=bad[0].tolist() if bad.size else None)
+    off = ~np.eye(n, dtype=bool)
+    between = D[off & finite]
+    scale = _median_positive(between)
+    ref = scale if scale > 0 else float(np.nanmax(np.abs(D[finite]))) if finite.any() else 1.0
+    ref = ref if ref > 0 else 1.0
+    neg = finite & (-1e-9 * ref > D)
+    check("non_negative", not neg.any(), True, min_value=float(D[finite].min()) if finite.any() else None)
+    check("separates_networks", bool(scale > 0), True, median_between=scale,
+          note="independently trained networks must not all be at distance 0")
+    diag = np.abs(np.diag(D))
+    self_ratio = float(np.nanmax(diag) / ref) if np.isfinite(diag).any() else float("nan")
+    check("zero_on_identical", np.isfinite(self_ratio) and self_ratio <= s.identity_tolerance, True,
+          max_self_distance=float(np.nanmax(diag)) if np.isfinite(diag).any() else None,
+          median_between=scale, ratio=self_ratio)
+    asym = np.abs(D - D.T)[finite & finite.T]
+    asym_ratio = float(asym.max() / ref) if asym.size else float("nan")
+    check("symmetric", np.isfinite(asym_ratio) and asym_ratio <= s.identity_tolerance, True,
+          max_asymmetry=float(asym.max()) if asym.size else None, ratio=asym_ratio)
+    if np.isfinite(self_ratio):
+        out.scores["self_distance_ratio"] = Score.exact(self_ratio, n)
+    if np.isfinite(asym_ratio):
+        out.scores["asymmetry_ratio"] = Score.exact(asym_ratio, n * (n - 1) // 2)
+    if finite.all() and not neg.any():
+        runner.remember_within(home, idx, np.maximum(D, 0.0))
+
+    rng = ctx.rng("conformance")
+    for kind in TWIN_KINDS:
+        # one call per kind: the diagonal is member i vs its own twin, the off-diagonal member i
+        # vs the twin of member j (a between-network distance, under a claimed invariance)
+        twin = make_twin(ens, kind, rng)
+        T = runner.raw_compare(key, ens, ("twin", kind, home, key[2]), twin)
+        if T.shape != (n, n):
+            raise MetricError(f"compare returned shape {T.shape} for {n} × {n} networks, expected {(n, n)}")
+        t = np.diag(T).copy()
+        ratios = t / ref
+        worst = float(np.max(ratios)) if np.isfinite(ratios).all() else float("nan")
+        holds = bool(np.isfinite(worst) and worst <= s.invariance_tolerance)
+        required = kind in claimed
+        check(f"invariance:{kind}", holds or not required, required, claimed=required, holds=holds,
+              twin_distances=t.tolist(), median_between=scale, worst_ratio=worst,
+              median_twin_vs_other=_median_positive(T[off]))
+        if np.isfinite(worst):
+            out.scores[f"twin_ratio_{kind}"] = Score(worst, float(np.min(ratios)), worst, n)
+    failed = [c for c in checks if c["required"] and not c["passed"]]
+    if failed:
+        out.status = "failed"
+        out.message = "; ".join(_explain(c, s) for c in failed)
+
+
+def _explain(c: dict[str, Any], s: Settings) -> str:
+    name = c["check"]
+    if name.startswith("invariance:"):
+        kind = name.split(":", 1)[1]
+        return (f"claims {kind!r} invariance but {kind} twins are up to {c['worst_ratio']:.3g}× the "
+                f"median distance between independently trained networks (twin distances "
+                f"{', '.join(f'{v:.3g}' for v in c['twin_distances'])} vs median between "
+                f"{c['median_between']:.3g}; tolerance {s.invariance_tolerance:g}×)")
+    if name == "finite":
+        return f"returned {c['non_finite']} non-finite distance(s), first at pair {c['first_pair']}"
+    if name == "non_negative":
+        return f"returned a negative distance ({c['min_value']:.3g})"
+    if name == "separates_networks":
+        return "returned 0 for every pair of independently trained networks"
+    if name == "zero_on_identical":
+        return (f"a network is at distance {c['max_self_distance']} from itself "
+                f"({c['ratio']:.3g}× the median between networks; tolerance {s.identity_tolerance:g}×)")
+    if name == "symmetric":
+        return f"d(a, b) and d(b, a) differ by up to {c['max_asymmetry']:.3g} ({c['ratio']:.3g}× the median)"
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Calibration on planted ground truth
+# --------------------------------------------------------------------------------------------
+
+
+def calibration(ctx: Context, out: SuiteResult) -> None:
+    """Near-twins far closer than independent members; distance grows with weight noise and along an
+    interpolation; mixtures of conditions recovered by clustering (ARI)."""
+    s, runner, home = ctx.settings, ctx.runner, ctx.home
+    idx = ctx.members(home, s.calibration_members)
+    if idx.size < 2:
+        out.status, out.message = "skipped", f"condition {home!r} has fewer than 2 members"
+        return
+    out.details.update(condition=home, base_members=idx.tolist())
+    rng = ctx.rng("calibration")
+    base = runner.sub(home, idx)
+    H = base.architecture.hidden
+
+    # (a) near-twins: 1 % relative weight noise, then units relabelled
+    twins = np.empty(idx.size)
+    for i, m in enumerate(idx):
+        noisy = perturb(member(base, i), [s.twin_noise], rng)
+        perm = np.stack([rng.permutation(H)])
+        relabelled = signed_permutation(noisy, perm, np.ones((1, H)))
+        twin = from_params(base, relabelled, f"{home}~near-twin{m}")
+        ka, ea = _single(runner, home, int(m))
+        twins[i] = runner.cross(ka, ea, ("near-twin", home, int(m)), twin)[0, 0]
+    all_idx = ctx.members(home)
+    W = runner.within(home, all_idx)
+    between = stats.off_diagonal(W)
+    value = stats.auroc(between, twins)
+    reps = _twin_reps(W, twins, s.n_boot, ctx.rng("twin-boot"))
+    if (sc := stats.score(value, reps[0], twins.size)) is not None:
+        out.scores["twin_auroc"] = sc
+    ratio = float(np.median(twins) / np.median(between)) if np.median(between) > 0 else float("nan")
+    if (sc := stats.score(ratio, reps[1], twins.size)) is not None:
+        out.scores["twin_ratio"] = sc
+    out.details["near_twins"] = {"noise": s.twin_noise, "distances": twins.tolist(),
+                                 "median_between": float(np.median(between)),
+                                 "between_members": all_idx.tolist(),
+                                 "how": "member + noise (relative to each weight's RMS), units permuted"}
+
+    # (b) weight-noise ladder
+    levels = np.asarray(s.noise_levels)
+    dn = np.empty((idx.size, levels.size))
+    for i, m in enumerate(idx):
+        pert = from_params(base, perturb(member(base, i), levels, rng), f"{home}~noise{m}")
+        ka, ea = _single(runner, home, int(m))
+        dn[i] = runner.cross(ka, ea, ("noise", home, int(m)), pert)[0]
+    _ladder_score(out, "noise_spearman", levels, dn, s.n_boot, ctx.rng("noise-boot"))
+    out.details["noise_ladder"] = {"levels": levels.tolist(), "distances": dn.tolist(),
+                                   "how": "d(member, member + level·rms·z), one noise direction z"}
+
+    # (c) interpolation between two solutions
+    alphas = np.asarray(s.alphas)
+    pairs = [(i, i + 1) for i in range(idx.size - 1)]
+    di = np.empty((len(pairs), alphas.size))
+    for p, (i, j) in enumerate(pairs):
+        path = from_params(base, interpolate(member(base, i), member(base, j), alphas),
+                           f"{home}~interp{idx[i]}-{idx[j]}")
+        ka, ea = _single(runner, home, int(idx[i]))
+        di[p] = runner.cross(ka, ea, ("interp", home, int(idx[i]), int(idx[j])), path)[0]
+    _ladder_score(out, "interpolation_spearman", alphas, di, s.n_boot, ctx.rng("interp-boot"))
+    out.details["interpolation"] = {"alphas": alphas.tolist(), "pairs": [[int(idx[i]), int(idx[j])]
+                                    for i, j in pairs], "distances": di.tolist(),
+                                    "how": "d(A, (1-α)A + αB) in raw weight coordinates"}
+
+    # (d) mixture of known solution families
+    if not ctx.groups:
+        out.details["mixture"] = "skipped: no two conditions of the release share task and architecture"
+        return
+    group = ctx.groups[0]
+    sel = {c: ctx.members(c) for c in group}
+    D, labels = runner.block(group, sel)
+    k = len(group)
+    ari = stats.adjusted_rand_index(labels, stats.cluster(D, k))
+    reps_ari = _mixture_reps(D, labels, k, s, ctx.rng("mixture-boot"))
+    if (sc := stats.score(ari, reps_ari, int(labels.size))) is not None:
+        out.scores["mixture_ari"] = sc
+    out.details["mixture"] = {"conditions": group, "members": {c: v.tolist() for c, v in sel.items()},
+                              "k": k, "clustering": "scipy average linkage, k clusters",
+                              "interval": f"{s.mixture_subsample:.0%} subsamples within each condition"}
+
+
+def _twin_reps(W: np.ndarray, twins: np.ndarray, n_boot: int, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Replicates of (AUROC, median ratio): twins resampled over base members, between-network
+    distances over members of the condition (pairs of a member with its own copy left out)."""
+    n, nt = W.shape[0], twins.size
+    between, _, _, _ = stats.pair_values(W, rng.integers(0, n, size=(n_boot, n)))
+    t = twins[rng.integers(0, nt, size=(n_boot, nt))]
+    positive = np.concatenate([np.ones(between.shape[1], bool), np.zeros(nt, bool)])
+    auc = stats.auroc_rows(np.concatenate([between, t], axis=1),
+                           np.broadcast_to(positive, (n_boot, positive.size)))
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(between, axis=1)
+        ratio = np.where(med > 0, np.median(t, axis=1) / med, np.nan)
+    return auc, ratio
+
+
+def _ladder_score(out: SuiteResult, name: str, x: np.ndarray, d: np.ndarray, n_boot: int,
+                  rng: np.random.Generator) -> None:
+    """Pooled Spearman of distance vs planted level over rows (members or pairs), CI over rows."""
+    rows = d.shape[0]
+    X = np.tile(x, rows)
+    value = stats.spearman(X, d.ravel())
+    picks = rng.integers(0, rows, size=(n_boot, rows))
+    reps = stats.spearman_rows(X, d[picks].reshape(n_boot, -1))
+    if (sc := stats.score(value, reps, rows)) is not None:
+        out.scores[name] = sc
+    else:
+        out.details[f"{name}_undefined"] = "the distances did not vary with the planted level"
+
+
+def _mixture_reps(D: np.ndarray, labels: np.ndarray, k: int, s: Settings, rng: np.random.Generator
+                  ) -> np.ndarray:
+    groups = [np.flatnonzero(labels == u) for u in np.unique(labels)]
+    reps = np.empty(min(s.n_boot, 100))
+    for r in range(reps.size):
+        idx = np.concatenate([rng.choice(g, size=max(2, round(s.mixture_subsample * g.size)),
+                                         replace=False) if g.size > 2 else g for g in groups])
+        reps[r] = stats.adjusted_rand_index(labels[idx], stats.cluster(D[np.ix_(idx, idx)], k))
+    return reps
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Trend recovery along the release's ladders
+# --------------------------------------------------------------------------------------------
+
+
+def degeneracy_with_reps(ctx: Context, cond: str, idx: np.ndarray, n_boot: int,
+                         rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """Ensemble-level degeneracy of ``cond`` (σ of member scores for behaviour metrics, else the
+    mean pairwise distance) and its bootstrap replicates over members."""
+    runner = ctx.runner
+    boot = rng.integers(0, idx.size, size=(n_boot, idx.size))
+    if runner.behaviour:
+        scores = runner.member_scores(cond, idx)
+        return float(scores.std()), scores[boot].std(axis=1)
+    W = runner.within(cond, idx)
+    return float(stats.off_diagonal(W).mean()), stats.mean_distinct(W, boot)
+
+
+def trend(ctx: Context, out: SuiteResult) -> None:
+    """Spearman of degeneracy vs ladder value, per ladder, against the paper's direction."""
+    s = ctx.settings
+    level = ctx.level
+    if level not in EXPECTED_DIRECTION:
+        out.status, out.message = "skipped", f"no expected directions for level {level!r}"
+        return
+    ladders = list(ctx.release.ladders)
+    if not ladders:
+        out.status, out.message = "skipped", "the release has no ladders"
+        return
+    done: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    share_reps: list[np.ndarray] = []
+    out.details.update(ladders=done, skipped=skipped, level=level,
+                       direction_source="dynamics column of PAPER-FACTS (no representation column)"
+                       if level == "representation" else f"{level} column of PAPER-FACTS")
+    for ladder in ladders:
+        name, factor = ladder["name"], ladder["factor"]
+        expected = EXPECTED_DIRECTION[level].get(factor)
+        if expected is None:
+            skipped.append({"ladder": name, "reason": f"no expected direction for factor {factor!r}"})
+            continue
+        rng = ctx.rng(f"trend:{name}")
+        values, reps, estimates = [], [], []
+        try:
+            for cond in ladder["conditions"]:
+                idx = ctx.members(cond)
+                if idx.size < 2:
+                    raise MetricError(f"condition {cond!r} has fewer than 2 members")
+                v, r = degeneracy_with_reps(ctx, cond, idx, s.n_boot, rng)
+                lo, hi = stats.interval(r)
+                values.append(v)
+                reps.append(r)
+                estimates.append({"condition": cond, "value": v, "low": lo, "high": hi, "n": int(idx.size)})
+        except (SuiteTimeout, MetricError):  # out of time, or unusable output (NaN, shape, ...)
+            raise
+        except Exception as exc:  # e.g. a metric that cannot handle one of the conditions
+            skipped.append({"ladder": name, "reason": f"{type(exc).__name__}: {exc}", "raised": True})
+            continue
+        x = np.asarray(ladder["values"], dtype=np.float64)
+        rho = stats.spearman(x, values)
+        rho_reps = stats.spearman_rows(x, np.stack(reps, axis=1))
+        lo, hi = stats.interval(rho_reps)
+        entry = {"ladder": name, "factor": factor, "values": x.tolist(), "degeneracy": estimates,
+                 "spearman": rho, "low": lo, "high": hi,
+                 "expected": "increase" if expected > 0 else "decrease",
+                 "matches": bool(np.sign(rho) == expected),
+                 "significant": bool(lo > 0 if expected > 0 else hi < 0)}
+        done.append(entry)
+        share_reps.append(np.sign(np.nan_to_num(rho_reps)) == expected)
+        if (sc := stats.score(rho, rho_reps, len(x))) is not None:
+            out.scores[f"spearman[{name}]"] = sc
+        matches = np.array([e["matches"] for e in done], dtype=float)
+        out.scores["expected_sign_share"] = stats.score(
+            float(matches.mean()), np.mean(np.stack(share_reps), axis=0), len(done))
+        signed = np.array([EXPECTED_DIRECTION[level][e["factor"]] * (e["spearman"] if np.isfinite(
+            e["spearman"]) else 0.0) for e in done])
+        out.scores["signed_spearman_mean"] = Score.exact(float(signed.mean()), len(done))
+    if not done:
+        raised = any(e.get("raised") for e in skipped)
+        out.status = "error" if raised else "skipped"
+        out.message = "no ladder could be evaluated: " + "; ".join(
+            f"{e['ladder']}: {e['reason']}" for e in skipped)
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Discriminability
+# --------------------------------------------------------------------------------------------
+
+
+def discriminability(ctx: Context, out: SuiteResult) -> None:
+    """AUROC of between-condition vs within-condition distances (same task and architecture)."""
+    if not ctx.groups:
+        out.status, out.message = "skipped", "no two conditions of the release share task and architecture"
+        return
+    s = ctx.settings
+    per_group, mats = [], []
+    out.details["groups"] = per_group
+    for group in ctx.groups:
+        sel = {c: ctx.members(c) for c in group}
+        D, labels = ctx.runner.block(group, sel)
+        w, b = stats.within_between(D, labels)
+        mats.append((D, labels))
+        per_group.append({"conditions": group, "auroc": stats.auroc(b, w), "n_within": int(w.size),
+                          "n_between": int(b.size), "median_within": float(np.median(w)),
+                          "median_between": float(np.median(b))})
+        _pooled(out, mats, s, ctx.rng("discriminability"))
+
+
+def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Settings,
+            rng: np.random.Generator) -> None:
+    """Pooled AUROC (between > within) and median ratio over groups, CI over members."""
+    def pooled(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        vals = np.concatenate([p[0] for p in parts], axis=1)
+        pos = np.concatenate([p[1] for p in parts], axis=1)
+        auc = stats.auroc_rows(vals, pos)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mw = np.nanmedian(np.where(pos, np.nan, vals), axis=1)
+            mb = np.nanmedian(np.where(pos, vals, np.nan), axis=1)
+            ratio = np.where(mw > 0, mb / np.where(mw > 0, mw, 1.0), np.nan)
+        return auc, ratio
+
+    def parts_of(idx_list: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        parts = []
+        for (D, lab), idx in zip(mats, idx_list, strict=True):
+            vals, _, iu, ju = stats.pair_values(D, idx)
+            parts.append((vals, lab[idx[:, iu]] != lab[idx[:, ju]]))
+        return parts
+
+    value, ratio = pooled(parts_of([np.arange(lab.size)[None] for _, lab in mats]))
+    reps, ratio_reps = pooled(parts_of([stats.resample_within(lab, s.n_boot, rng) for _, lab in mats]))
+    n = int(sum(lab.size for _, lab in mats))
+    if (sc := stats.score(float(value[0]), reps, n)) is not None:
+        out.scores["auroc"] = sc
+    if (sc := stats.score(float(ratio[0]), ratio_reps, n)) is not None:
+        out.scores["between_within_ratio"] = sc
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Reliability across probe sets
+# --------------------------------------------------------------------------------------------
+
+
+def reliability(ctx: Context, out: SuiteResult) -> None:
+    """Same networks on two independent probe sets: same pairwise matrix (Spearman), and a network
+    against itself across probe sets below the between-network distances (AUROC; the paper's null)."""
+    s, runner, home = ctx.settings, ctx.runner, ctx.home
+    idx = ctx.members(home)
+    if idx.size < 3:
+        out.status, out.message = "skipped", f"condition {home!r} has fewer than 3 members"
+        return
+    base = runner.sub(home, idx)
+    n_probe = base.probe_inputs.shape[0]
+    e1, e2 = with_probe(base, n_probe, 1), with_probe(base, n_probe, 2)
+    key = tuple(int(i) for i in idx)
+    out.details.update(condition=home, members=idx.tolist(), probe_sets=[
+        f"task.probe(n={n_probe}, seed=1)", f"task.probe(n={n_probe}, seed=2)"])
+    D1 = runner.pairwise(("probe1", home, key), e1)
+    D2 = runner.pairwise(("probe2", home, key), e2)
+    u1, u2 = stats.off_diagonal(D1), stats.off_diagonal(D2)
+    if np.array_equal(D1, D2):
+        out.details["note"] = "identical matrices on both probe sets: the metric does not use the probe set"
+    n = idx.size
+    rng = ctx.rng("reliability")
+    value = stats.spearman(u1, u2)
+    boot = rng.integers(0, n, size=(s.n_boot, n))
+    v1, _, _, _ = stats.pair_values(D1, boot)
+    v2, _, _, _ = stats.pair_values(D2, boot)
+    reps = stats.spearman_masked_rows(v1, v2)
+    if (sc := stats.score(value, reps, n)) is not None:
+        out.scores["test_retest_spearman"] = sc
+    else:
+        out.details["test_retest_undefined"] = "a pairwise matrix is constant"
+    X = runner.cross(("probe1", home, key), e1, ("probe2", home, key), e2)
+    self_d = np.diag(X)
+    off = ~np.eye(n, dtype=bool)
+    between = X[off]
+    out.details.update(self_distances=self_d.tolist(), median_between=float(np.median(between)))
+    value = stats.auroc(between, self_d)
+    # replicates: ordered pairs (i != j) of resampled members, a member against its own copy left out
+    sub = X[boot[:, :, None], boot[:, None, :]][:, off]
+    distinct = (boot[:, :, None] != boot[:, None, :])[:, off]
+    bw = np.where(distinct, sub, np.nan)
+    sd = self_d[boot]
+    positive = np.concatenate([np.ones(bw.shape[1], bool), np.zeros(n, bool)])
+    reps = stats.auroc_rows(np.concatenate([bw, sd], axis=1),
+                            np.broadcast_to(positive, (s.n_boot, positive.size)))
+    if (sc := stats.score(value, reps, n)) is not None:
+        out.scores["null_auroc"] = sc
+    med = float(np.median(between))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mb = np.nanmedian(bw, axis=1)
+        ratio_reps = np.where(mb > 0, np.median(sd, axis=1) / np.where(mb > 0, mb, 1.0), np.nan)
+    if med > 0 and (sc := stats.score(float(np.median(self_d) / med), ratio_reps, n)) is not None:
+        out.scores["null_ratio"] = sc
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Sample size
+# --------------------------------------------------------------------------------------------
+
+
+def sample_size(ctx: Context, out: SuiteResult) -> None:
+    """The ensemble-level estimate and its CI width with 4, 8, 12, 16 members."""
+    s = ctx.settings
+    cond = ctx.home
+    idx = ctx.runner.members(cond)
+    sizes = [k for k in s.sample_sizes if 2 <= k <= idx.size]
+    if not sizes:
+        out.status, out.message = "skipped", f"condition {cond!r} has only {idx.size} usable members"
+        return
+    rows: list[dict[str, Any]] = []
+    out.details.update(condition=cond, sizes=rows, available_members=int(idx.size),
+                       spread="CI width over random subsets of that size from the largest set computed")
+    rng = ctx.rng("sample_size")
+    largest: np.ndarray | None = None
+    for k in sizes:
+        sub = idx[:k]
+        v, reps = degeneracy_with_reps(ctx, cond, sub, s.n_boot, rng)
+        lo, hi = stats.interval(reps)
+        largest = sub
+        rows.append({"members": k, "value": v, "low": lo, "high": hi, "ci_width": hi - lo})
+        out.scores[f"degeneracy_n{k}"] = Score(v, min(lo, hi), max(lo, hi), k)
+        out.scores[f"ci_width_n{k}"] = Score.exact(hi - lo, k)
+    # spread over random subsets, from the largest member set available (no new metric calls)
+    assert largest is not None
+    for row in rows:
+        k = row["members"]
+        widths, values = [], []
+        for _ in range(s.subset_draws if k < largest.size else 1):
+            pick = np.sort(rng.choice(largest, size=k, replace=False))
+            v, reps = degeneracy_with_reps(ctx, cond, pick, min(s.n_boot, 200), rng)
+            lo, hi = stats.interval(reps)
+            widths.append(hi - lo)
+            values.append(v)
+        widths_a, values_a = np.asarray(widths), np.asarray(values)
+        row.update(subset_value_std=float(values_a.std()), subset_ci_width_mean=float(widths_a.mean()))
+        if widths_a.size > 1:
+            lo, hi = np.quantile(widths_a, [0.025, 0.975])
+            out.scores[f"ci_width_n{k}"] = Score(row["ci_width"], min(lo, row["ci_width"]),
+                                                 max(hi, row["ci_width"]), k)
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Agreement with the reference metric of the level
+# --------------------------------------------------------------------------------------------
+
+
+def agreement(ctx: Context, out: SuiteResult) -> None:
+    """Spearman of this metric's pairwise distances with the reference metric's, same networks."""
+    level = ctx.level
+    ref_name = REFERENCE_METRICS.get(level or "")
+    if ref_name is None:
+        out.status, out.message = "skipped", f"no reference metric for level {level!r}"
+        return
+    ref = ctx.reference_runner(ref_name)
+    if ref is None:
+        out.status, out.message = "skipped", f"this is the reference metric of the {level} level ({ref_name})"
+        return
+    conds = ctx.groups[0] if ctx.groups else [ctx.home]
+    sel = {c: ctx.members(c) for c in conds}
+    out.details.update(reference=ref_name, conditions=conds, members={c: v.tolist() for c, v in sel.items()})
+    D, labels = ctx.runner.block(conds, sel)
+    R, _ = ref.block(conds, sel)
+    value = stats.spearman(stats.off_diagonal(D), stats.off_diagonal(R))
+    boot = stats.resample_within(labels, ctx.settings.n_boot, ctx.rng("agreement"))
+    reps = stats.spearman_masked_rows(stats.pair_values(D, boot)[0], stats.pair_values(R, boot)[0])
+    n = labels.size
+    if (sc := stats.score(value, reps, n)) is not None:
+        out.scores["spearman"] = sc
+    else:
+        out.details["undefined"] = "one of the pairwise matrices is constant"
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Cost
+# --------------------------------------------------------------------------------------------
+
+
+def cost(ctx: Context, out: SuiteResult) -> None:
+    """Seconds per pair and peak memory of one all-pairs call on fresh networks.
+
+    Memory: ``peak_traced_mb`` is tracemalloc's peak of Python and numpy allocations during the
+    call (it does not see torch's allocator); ``peak_rss_delta_mb`` is the growth of the process's
+    peak resident set (``resource.getrusage``), 0 when the process had been larger before.
+    """
+    import resource
+    import time
+    import tracemalloc
+
+    runner, cond = ctx.runner, ctx.home
+    idx = ctx.members(cond, 3)
+    if idx.size < 2:
+        out.status, out.message = "skipped", f"condition {cond!r} has fewer than 2 members"
+        return
+    ens = runner.ensemble(cond).subset(idx)  # a fresh object: nothing cached
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base_mem = tracemalloc.get_traced_memory()[0]
+    t0 = time.perf_counter()
+    try:
+        runner.pairwise(("cost", cond, tuple(int(i) for i in idx)), ens)
+    finally:
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] - base_mem
+        if not tracing:
+            tracemalloc.stop()
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    n_pairs = idx.size * (idx.size - 1) // 2
+    out.scores["seconds_per_pair_traced"] = Score.exact(seconds / n_pairs, n_pairs)
+    out.scores["peak_traced_mb"] = Score.exact(peak / 2**20, idx.size)
+    out.scores["peak_rss_delta_mb"] = Score.exact(max(0, rss1 - rss0) / 1024, idx.size)
+    out.details.update(condition=cond, members=idx.tolist(), pairs=n_pairs, call_seconds=seconds,
+                       memory_method="tracemalloc peak (Python + numpy; not torch) and "
+                       "getrusage ru_maxrss growth (whole process)")
+    per_call = [c for c in runner.total.per_call if c[2] > 0]
+    compare = np.array([dt / u for kind, dt, u in per_call if kind == "compare"])
+    embed = np.array([dt / u for kind, dt, u in per_call if kind != "compare"])
+    total_pairs = runner.total.pairs
+    if total_pairs:
+        value = (runner.total.seconds) / total_pairs
+        lo, hi = (np.quantile(compare, [0.025, 0.975]) if compare.size > 1 else (value, value))
+        out.scores["seconds_per_pair"] = Score(value, min(lo, value), max(hi, value), total_pairs)
+    if compare.size:
+        v = runner.total.compare_seconds / max(1, runner.total.pairs)
+        lo, hi = np.quantile(compare, [0.025, 0.975])
+        out.scores["compare_seconds_per_pair"] = Score(v, min(lo, v), max(hi, v), int(compare.size))
+    if embed.size:
+        v = runner.total.embed_seconds / max(1, runner.total.networks)
+        lo, hi = np.quantile(embed, [0.025, 0.975])
+        out.scores["embed_seconds_per_network"] = Score(v, min(lo, v), max(hi, v), int(embed.size))
+    out.details["seconds_per_pair_definition"] = (
+        "all metric time of the run (embed + compare) / pairs compared; interval: 2.5-97.5 % of "
+        "the per-call compare time per pair")
+
+
+SUITE_FUNCTIONS: dict[str, Callable[[Context, SuiteResult], None]] = {
+    "conformance": conformance,
+    "calibration": calibration,
+    "trend": trend,
+    "discriminability": discriminability,
+    "reliability": reliability,
+    "sample_size": sample_size,
+    "agreement": agreement,
+    "cost": cost,
+}
+SUITES: tuple[str, ...] = tuple(SUITE_FUNCTIONS)

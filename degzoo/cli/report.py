@@ -1,0 +1,67 @@
+"""``degzoo report``: one self-contained HTML page about a zoo release (and scorecards)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from degzoo.errors import InvalidParameterError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="HTML report: degeneracy along the zoo's ladders vs the paper's directions, scorecards",
+        description="Measures degeneracy (behaviour σ_OOD, DSA, permutation weight distance) of every "
+        "ladder condition of a release, with bootstrap CIs, and writes one self-contained HTML page "
+        "(figures embedded). Use --data to render saved ladder data without recomputing.",
+    )
+    p.add_argument("--release", help="release folder or Hub repo (default: the embedded zoo)")
+    p.add_argument("--revision", help="release tag, for a Hub release")
+    p.add_argument("--results", type=Path, help="folder of result JSON files to add as scorecards")
+    p.add_argument("--data", type=Path, help="ladder data saved by --save-data (skips the computation)")
+    p.add_argument("--save-data", type=Path, help="also write the computed ladder data (JSON) here")
+    p.add_argument("--metrics", help="comma-separated metrics (default: behaviour_ood,dsa,weights_perm)")
+    p.add_argument("--max-members", type=int, default=8,
+                   help="converged members per condition used by the metrics (default 8; 0: all)")
+    p.add_argument("--map-members", type=int, default=6, help="members per condition in MDS maps")
+    p.add_argument("--no-maps", action="store_true", help="skip the joint MDS maps (cross distances)")
+    p.add_argument("--ladder", action="append", help="only this ladder (repeatable)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    p.add_argument("--out", type=Path, default=Path("report.html"), help="output HTML file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    from degzoo.benchmark.report import compute_ladder_degeneracy, load_results, write_report
+
+    if args.data is not None:
+        try:
+            data = json.loads(args.data.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidParameterError(f"--data {args.data}: cannot read ladder data ({exc})") from None
+    else:
+        from degzoo.zoo import open_release
+
+        release = open_release(args.release, revision=args.revision)
+        metrics = [m.strip() for m in args.metrics.split(",")] if args.metrics else None
+        data = compute_ladder_degeneracy(
+            release, metrics, max_members=args.max_members or None, seed=args.seed, n_boot=args.n_boot,
+            maps=not args.no_maps, map_members=args.map_members, ladders=args.ladder,
+            workers=args.workers or os.cpu_count() or 1, progress=not args.quiet,
+        )
+        if args.save_data:
+            args.save_data.parent.mkdir(parents=True, exist_ok=True)
+            args.save_data.write_text(json.dumps(data, allow_nan=False) + "\n")
+    results = load_results(args.results) if args.results else []
+    out = write_report(args.out, data, results)
+    if not args.quiet:
+        print(f"wrote {out}", file=sys.stderr)
+    print(out)
+    return 0

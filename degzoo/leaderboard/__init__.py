@@ -1,0 +1,196 @@
+"""The degzoo leaderboard: validated submissions, significance tiers, Markdown/HTML/parquet, Hub PRs.
+
+The leaderboard is a folder (in git and mirrored as a Hub dataset repository) of result files
+written by the harness, each with a small ``submission`` block::
+
+    leaderboard/results/<track>/<zoo release>/<entry id>.json
+    leaderboard/verified/<track>/<zoo release>/<entry id>.json     (verification records)
+    leaderboard/LEADERBOARD.md, index.html, results.parquet        (built, never edited by hand)
+
+- :func:`validate_paths` / :func:`validate_tree` / :func:`check_no_removals`: strict checks
+  (:mod:`~degzoo.leaderboard.schema`), every problem reported with how to fix it;
+- :func:`verify_result`: re-run a cheap part of the harness and record whether it reproduces;
+- :func:`build_board`: rank with paired-bootstrap tiers (:mod:`~degzoo.leaderboard.tiers`) and
+  render the board;
+- :func:`submit_result`: validate, then open a pull request on the Hub;
+- :func:`add_reference_results`: maintainers' way to add the harness's reference results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from degzoo.leaderboard.render import BuildReport, build_board, collect_board, render_html, render_markdown
+from degzoo.leaderboard.schema import (
+    KNOWN_RELEASES,
+    MAX_FILE_BYTES,
+    TRACKS,
+    KnownRelease,
+    Problem,
+    SubmissionError,
+    check_document,
+    entry_id,
+    known_releases,
+    layout_path,
+)
+from degzoo.leaderboard.submit import DuplicateSubmissionError, Submission, submit_result
+from degzoo.leaderboard.tiers import RANKED_SUITES, Ranking, rank_with_tiers
+from degzoo.leaderboard.validate import (
+    Entry,
+    _existing_entries,
+    check_no_removals,
+    load_entry,
+    read_result,
+    validate_file,
+    validate_paths,
+    validate_tree,
+)
+from degzoo.leaderboard.verify import compare_results, verify_result
+
+__all__ = [
+    "KNOWN_RELEASES",
+    "MAX_FILE_BYTES",
+    "RANKED_SUITES",
+    "REFERENCE_PAPER_URL",
+    "TRACKS",
+    "BuildReport",
+    "DuplicateSubmissionError",
+    "Entry",
+    "KnownRelease",
+    "Problem",
+    "Ranking",
+    "Submission",
+    "SubmissionError",
+    "add_reference_results",
+    "build_board",
+    "check_document",
+    "check_no_removals",
+    "collect_board",
+    "compare_results",
+    "entry_id",
+    "known_releases",
+    "layout_path",
+    "load_entry",
+    "rank_with_tiers",
+    "read_result",
+    "render_html",
+    "render_markdown",
+    "submit_result",
+    "validate_file",
+    "validate_paths",
+    "validate_tree",
+    "verify_result",
+]
+
+#: The paper whose metrics and controls the reference results implement.
+REFERENCE_PAPER_URL = "https://arxiv.org/abs/2410.03972"
+
+
+def add_reference_results(
+    results_dir: str | os.PathLike[str],
+    leaderboard_dir: str | os.PathLike[str] = "leaderboard",
+    *,
+    authors: str = "degzoo maintainers",
+    code_url: str | None = None,
+    paper_url: str | None = REFERENCE_PAPER_URL,
+    names: Mapping[str, str] | None = None,
+    known: Mapping[str, str | KnownRelease] | None = None,
+    build: bool = True,
+) -> list[Path]:
+    """Copy the harness's result files in ``results_dir`` into the leaderboard as reference entries.
+
+    Each ``*.json`` result gets ``submission = {name, authors, code_url, paper_url, package:
+    {"name": "degzoo", "version": <its degzoo_version>}, reference: true}``; its name is the
+    metric's or control's name, or ``names[<file name>]``. A reference entry already at the same
+    place is replaced (regenerated references); any other existing entry is never touched. Every
+    file is validated before anything is written; then the board is rebuilt (``build``).
+    Returns the written paths.
+    """
+    src = Path(results_dir)
+    root = Path(leaderboard_dir)
+    files = sorted(p for p in src.glob("*.json") if p.is_file()) if src.is_dir() else [src]
+    planned: dict[str, tuple[Path, bytes, Entry]] = {}
+    problems: list[Problem] = []
+    for f in files:
+        try:
+            doc, _ = read_result(f)
+        except SubmissionError as exc:
+            problems += [p.in_file(str(f)) for p in exc.problems]
+            continue
+        if not isinstance(doc, dict):
+            problems.append(Problem("<document>", "is not a result (JSON object)", str(f)))
+            continue
+        ident = doc.get("metric") if doc.get("kind") == "metric" else doc.get("control")
+        name = (names or {}).get(f.name) or (ident.get("name") if isinstance(ident, dict) else None)
+        doc = {k: v for k, v in doc.items() if k != "submission"}
+        doc["submission"] = {
+            "name": name,
+            "authors": authors,
+            "code_url": code_url,
+            "paper_url": paper_url,
+            "package": {"name": "degzoo", "version": doc.get("degzoo_version")},
+            "reference": True,
+        }
+        data = (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        problem_list = check_document(doc, known=known)
+        if problem_list:
+            problems += [p.in_file(str(f)) for p in problem_list]
+            continue
+        target = root / layout_path(doc)
+        entry = load_entry(target, known=known, data=data)
+        rel = entry.layout.as_posix()
+        if rel in planned:
+            problems.append(
+                Problem(
+                    "submission.name",
+                    f"{f.name} and {planned[rel][0].name} would both be "
+                    f"{rel}; give one a distinct name with names={{...}}",
+                    str(f),
+                )
+            )
+            continue
+        if target.exists():
+            try:
+                old = load_entry(target, known=known)
+                replace_ok = old.reference
+            except SubmissionError:
+                replace_ok = False
+            if not replace_ok:
+                problems.append(
+                    Problem(
+                        "submission.name",
+                        f"{rel} exists and is not a reference entry; "
+                        "it is never replaced: pass another name with names={...}",
+                        str(f),
+                    )
+                )
+                continue
+        planned[rel] = (f, data, entry)
+    existing = [e for e in _existing_entries(root, known) if e.layout.as_posix() not in planned]
+    by_content = {e.content_key: e.layout.as_posix() for e in existing}
+    for rel, (f, _, entry) in sorted(planned.items()):
+        if entry.content_key in by_content:
+            problems.append(
+                Problem(
+                    "<file>",
+                    f"has the same results as {by_content[entry.content_key]}; add each result once",
+                    str(f),
+                )
+            )
+        by_content.setdefault(entry.content_key, rel)
+    if problems:
+        raise SubmissionError(str(src), problems)
+    written = []
+    for rel, (_, data, _) in sorted(planned.items()):
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        written.append(target)
+    if build:
+        build_board(root, known=known)
+    return written

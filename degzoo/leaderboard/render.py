@@ -1,0 +1,701 @@
+"""Build the leaderboard from its result files: Markdown, a static HTML page and a parquet mirror.
+
+:func:`build_board` validates the whole results folder first (:func:`validate_tree`); if any file
+is rejected nothing is written, so a bad submission never corrupts the board. Then it ranks every
+(track, zoo release) group (:mod:`degzoo.leaderboard.tiers`), reads the verification records, and
+writes, each atomically:
+
+- ``LEADERBOARD.md``: one GitHub-flavoured Markdown table per track and release (for the README
+  and the Hub dataset card);
+- ``index.html``: one self-contained page, no network access: sortable columns, filters by track
+  and level, tiers, verified badges, links to code and paper, reference entries marked. Every
+  submitted string is HTML-escaped, only http(s) links are emitted, and a Content-Security-Policy
+  allows nothing but the page's own inline script and style (by hash);
+- ``results.parquet``: every entry with its ranking and the full result JSON (via ``datasets``).
+
+The output depends only on the result and verification files (fixed bootstrap seed, no
+timestamps), so ``build --check`` can tell CI whether the committed board is up to date.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
+from degzoo.leaderboard.tiers import (
+    CONTROL_LEVELS,
+    RANKED_SUITES,
+    Ranking,
+    Triple,
+    _triple,
+    group_table,
+    rank_with_tiers,
+    suite_main_score,
+)
+from degzoo.leaderboard.validate import Entry, validate_tree
+from degzoo.leaderboard.verify import read_verification, verification_path
+
+__all__ = [
+    "Board",
+    "BuildReport",
+    "Row",
+    "Section",
+    "build_board",
+    "collect_board",
+    "render_html",
+    "render_markdown",
+    "write_parquet",
+]
+
+MARKDOWN_NAME = "LEADERBOARD.md"
+HTML_NAME = "index.html"
+PARQUET_NAME = "results.parquet"
+METRIC_COLUMNS: tuple[str, ...] = (*RANKED_SUITES, "sample_size", "agreement", "cost")
+
+
+@dataclass
+class Row:
+    entry: Entry
+    ranking: Ranking | None
+    suite_scores: dict[str, tuple[float, float, float] | None]
+    verification: str  # "verified" | "not_reproduced" | "unverified"
+    verification_note: str = ""
+
+
+@dataclass
+class Section:
+    track: str
+    release: str
+    columns: tuple[str, ...]
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.track}--{self.release}"
+
+
+@dataclass
+class Board:
+    sections: list[Section]
+    digest: str  # sha256 over the result and verification files the board was built from
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_entries(self) -> int:
+        return sum(len(s.rows) for s in self.sections)
+
+
+@dataclass
+class BuildReport:
+    root: Path
+    n_entries: int
+    written: list[Path]
+    stale: list[Path]
+    warnings: list[str]
+
+
+# --------------------------------------------------------------------------------------------
+# collect
+# --------------------------------------------------------------------------------------------
+
+
+def _verification(root: Path, entry: Entry) -> tuple[str, str, bytes]:
+    path = verification_path(root, entry)
+    if not path.exists():
+        return "unverified", "", b""
+    try:
+        record, raw = read_verification(path)
+    except Exception as exc:  # a broken record never breaks the board: the entry is unverified
+        return "unverified", f"unreadable verification record: {exc}", b""
+    if record.get("result_sha256") != entry.sha256:
+        return "unverified", "the verification record is for an older version of this result", raw
+    status = record.get("status")
+    note = f"checked {record.get('checked', '?')} with degzoo {record.get('degzoo_version', '?')}"
+    if status == "verified":
+        return "verified", note, raw
+    if status == "not_reproduced":
+        return "not_reproduced", note, raw
+    return "unverified", note, raw
+
+
+def collect_board(
+    root: str | os.PathLike[str] = "leaderboard",
+    *,
+    known: Mapping[str, str | KnownRelease] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Board:
+    """Validate the results folder and rank every group; raises ``SubmissionError`` on any bad file."""
+    root_path = Path(root)
+    entries = validate_tree(root_path, known=known)
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.track, entry.release), []).append(entry)
+    digest = hashlib.sha256()
+    warnings: list[str] = []
+    sections = []
+    track_order = {t: i for i, t in enumerate(TRACKS)}
+    for (track, release), group in sorted(groups.items(), key=lambda kv: (track_order[kv[0][0]], kv[0][1])):
+        group.sort(key=lambda e: e.entry_id)
+        columns, cell = _columns(track, group)
+        rows = []
+        for entry in group:
+            status, note, raw = _verification(root_path, entry)
+            if note.startswith("unreadable"):
+                warnings.append(f"{entry.layout}: {note}")
+            digest.update(entry.layout.as_posix().encode() + b"\0" + entry.sha256.encode() + b"\0")
+            digest.update(hashlib.sha256(raw).hexdigest().encode() + b"\n")
+            rows.append(Row(entry, None, {c: cell(entry.doc, c) for c in columns}, status, note))
+        _rank_section(rows, n_boot=n_boot, seed=seed)
+        rows.sort(
+            key=lambda r: (
+                r.ranking is None,
+                r.ranking.tier if r.ranking else 0,
+                -(r.ranking.score if r.ranking else 0.0),
+                r.entry.entry_id,
+            )
+        )
+        sections.append(Section(track, release, columns, rows))
+    return Board(sections, digest.hexdigest(), warnings)
+
+
+def _metric_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
+    clip = column in RANKED_SUITES  # cost and the like are shown as they are
+    return suite_main_score(column, doc["suites"].get(column) or {}, doc.get("summary"), clip=clip)
+
+
+def _ratio_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
+    """The geometric-mean ratio method / baseline of a level, from the control result's summary."""
+    level = column.split(" ", 1)[0]
+    summary = doc.get("summary") or {}
+    flat = summary.get(f"{level}.ratio_geomean")
+    if flat is not None:
+        return _triple(flat)
+    try:
+        return _triple(summary["levels"][level]["ratio_geomean"])
+    except (KeyError, TypeError):
+        return None
+
+
+def _suite_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
+    return suite_main_score(column, doc["suites"].get(column) or {}, clip=False)
+
+
+def _columns(track: str, group: Sequence[Entry]) -> tuple[tuple[str, ...], Any]:
+    """The per-entry columns of a section and how to fill a cell."""
+    if track != "control":
+        return METRIC_COLUMNS, _metric_cell
+    ratio_cols = tuple(f"{lvl} ratio" for lvl in CONTROL_LEVELS)
+    if all(any(_ratio_cell(e.doc, c) for c in ratio_cols) for e in group):
+        return ratio_cols, _ratio_cell
+    return tuple(sorted({s for e in group for s in e.doc["suites"]})), _suite_cell
+
+
+def _rank_section(rows: list[Row], *, n_boot: int, seed: int) -> None:
+    if not rows:
+        return
+    _, values, ses, rankable = group_table([r.entry.doc for r in rows])
+    ranked = [r for r, ok in zip(rows, rankable, strict=True) if ok]
+    if not ranked:
+        return
+    rankings = rank_with_tiers(
+        values, ses, n_boot=n_boot, seed=seed, names=[r.entry.entry_id for r in ranked]
+    )
+    for row, ranking in zip(ranked, rankings, strict=True):
+        row.ranking = ranking
+
+
+# --------------------------------------------------------------------------------------------
+# formatting helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, column: str = "") -> str:
+    if value is None:
+        return "—"
+    if column == "cost":
+        return f"{value:.3g}"
+    return f"{value:.3f}"
+
+
+def _authors(sub: Mapping[str, Any]) -> str:
+    a = sub.get("authors") or ""
+    return ", ".join(a) if isinstance(a, list) else str(a)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md_escape(text: str) -> str:
+    """Text safe in a Markdown table cell: HTML special characters as entities, Markdown ones escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(_one_line(text), quote=False))
+
+
+def _md_link(label: str, url: Any) -> str:
+    url = safe_url(url)
+    if url is None:
+        return ""
+    return f"[{label}]({url.replace('(', '%28').replace(')', '%29')})"
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _track_title(track: str) -> str:
+    return "Control methods" if track == "control" else f"Metrics — {track.split('-', 1)[1]} level"
+
+
+def _rank_text(r: Ranking | None) -> str:
+    if r is None:
+        return "—"
+    return str(r.rank_low) if r.rank_low == r.rank_high else f"{r.rank_low}–{r.rank_high}"
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------------------------
+
+_HOW_TO_READ = (
+    "Higher is better. Metric tracks: the score is the mean of the main scores (each in [0, 1]) "
+    f"of {', '.join(RANKED_SUITES)}. Control track: the mean degeneracy reduction "
+    "-ln(method / baseline) over conditions and levels at matched task performance (0 = no "
+    "change; the level columns show the geometric-mean ratio method / baseline). **Tier**: "
+    "entries in one tier cannot be separated from the tier's best entry at 95 % (paired "
+    "bootstrap over the suites); the order inside a tier is not significant. **Rank** is the "
+    "95 % bootstrap interval of the entry's rank. ✓ = re-run and reproduced by "
+    "`degzoo leaderboard verify`; ★ = reference result computed by degzoo."
+)
+
+
+def render_markdown(board: Board) -> str:
+    """The board as GitHub-flavoured Markdown (for README.md and the Hub dataset card)."""
+    out = [
+        "# degzoo leaderboard",
+        "",
+        "<!-- Generated by `degzoo leaderboard build` from leaderboard/results; do not edit. -->",
+        "",
+        _HOW_TO_READ,
+        "",
+        f"{board.n_entries} entr{'y' if board.n_entries == 1 else 'ies'}; source digest "
+        f"`{board.digest[:16]}`.",
+        "",
+    ]
+    if not board.sections:
+        out += ["No results yet. Submit one with `degzoo leaderboard submit RESULT --repo-id ...`.", ""]
+    for section in board.sections:
+        out += [f"## {_track_title(section.track)} · zoo `{section.release}`", ""]  # [A-Za-z0-9._/-]
+        heads = ["Tier", "Rank", "Entry", "Score (95 % CI)", *section.columns, "Verified", "Package", "Links"]
+        out.append("| " + " | ".join(md_escape(h) for h in heads) + " |")
+        out.append(
+            "|" + "|".join(":--" if h in ("Entry", "Package", "Links") else "--:" for h in heads) + "|"
+        )
+        for row in section.rows:
+            e, r, sub = row.entry, row.ranking, row.entry.submission
+            name = md_escape(e.name) + (" ★" if e.reference else "")
+            authors = _authors(sub)
+            if authors:
+                name += f"<br><sub>{md_escape(authors)}</sub>"
+            score = "—" if r is None else f"{r.score:.3f} ({r.score_low:.3f}–{r.score_high:.3f})"
+            cells = [
+                "—" if r is None else str(r.tier),
+                _rank_text(r),
+                name,
+                score,
+                *(_fmt(row.suite_scores[c][0] if row.suite_scores[c] else None, c) for c in section.columns),
+                {"verified": "✓", "not_reproduced": "✗ not reproduced"}.get(row.verification, ""),
+                md_escape(f"{sub['package']['name']}=={sub['package']['version']}"),
+                " ".join(
+                    x
+                    for x in (
+                        _md_link("code", sub.get("code_url")),
+                        _md_link("paper", sub.get("paper_url")),
+                        f"[json]({e.layout.as_posix()})",
+                    )
+                    if x
+                ),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:90rem;
+padding:0 1rem;color:#1b1f24;background:#fff}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}
+.note{color:#57606a;max-width:60rem}
+.filters{display:flex;gap:1rem;align-items:center;margin:1rem 0}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:right;vertical-align:top}
+th.t,td.t{text-align:left}
+th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit}
+th[aria-sort=ascending] button::after{content:" \\25B2"}
+th[aria-sort=descending] button::after{content:" \\25BC"}
+tr.tier-odd td{background:#f6f8fa}
+.badge{display:inline-block;border-radius:.6rem;padding:0 .45rem;font-size:.75rem;margin-left:.3rem}
+.verified{background:#dafbe1;color:#116329}.not-reproduced{background:#ffebe9;color:#a40e26}
+.reference{background:#ddf4ff;color:#0550ae}
+.authors{display:block;color:#57606a;font-size:.8rem}
+[hidden]{display:none!important}
+"""
+
+_JS = """
+(function () {
+  "use strict";
+  function key(cell, type) {
+    var v = cell.getAttribute("data-value");
+    if (v === null) { v = cell.textContent; }
+    if (type === "number") { var x = parseFloat(v); return isNaN(x) ? null : x; }
+    return v.toLowerCase();
+  }
+  var tables = document.querySelectorAll("table.board");
+  Array.prototype.forEach.call(tables, function (table) {
+    var heads = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(heads, function (th, col) {
+      var button = th.querySelector("button");
+      if (!button) { return; }
+      button.addEventListener("click", function () {
+        var type = th.getAttribute("data-type") || "text";
+        var asc = th.getAttribute("aria-sort") !== "ascending";
+        Array.prototype.forEach.call(heads, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = key(a.cells[col], type), y = key(b.cells[col], type);
+          if (x === null && y === null) { return 0; }
+          if (x === null) { return 1; }
+          if (y === null) { return -1; }
+          if (x < y) { return asc ? -1 : 1; }
+          if (x > y) { return asc ? 1 : -1; }
+          return 0;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  });
+  var trackSel = document.getElementById("filter-track");
+  var levelSel = document.getElementById("filter-level");
+  var count = document.getElementById("shown-count");
+  function applyFilters() {
+    var track = trackSel.value, level = levelSel.value, shown = 0;
+    Array.prototype.forEach.call(document.querySelectorAll("section.board"), function (sec) {
+      var visible = 0;
+      var trackOk = !track || sec.getAttribute("data-track") === track;
+      Array.prototype.forEach.call(sec.querySelectorAll("tbody tr"), function (tr) {
+        var levels = (tr.getAttribute("data-levels") || "").split(" ");
+        var ok = trackOk && (!level || levels.indexOf(level) >= 0);
+        tr.hidden = !ok;
+        if (ok) { visible += 1; }
+      });
+      sec.hidden = visible === 0;
+      shown += visible;
+    });
+    count.textContent = String(shown);
+  }
+  trackSel.addEventListener("change", applyFilters);
+  levelSel.addEventListener("change", applyFilters);
+  applyFilters();
+})();
+"""
+
+
+def _md_to_html(text: str) -> str:
+    """The few Markdown marks of the board's own notes (never submitted text) as HTML."""
+    out = _esc(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def _html_link(label: str, url: Any) -> str:
+    url = safe_url(url)
+    if url is None:
+        return ""
+    return f'<a href="{_esc(url)}" rel="nofollow noopener noreferrer">{_esc(label)}</a>'
+
+
+def _th(label: str, kind: str, cls: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f'<th scope="col" data-type="{kind}"{c}><button type="button">{_esc(label)}</button></th>'
+
+
+def _td(text: str, value: Any = None, cls: str = "", *, raw: bool = False) -> str:
+    attrs = ""
+    if value is not None:
+        attrs += f' data-value="{_esc(value)}"'
+    if cls:
+        attrs += f' class="{cls}"'
+    return f"<td{attrs}>{text if raw else _esc(text)}</td>"
+
+
+def _html_row(row: Row, section: Section) -> str:
+    e, r, sub = row.entry, row.ranking, row.entry.submission
+    levels = "behaviour dynamics weights representation" if e.track == "control" else e.level
+    tier_cls = "" if r is None else ("tier-odd" if r.tier % 2 else "tier-even")
+    name = _esc(e.name)
+    if e.reference:
+        name += '<span class="badge reference" title="reference result computed by degzoo">reference</span>'
+    authors = _authors(sub)
+    if authors:
+        name += f'<span class="authors">{_esc(authors)}</span>'
+    badge = {
+        "verified": '<span class="badge verified" title="{n}">verified</span>',
+        "not_reproduced": '<span class="badge not-reproduced" title="{n}">not reproduced</span>',
+    }.get(row.verification, "")
+    badge = badge.replace("{n}", _esc(row.verification_note))
+    links = " ".join(
+        x
+        for x in (
+            _html_link("code", sub.get("code_url")),
+            _html_link("paper", sub.get("paper_url")),
+            f'<a href="{_esc(e.layout.as_posix())}">json</a>',
+        )
+        if x
+    )
+    cells = [
+        _td("—" if r is None else str(r.tier), "" if r is None else r.tier),
+        _td(_rank_text(r), "" if r is None else r.rank),
+        _td(name, e.name, "t name", raw=True),
+        _td("—" if r is None else f"{r.score:.3f}", "" if r is None else repr(r.score), "score"),
+        _td(
+            "—" if r is None else f"{r.score_low:.3f}–{r.score_high:.3f}",
+            "" if r is None else repr(r.score_high - r.score_low),
+        ),
+    ]
+    for c in section.columns:
+        s = row.suite_scores[c]
+        if s is None:
+            cells.append(_td("—", ""))
+        else:
+            cells.append(
+                f'<td data-value="{_esc(repr(s[0]))}" title="95 % CI {_fmt(s[1], c)}–'
+                f'{_fmt(s[2], c)}">{_esc(_fmt(s[0], c))}</td>'
+            )
+    cells += [
+        _td(badge, row.verification, "t", raw=True),
+        _td(f"{sub['package']['name']}=={sub['package']['version']}", None, "t"),
+        _td(links, None, "t", raw=True),
+    ]
+    return (
+        f'<tr class="{tier_cls}" data-entry="{_esc(e.entry_id)}" data-levels="{levels}"'
+        f' data-verified="{_esc(row.verification)}"'
+        f' data-reference="{"true" if e.reference else "false"}">' + "".join(cells) + "</tr>"
+    )
+
+
+def render_html(board: Board) -> str:
+    """The board as one self-contained HTML page (no external resources)."""
+    csp = (
+        f"default-src 'none'; script-src {_csp_hash(_JS)}; style-src {_csp_hash(_CSS)}; "
+        "img-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    track_opts = "".join(f'<option value="{t}">{_esc(t)}</option>' for t in TRACKS)
+    level_opts = "".join(
+        f'<option value="{lv}">{lv}</option>' for lv in ("behaviour", "dynamics", "weights", "representation")
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="referrer" content="no-referrer">',
+        "<title>degzoo leaderboard</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+        "<h1>degzoo leaderboard</h1>",
+        f'<p class="note">{_md_to_html(_HOW_TO_READ)}</p>',
+        f'<p class="note">Built by <code>degzoo leaderboard build</code> from {board.n_entries} '
+        f"result file(s); source digest <code>{board.digest[:16]}</code>.</p>",
+        '<div class="filters">',
+        f'<label>Track <select id="filter-track"><option value="">all</option>{track_opts}</select></label>',
+        f'<label>Level <select id="filter-level"><option value="">all</option>{level_opts}</select></label>',
+        '<span><span id="shown-count"></span> shown</span>',
+        "</div>",
+    ]
+    if not board.sections:
+        parts.append('<p class="note">No results yet.</p>')
+    for section in board.sections:
+        parts.append(
+            f'<section class="board" id="{_esc(section.anchor)}" data-track="{_esc(section.track)}"'
+            f' data-release="{_esc(section.release)}">'
+        )
+        parts.append(
+            f"<h2>{_esc(_track_title(section.track))} · zoo <code>{_esc(section.release)}</code></h2>"
+        )
+        heads = [
+            _th("Tier", "number"),
+            _th("Rank", "number"),
+            _th("Entry", "text", "t"),
+            _th("Score", "number"),
+            _th("95 % CI", "number"),  # sorts by the interval's width
+            *(_th(c, "number") for c in section.columns),
+            _th("Verified", "text", "t"),
+            _th("Package", "text", "t"),
+            '<th scope="col" class="t">Links</th>',
+        ]
+        parts.append(f'<table class="board"><thead><tr>{"".join(heads)}</tr></thead><tbody>')
+        parts += [_html_row(row, section) for row in section.rows]
+        parts.append("</tbody></table></section>")
+    parts += [f"<script>{_JS}</script>", "</body>", "</html>", ""]
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# parquet
+# --------------------------------------------------------------------------------------------
+
+
+def _parquet_rows(board: Board) -> list[dict[str, Any]]:
+    rows = []
+    for section in board.sections:
+        for row in section.rows:
+            e, r, sub, doc = row.entry, row.ranking, row.entry.submission, row.entry.doc
+            ident = doc.get("metric") or doc.get("control") or {}
+            rows.append(
+                {
+                    "track": e.track,
+                    "zoo_release": e.release,
+                    "zoo_manifest_sha256": doc["zoo"]["manifest_sha256"],
+                    "entry_id": e.entry_id,
+                    "path": e.layout.as_posix(),
+                    "name": e.name,
+                    "authors": _authors(sub),
+                    "code_url": sub.get("code_url"),
+                    "paper_url": sub.get("paper_url"),
+                    "package_name": sub["package"]["name"],
+                    "package_version": sub["package"]["version"],
+                    "reference": e.reference,
+                    "kind": doc["kind"],
+                    "method": ident.get("name"),
+                    "level": e.level,
+                    "tier": None if r is None else r.tier,
+                    "rank": None if r is None else r.rank,
+                    "rank_low": None if r is None else r.rank_low,
+                    "rank_high": None if r is None else r.rank_high,
+                    "score": None if r is None else r.score,
+                    "score_low": None if r is None else r.score_low,
+                    "score_high": None if r is None else r.score_high,
+                    "verification": row.verification,
+                    "suite_scores": json.dumps(
+                        {k: v[0] if v else None for k, v in row.suite_scores.items()}, sort_keys=True
+                    ),
+                    "degzoo_version": doc["degzoo_version"],
+                    "created": doc["created"],
+                    "result_sha256": e.sha256,
+                    "result_json": json.dumps(doc, sort_keys=True, ensure_ascii=False),
+                }
+            )
+    return rows
+
+
+def write_parquet(board: Board, path: str | os.PathLike[str]) -> Path:
+    """Write every entry (ranking + full result JSON) as a parquet file via ``datasets``."""
+    from datasets import Dataset, Features, Value
+
+    string, i32, f64 = Value("string"), Value("int32"), Value("float64")
+    features = Features({
+        "track": string, "zoo_release": string, "zoo_manifest_sha256": string, "entry_id": string,
+        "path": string, "name": string, "authors": string, "code_url": string, "paper_url": string,
+        "package_name": string, "package_version": string, "reference": Value("bool"),
+        "kind": string, "method": string, "level": string, "tier": i32, "rank": i32,
+        "rank_low": i32, "rank_high": i32, "score": f64, "score_low": f64, "score_high": f64,
+        "verification": string, "suite_scores": string, "degzoo_version": string, "created": string,
+        "result_sha256": string, "result_json": string,
+    })  # fmt: skip
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    rows = _parquet_rows(board)
+    data = {k: [r[k] for r in rows] for k in features}
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        Dataset.from_dict(data, features=features).to_parquet(str(path))
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------
+# build
+# --------------------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_board(
+    root: str | os.PathLike[str] = "leaderboard",
+    *,
+    known: Mapping[str, str | KnownRelease] | None = None,
+    parquet: bool = True,
+    check: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> BuildReport:
+    """Rebuild ``LEADERBOARD.md``, ``index.html`` (and ``results.parquet``) in ``root``.
+
+    Validates every result first; on any rejected file raises ``SubmissionError`` and writes
+    nothing. With ``check`` nothing is written either: the report's ``stale`` lists the outputs
+    that differ from a fresh build (CI fails on a non-empty list).
+    """
+    root_path = Path(root)
+    board = collect_board(root_path, known=known, n_boot=n_boot, seed=seed)
+    outputs = {
+        root_path / MARKDOWN_NAME: render_markdown(board).encode("utf-8"),
+        root_path / HTML_NAME: render_html(board).encode("utf-8"),
+    }
+    if check:
+        stale = [p for p, data in outputs.items() if not p.is_file() or p.read_bytes() != data]
+        return BuildReport(root_path, board.n_entries, [], stale, board.warnings)
+    root_path.mkdir(parents=True, exist_ok=True)
+    written = []
+    if parquet:
+        fd, tmp = tempfile.mkstemp(dir=root_path, prefix=f".{PARQUET_NAME}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            write_parquet(board, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, root_path / PARQUET_NAME)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        written.append(root_path / PARQUET_NAME)
+    for path, data in outputs.items():
+        _atomic_write(path, data)
+        written.append(path)
+    return BuildReport(root_path, board.n_entries, written, [], board.warnings)

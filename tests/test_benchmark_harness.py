@@ -1,0 +1,293 @@
+"""The metric scorecard (``degzoo.benchmark.evaluate_metric`` and ``degzoo evaluate``) on a tiny zoo."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness, load_result, validate_result
+from degzoo.errors import ValidationError
+from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric
+from degzoo.zoo import Release
+from degzoo.zoo.builder import build_release
+
+RECIPE = """
+[release]
+name = "tiny-bench"
+seed = 11
+
+[defaults]
+members = 4
+hidden = 8
+training = { lr = 1e-2, batch_size = 16, max_steps = 30, steps_per_epoch = 10 }
+
+[[condition]]
+id = "ff2"
+task = { name = "flipflop", bits = 2, trial_length = 20 }
+
+[[condition]]
+id = "ff2-l1-1e-3"
+task = { name = "flipflop", bits = 2, trial_length = 20 }
+controls = [{ name = "l1", weight = 1e-3 }]
+
+[[condition]]
+id = "ff2-l1-1e-2"
+task = { name = "flipflop", bits = 2, trial_length = 20 }
+controls = [{ name = "l1", weight = 1e-2 }]
+
+[[ladder]]
+name = "ff-l1"
+factor = "regularisation"
+conditions = ["ff2", "ff2-l1-1e-3", "ff2-l1-1e-2"]
+values = [0.0, 1e-3, 1e-2]
+"""
+
+FAST = {"n_boot": 200, "progress": False, "time_limit": 60.0}
+
+
+@pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory) -> Release:
+    root = tmp_path_factory.mktemp("bench")
+    (root / "tiny.toml").write_text(RECIPE)
+    return Release(build_release(root / "tiny.toml", root / "release", workers=1, progress=False))
+
+
+# --- metrics used by the tests ---------------------------------------------------------------
+
+
+@dataclass
+class LyingFrobenius(FrobeniusWeightDistance):
+    """Frobenius distance (matches units by index) that falsely claims permutation invariance."""
+
+    name: ClassVar[str] = "lying_frobenius"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation"})
+
+
+@dataclass
+class RawTrajectoryDistance(Metric):
+    """Euclidean distance between raw probe-set trajectories, falsely claiming orthogonal invariance."""
+
+    name: ClassVar[str] = "raw_trajectories"
+    level: ClassVar[str] = "representation"
+    invariances: ClassVar[frozenset[str]] = frozenset({"orthogonal", "permutation"})
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        return ensemble.trajectories().reshape(len(ensemble), -1).astype(np.float64)
+
+    def compare(self, a: np.ndarray, b: np.ndarray, symmetric: bool) -> np.ndarray:
+        return np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
+
+
+@dataclass
+class Flaky(FrobeniusWeightDistance):
+    """Works on small calls, raises on larger ones: 'raises on some pairs'."""
+
+    name: ClassVar[str] = "flaky"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        if a["flat"].shape[0] * b["flat"].shape[0] >= 9:
+            raise RuntimeError("boom on pair (0, 2)")
+        return super().compare(a, b, symmetric)
+
+
+@dataclass
+class NaNMetric(FrobeniusWeightDistance):
+    name: ClassVar[str] = "nan_metric"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        out = super().compare(a, b, symmetric)
+        out[0, -1] = np.nan
+        return out
+
+
+@dataclass
+class WrongShape(FrobeniusWeightDistance):
+    name: ClassVar[str] = "wrong_shape"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        return super().compare(a, b, symmetric)[:, :1]
+
+
+@dataclass
+class Slow(FrobeniusWeightDistance):
+    name: ClassVar[str] = "slow"
+    pause: float = 0.4
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        time.sleep(self.pause)
+        return super().compare(a, b, symmetric)
+
+
+def _roundtrip(result, path) -> dict:
+    result.write(path)
+    loaded = load_result(path)
+    assert loaded.to_json() == json.loads(path.read_text())
+    return loaded.to_json()
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_honest_metric_scorecard(tiny_release, tmp_path):
+    suites = [s for s in SUITES if s != "agreement"]
+    result = evaluate_metric("weights_frobenius", tiny_release, suites=suites, **FAST)
+    data = _roundtrip(result, tmp_path / "wf.json")
+    assert validate_result(data, manifest_sha256=tiny_release.sha256) == []
+    assert list(data["suites"]) == suites
+    statuses = {k: v["status"] for k, v in data["suites"].items()}
+    assert statuses == dict.fromkeys(suites, "ok"), statuses
+    conf = data["suites"]["conformance"]
+    assert conf["scores"]["checks_passed"]["value"] == 1.0
+    # the index-matched Frobenius distance is not permutation invariant, and says so (no claim)
+    perm = next(c for c in conf["details"]["checks"] if c["check"] == "invariance:permutation")
+    assert perm["claimed"] is False and perm["holds"] is False and perm["passed"] is True
+    cal = data["suites"]["calibration"]["scores"]
+    assert cal["noise_spearman"]["value"] > 0.8  # more weight noise, larger distance
+    assert -1 <= cal["mixture_ari"]["value"] <= 1
+    trend = data["suites"]["trend"]
+    assert trend["details"]["ladders"][0]["ladder"] == "ff-l1"
+    assert trend["details"]["ladders"][0]["expected"] == "decrease"
+    assert 0 <= trend["scores"]["expected_sign_share"]["value"] <= 1
+    rel = data["suites"]["reliability"]["scores"]
+    assert rel["test_retest_spearman"]["value"] == 1.0  # weights do not depend on the probe set
+    assert "degeneracy_n4" in data["suites"]["sample_size"]["scores"]
+    assert data["cost"]["pairs"] > 0 and data["cost"]["per_suite"]["calibration"]["pairs"] > 0
+    for suite in data["suites"].values():
+        for s in suite["scores"].values():
+            assert s["low"] <= s["high"] and s["n"] >= 0
+    assert data["settings"]["max_members"] == 6 and data["settings"]["groups"]
+    text = format_scorecard(result)
+    assert "conformance" in text and "checks_passed" in text and "weights_frobenius" in text
+
+
+def test_false_invariance_claim_fails_with_evidence(tiny_release, tmp_path):
+    result = evaluate_metric(LyingFrobenius(), tiny_release, suites=["conformance"], **FAST)
+    conf = result.suites["conformance"]
+    assert conf.status == "failed"
+    assert "claims 'permutation' invariance" in conf.message
+    check = next(c for c in conf.details["checks"] if c["check"] == "invariance:permutation")
+    assert check["required"] and not check["passed"]
+    assert min(check["twin_distances"]) > 0.05 * check["median_between"]
+    assert conf.scores["twin_ratio_permutation"].value > 0.05
+    assert conf.scores["checks_passed"].value < 1
+    _roundtrip(result, tmp_path / "liar.json")
+
+
+def test_trajectory_invariances_via_rotated_states(tiny_release):
+    honest = evaluate_metric(CKA(), tiny_release, suites=["conformance"], **FAST)
+    conf = honest.suites["conformance"]
+    assert conf.status == "ok", conf.message
+    assert {c["check"] for c in conf.details["checks"]} >= {
+        "invariance:permutation", "invariance:sign_flip", "invariance:orthogonal", "invariance:scale"}
+    assert all(c["passed"] for c in conf.details["checks"])
+    liar = evaluate_metric(RawTrajectoryDistance(), tiny_release, suites=["conformance"], **FAST)
+    conf = liar.suites["conformance"]
+    assert conf.status == "failed"
+    assert "'orthogonal'" in conf.message and "'permutation'" in conf.message
+
+
+@pytest.mark.parametrize(
+    "metric, expect",
+    [
+        # Flaky raises on calls of >= 9 pairs: conformance (3 × 3) and cost (3 members) fail, the
+        # trend (2 members per condition) works
+        (Flaky(), {"conformance": "error", "trend": "ok", "cost": "error"}),
+        (NaNMetric(), {"conformance": "failed", "trend": "error", "cost": "error"}),
+        (WrongShape(), {"conformance": "error", "trend": "error", "cost": "error"}),
+        ("no_such_module_for_degzoo:Metric", {"conformance": "error", "trend": "error", "cost": "error"}),
+    ],
+    ids=["raises-on-some-pairs", "nan", "wrong-shape", "import-failure"],
+)
+def test_broken_metrics_are_recorded_and_the_run_completes(tiny_release, tmp_path, metric, expect):
+    result = evaluate_metric(metric, tiny_release, suites=list(expect), max_members=2, **FAST)
+    data = _roundtrip(result, tmp_path / "broken.json")
+    got = {k: v["status"] for k, v in data["suites"].items()}
+    assert got == expect
+    for name, status in expect.items():
+        if status != "ok":
+            assert data["suites"][name]["message"]
+    messages = " ".join(s["message"] or "" for s in data["suites"].values())
+    if isinstance(metric, Flaky):
+        assert "boom on pair" in messages
+    elif isinstance(metric, NaNMetric):
+        assert "non-finite" in messages
+    elif isinstance(metric, WrongShape):
+        assert "shape" in messages
+    else:
+        assert "could not be loaded" in messages and "no_such_module_for_degzoo" in messages
+        assert data["metric"]["level"] is None
+
+
+def test_time_limit_is_reported_as_timeout(tiny_release, tmp_path):
+    result = evaluate_metric(Slow(), tiny_release, suites=["trend", "cost"], n_boot=50, progress=False,
+                             time_limit=0.6)
+    trend = result.suites["trend"]
+    assert trend.status == "timeout" and "time limit" in trend.message
+    assert trend.seconds < 5
+    assert result.suites["cost"].status in ("ok", "timeout")
+    _roundtrip(result, tmp_path / "slow.json")
+    # a budget for the whole scorecard: suites left when it is spent are timeouts too
+    result = evaluate_metric(Slow(), tiny_release, suites=["trend", "cost"], n_boot=50, progress=False,
+                             budget=0.3)
+    assert result.suites["trend"].status == "timeout"
+    assert result.suites["cost"].status == "timeout" and "budget" in result.suites["cost"].message
+    assert result.settings["budget"] == 0.3
+
+
+def test_a_hung_metric_call_is_abandoned(tiny_release, monkeypatch):
+    monkeypatch.setattr(harness, "HARD_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(harness, "HARD_FACTOR", 1.0)
+    t0 = time.perf_counter()
+    result = evaluate_metric(Slow(pause=3.0), tiny_release, suites=["conformance"], n_boot=50,
+                             progress=False, time_limit=0.3)
+    assert time.perf_counter() - t0 < 2.5
+    conf = result.suites["conformance"]
+    assert conf.status == "timeout" and "abandoned" in conf.message
+
+
+def test_agreement_with_the_reference_metric(tiny_release):
+    result = evaluate_metric("procrustes", tiny_release, suites=["agreement"], max_members=3, **FAST)
+    agree = result.suites["agreement"]
+    assert agree.status == "ok", agree.message
+    assert agree.details["reference"] == "cka"
+    assert 0.0 < agree.scores["spearman"].value <= 1.0  # shape metrics agree with CKA
+    itself = evaluate_metric("cka", tiny_release, suites=["agreement"], **FAST)
+    assert itself.suites["agreement"].status == "skipped"
+
+
+def test_unknown_suite_is_a_usage_error(tiny_release):
+    from degzoo.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="unknown suite"):
+        evaluate_metric("weights_frobenius", tiny_release, suites="conformance,nonsense")
+
+
+def test_written_file_with_nan_is_rejected(tiny_release, tmp_path):
+    result = evaluate_metric("weights_frobenius", tiny_release, suites=["conformance"], **FAST)
+    path = result.write(tmp_path / "ok.json")
+    text = path.read_text().replace('"value": 1.0', '"value": NaN', 1)
+    assert "NaN" in text
+    (tmp_path / "nan.json").write_text(text)
+    with pytest.raises(ValidationError, match="non-finite"):
+        load_result(tmp_path / "nan.json")
+
+
+def test_cli_evaluate_writes_result_and_prints_table(tiny_release, tmp_path, capsys):
+    from degzoo.cli import main
+
+    code = main(["evaluate", "--metric", "weights_frobenius", "--release", str(tiny_release.root),
+                 "--out", str(tmp_path / "out"), "--max-members", "3", "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    path = tmp_path / "out" / "results" / "weights_frobenius.json"
+    assert path.exists() and f"wrote {path}" in out
+    assert "degzoo scorecard: weights_frobenius" in out and "discriminability" in out
+    data = load_result(path).to_json()
+    assert set(data["suites"]) == set(SUITES)
+    assert data["zoo"]["manifest_sha256"] == tiny_release.sha256
+    assert data["suites"]["agreement"]["details"]["reference"] == "weights_perm"

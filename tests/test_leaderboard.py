@@ -1,0 +1,688 @@
+"""Leaderboard: schema validation, layout and duplicates, tiers, rendering, verification, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_leaderboard_support import (
+    KNOWN,
+    RELEASE,
+    SHA,
+    clone,
+    dump,
+    make_control,
+    make_result,
+    write_entry,
+)
+
+import degzoo
+from degzoo.errors import ValidationError
+from degzoo.leaderboard import (
+    SubmissionError,
+    add_reference_results,
+    build_board,
+    check_document,
+    check_no_removals,
+    entry_id,
+    rank_with_tiers,
+    validate_file,
+    validate_tree,
+    verify_result,
+)
+from degzoo.leaderboard import schema as lb_schema
+from degzoo.leaderboard.render import HTML_NAME, MARKDOWN_NAME, PARQUET_NAME, md_escape
+from degzoo.leaderboard.schema import safe_url
+
+# --------------------------------------------------------------------------------------------
+# schema
+# --------------------------------------------------------------------------------------------
+
+
+def _fields(problems) -> list[str]:
+    return [p.field for p in problems]
+
+
+def test_valid_result_passes_and_is_placed_in_its_layout(tmp_path: Path) -> None:
+    path = tmp_path / "sub.json"
+    path.write_bytes(dump(make_result("My DSA (fast)")))
+    entry = validate_file(path, known=KNOWN)
+    assert entry.layout.as_posix() == f"results/metric-dynamics/{RELEASE}/my-dsa-fast.json"
+    assert check_document(make_control(), known=KNOWN) == []
+
+
+def test_levels_and_invariances_match_the_metric_interface() -> None:
+    from degzoo.metrics.base import INVARIANCES, LEVELS
+
+    assert lb_schema.LEVELS == LEVELS
+    assert lb_schema.INVARIANCES == INVARIANCES
+
+
+def test_harness_validator_findings_are_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(data, *, raise_on_error=True):
+        assert "submission" not in data and raise_on_error is False
+        return ["environment.numpy is missing", "unknown field 'extra_field' at the top level"]
+
+    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: fake)
+    assert [str(p) for p in check_document(make_result(), known=KNOWN)] == [
+        "<harness schema>: environment.numpy is missing",
+        "<harness schema>: unknown field 'extra_field' at the top level",
+    ]
+    doc = make_result()
+    doc["extra_field"] = 1  # reported once, by the leaderboard's own check
+    assert _fields(check_document(doc, known=KNOWN)) == ["extra_field", "<harness schema>"]
+
+    def broken(data):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: broken)
+    assert "could not read this file (TypeError: boom)" in str(check_document(make_result(), known=KNOWN))
+
+
+def test_results_written_by_the_harness_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = pytest.importorskip("degzoo.benchmark", reason="the harness is not importable")
+    from degzoo.benchmark.results import validate_result
+
+    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: validate_result)
+    assert tuple(bench.SUITES) == lb_schema.METRIC_SUITES
+    from degzoo.benchmark.harness import SUMMARY_SCORES
+    from degzoo.leaderboard.tiers import RANKED_SUITES
+
+    assert set(RANKED_SUITES) <= {s for s, _ in SUMMARY_SCORES}
+    Score, SuiteResult = bench.Score, bench.SuiteResult
+    suites = {}
+    for name in bench.SUITES:
+        sr = SuiteResult(seconds=1.0)
+        for suite, score in SUMMARY_SCORES:
+            if suite == name:
+                hi = 10.0 if suite == "cost" else 1.0
+                sr.scores[score] = Score(0.6, 0.5, min(hi, 0.7), 12)
+        if name == "sample_size":
+            sr.scores["ci_width_n4"] = Score.exact(0.2, 4)
+        suites[name] = sr
+    result = bench.MetricResult(
+        zoo={"release": RELEASE, "manifest_sha256": SHA},
+        metric={"name": "dsa", "level": "dynamics", "params": {"rank": 10}, "invariances": ["orthogonal"]},
+        suites=suites,
+        summary={f"{s}.{k}": suites[s].scores[k] for s, k in SUMMARY_SCORES if k in suites[s].scores},
+        cost={"total_seconds": 3.0},
+    )
+    doc = json.loads(result.dumps())
+    doc["submission"] = make_result()["submission"]
+    assert check_document(doc, known=KNOWN) == []
+
+
+def _mutate(doc: dict, change: str) -> None:
+    s = doc["suites"]
+    if change == "missing":
+        del doc["created"]
+    elif change == "unknown":
+        doc["extra_field"] = 1
+    elif change == "unknown_nested":
+        s["discriminability"]["scores"]["auroc"]["stderr"] = 0.1
+    elif change == "schema_version":
+        doc["schema_version"] = 2
+    elif change == "auroc_range":
+        s["discriminability"]["scores"]["auroc"].update(value=1.2, high=1.3)
+    elif change == "ci":
+        s["reliability"]["scores"]["test_retest_spearman"]["low"] = 0.9
+    elif change == "release":
+        doc["zoo"]["release"] = "zoo-v9"
+    elif change == "sha":
+        doc["zoo"]["manifest_sha256"] = "cd" * 32
+    elif change == "package_version":
+        doc["submission"]["package"]["version"] = ">=1.0"
+    elif change == "no_submission":
+        del doc["submission"]
+    elif change == "url":
+        doc["submission"]["code_url"] = "javascript:alert(1)"
+    elif change == "missing_suite":
+        del s["trend"]
+    elif change == "failed_without_message":
+        s["trend"] = {"status": "timeout", "scores": {}, "details": {}, "message": None, "seconds": 60.0}
+    elif change == "level":
+        doc["metric"]["level"] = "synapses"
+    elif change == "count":
+        s["trend"]["scores"]["expected_sign_share"]["n"] = -3
+    elif change == "traversal":
+        doc["zoo"]["release"] = "../../etc"
+    elif change == "no_main_score":
+        s["calibration"]["scores"] = {"slope": {"value": 2.0, "low": 1.0, "high": 3.0, "n": 5}}
+        del doc["summary"]["calibration.twin_auroc"], doc["summary"]["calibration.noise_spearman"]
+    elif change == "bad_name":
+        doc["submission"]["name"] = "∑∑∑"
+    elif change == "created":
+        doc["created"] = "yesterday"
+    else:  # pragma: no cover
+        raise AssertionError(change)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ("missing", "created", "required"),
+        ("unknown", "extra_field", "unknown field"),
+        ("unknown_nested", "suites.discriminability.scores.auroc.stderr", "unknown field"),
+        ("schema_version", "schema_version", "supported"),
+        ("auroc_range", "suites.discriminability.scores.auroc.value", "[0, 1]"),
+        ("ci", "suites.reliability.scores.test_retest_spearman", "low ≤ value ≤ high"),
+        ("release", "zoo.release", "unknown zoo release"),
+        ("sha", "zoo.manifest_sha256", "re-run the harness"),
+        ("package_version", "submission.package.version", "pin an exact release"),
+        ("no_submission", "submission", "required"),
+        ("url", "submission.code_url", "http"),
+        ("missing_suite", "suites", "trend"),
+        ("failed_without_message", "suites.trend.message", "message"),
+        ("level", "metric.level", "behaviour"),
+        ("count", "suites.trend.scores.expected_sign_share.n", "range"),
+        ("traversal", "zoo.release", "not valid"),
+        ("no_main_score", "suites.calibration.scores", "main score"),
+        ("bad_name", "submission.name", "ASCII"),
+        ("created", "created", "ISO-8601"),
+    ],
+)
+def test_each_problem_names_its_field_and_the_fix(change: str, field: str, words: str) -> None:
+    doc = make_result()
+    _mutate(doc, change)
+    problems = check_document(doc, known=KNOWN)
+    assert field in _fields(problems), problems
+    assert any(words in p.message for p in problems if p.field == field), problems
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    doc = make_result()
+    for change in ("missing", "unknown", "auroc_range", "sha", "url"):
+        _mutate(doc, change)
+    path = tmp_path / "bad.json"
+    path.write_bytes(dump(doc))
+    with pytest.raises(SubmissionError) as info:
+        validate_file(path, known=KNOWN)
+    assert len(info.value.problems) == 6  # auroc: value and high out of range
+    text = str(info.value)
+    for field in ("created", "extra_field", "auroc.value", "zoo.manifest_sha256", "submission.code_url"):
+        assert field in text
+    assert isinstance(info.value, ValidationError)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"a": NaN}', "NaN is not allowed"),
+        ('{"a": Infinity}', "Infinity is not allowed"),
+        ('{"a": 1e999}', "overflows"),
+        ('{"a": 1, "a": 2}', "appears twice"),
+        ('{"a": 123456789012345678901234567890}', "64 bits"),
+        ("[" * 100_000, "too deeply"),
+        ('{"a": [1, 2', "not valid JSON"),
+    ],
+)
+def test_unreadable_json_is_rejected_with_a_message(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    with pytest.raises(SubmissionError, match=words):
+        validate_file(path, known=KNOWN)
+
+
+def test_size_limit_symlinks_and_non_utf8(tmp_path: Path) -> None:
+    doc = make_result()
+    doc["suites"]["trend"]["details"]["blob"] = "x" * 1_100_000
+    big = tmp_path / "big.json"
+    big.write_bytes(dump(doc))
+    with pytest.raises(SubmissionError, match="the limit is 1,000,000"):
+        validate_file(big, known=KNOWN)
+    good = tmp_path / "good.json"
+    good.write_bytes(dump(make_result()))
+    link = tmp_path / "link.json"
+    link.symlink_to(good)
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        validate_file(link, known=KNOWN)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(dump(make_result()).replace(b"A. Author", "Ä. Author".encode("latin-1")))
+    with pytest.raises(SubmissionError, match="not UTF-8"):
+        validate_file(latin, known=KNOWN)
+
+
+def test_embedded_zoo_is_known_when_present() -> None:
+    from degzoo.leaderboard.schema import _embedded_release, known_releases
+
+    emb = _embedded_release()
+    manifest = degzoo.__path__[0] + "/embedded/manifest.json"
+    if not os.path.isfile(manifest):
+        assert emb is None
+        pytest.skip("this checkout has no embedded zoo manifest yet")
+    from degzoo.zoo import open_release
+
+    rel = open_release(verify=False)
+    assert (emb.name, emb.manifest_sha256) == (rel.name, rel.sha256)
+    assert emb.name in known_releases()
+
+
+def test_entry_ids_are_safe_file_names() -> None:
+    assert entry_id("<script>alert(1)</script>") == "script-alert-1-script"
+    assert entry_id("Métrique rapide") == "metrique-rapide"
+    assert entry_id("../../etc/passwd") == "etc-passwd"
+    assert entry_id("a..b") == "a.b"
+    assert entry_id("∑∑") == ""
+
+
+def test_safe_url_only_allows_http_and_https() -> None:
+    assert safe_url("https://example.org/x?y=1") == "https://example.org/x?y=1"
+    for bad in (
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "//example.org",
+        "ftp://x.org",
+        'https://x.org/"onmouseover=1',
+        "https://x.org/ space",
+        "http://user@x.org",
+        None,
+        3,
+    ):
+        assert safe_url(bad) is None, bad
+
+
+# --------------------------------------------------------------------------------------------
+# the folder: layout, duplicates, append-only
+# --------------------------------------------------------------------------------------------
+
+
+def test_tree_layout_and_duplicates(tmp_path: Path) -> None:
+    root = tmp_path / "lb"
+    write_entry(root, make_result("Alpha"))
+    write_entry(root, make_result("Beta", level="weights"))
+    assert len(validate_tree(root, known=KNOWN)) == 2
+
+    # misplaced: the file's content says metric-dynamics, the folder says metric-weights
+    wrong = root / "results" / "metric-weights" / RELEASE / "gamma.json"
+    wrong.write_bytes(dump(make_result("Gamma")))
+    # identical results under another name
+    copy_doc = make_result("Alpha")
+    copy_doc["submission"]["name"] = "Alpha copy"
+    write_entry(root, copy_doc)
+    # a stray file outside the layout
+    (root / "results" / "notes.txt").write_text("hi")
+    with pytest.raises(SubmissionError) as info:
+        validate_tree(root, known=KNOWN)
+    text = str(info.value)
+    assert "move it there" in text and "gamma.json" in text
+    assert "same results as results/metric-dynamics" in text
+    assert "notes.txt" in text
+
+
+def test_new_file_duplicating_an_entry_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "lb"
+    write_entry(root, make_result("Alpha"))
+    same_name = make_result("ALPHA", params={"rank": 3})  # same entry id, other results
+    p = tmp_path / "new.json"
+    p.write_bytes(dump(same_name))
+    with pytest.raises(SubmissionError, match="already exists"):
+        validate_file(p, root=root, known=KNOWN)
+    same_content = make_result("Alpha")
+    same_content["submission"]["name"] = "Another name"
+    p.write_bytes(dump(same_content))
+    with pytest.raises(SubmissionError, match="same results"):
+        validate_file(p, root=root, known=KNOWN)
+    fresh = make_result("Gamma")
+    p.write_bytes(dump(fresh))
+    assert validate_file(p, root=root, known=KNOWN).entry_id == "gamma"
+
+
+def test_against_detects_removed_and_modified_entries(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    a = write_entry(old, make_result("Alpha"))
+    write_entry(old, make_result("Beta"))
+    write_entry(new, make_result("Beta"))
+    write_entry(new, make_result("Gamma"))
+    problems = check_no_removals(old, new)
+    assert [(p.file, "removed" in p.message) for p in problems] == [(a.relative_to(old).as_posix(), True)]
+    write_entry(new, make_result("Alpha"))
+    assert check_no_removals(old, new) == []
+    b_new = new / "results" / "metric-dynamics" / RELEASE / "beta.json"
+    b_new.write_bytes(b_new.read_bytes() + b"\n")
+    assert "modified" in check_no_removals(old, new)[0].message
+    assert check_no_removals(old, new, allow_modified=True) == []
+
+
+# --------------------------------------------------------------------------------------------
+# tiers
+# --------------------------------------------------------------------------------------------
+
+
+def test_clearly_separated_entries_get_different_tiers() -> None:
+    values = np.array([[0.9, 0.85, 0.95, 0.9, 0.88], [0.3, 0.35, 0.25, 0.3, 0.32]])
+    r = rank_with_tiers(values, np.full_like(values, 0.02), names=["a", "b"])
+    assert [x.tier for x in r] == [1, 2]
+    assert [(x.rank_low, x.rank_high) for x in r] == [(1, 1), (2, 2)]
+    assert r[0].score_low < r[0].score < r[0].score_high
+
+
+def test_overlapping_entries_share_a_tier() -> None:
+    values = np.array([[0.70, 0.72, 0.68, 0.71, 0.69], [0.69, 0.71, 0.69, 0.70, 0.70]])
+    r = rank_with_tiers(values, np.full_like(values, 0.05), names=["a", "b"])
+    assert [x.tier for x in r] == [1, 1]
+    assert (r[0].rank_low, r[0].rank_high) == (1, 2)
+    assert (r[1].rank_low, r[1].rank_high) == (1, 2)
+
+
+def test_tiers_chain_and_are_deterministic() -> None:
+    rng = np.random.default_rng(1)
+    means = np.array([0.9, 0.89, 0.6, 0.59, 0.2])
+    values = np.clip(means[:, None] + rng.normal(0, 0.01, (5, 5)), 0, 1)
+    ses = np.full_like(values, 0.03)
+    r1 = rank_with_tiers(values, ses)
+    assert [x.tier for x in r1] == [1, 1, 2, 2, 3]
+    assert r1 == rank_with_tiers(values, ses)
+
+
+def test_an_entry_better_on_every_suite_is_separated_even_with_wide_suite_spread() -> None:
+    # paired: suites differ a lot in difficulty, but b is always 0.1 below a
+    base = np.array([0.95, 0.2, 0.6, 0.8, 0.4])
+    values = np.stack([base, base - 0.1])
+    r = rank_with_tiers(values, np.full_like(values, 0.01))
+    assert [x.tier for x in r] == [1, 2]
+
+
+# --------------------------------------------------------------------------------------------
+# build and render
+# --------------------------------------------------------------------------------------------
+
+
+def _board(tmp_path: Path) -> Path:
+    root = tmp_path / "lb"
+    write_entry(root, make_result("Strong metric", value=0.9))
+    write_entry(root, make_result("<script>alert(1)</script>", value=0.3, width=0.01))
+    write_entry(root, make_result("Close second", value=0.89, width=0.05))
+    write_entry(root, make_result("Weights ref", level="weights", value=0.5, reference=True))
+    write_entry(root, make_control("L1 | control"))
+    return root
+
+
+def test_build_writes_ranked_board_with_escaped_strings(tmp_path: Path) -> None:
+    root = _board(tmp_path)
+    report = build_board(root, known=KNOWN, n_boot=500)
+    assert report.n_entries == 5
+    md = (root / MARKDOWN_NAME).read_text("utf-8")
+    page = (root / HTML_NAME).read_text("utf-8")
+
+    assert "<script>alert" not in md and "<script>alert" not in page
+    assert "&lt;script&gt;alert\\(1\\)&lt;/script&gt;" in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<script") == 1  # only the page's own sorting/filter script
+    assert "L1 \\| control" in md
+    head = page.split("<body>")[0]
+    assert "Content-Security-Policy" in head and "src=" not in page and "<link" not in page
+
+    # tiers: strong and close second together, the weak one below
+    lines = [ln for ln in md.splitlines() if ln.startswith("| ") and "Tier" not in ln]
+    tiers = {ln.split("|")[3].strip().split("<br>")[0]: ln.split("|")[1].strip() for ln in lines}
+    assert tiers["Strong metric"] == tiers["Close second"] == "1"
+    assert tiers["&lt;script&gt;alert\\(1\\)&lt;/script&gt;"] == "2"
+    assert tiers["Weights ref ★"] == "1"
+    assert "[code](https://example.org/code)" in md
+    assert 'class="badge reference"' in page
+
+    from datasets import Dataset
+
+    ds = Dataset.from_parquet(str(root / PARQUET_NAME))
+    assert ds.num_rows == 5
+    row = next(r for r in ds if r["name"] == "Strong metric")
+    assert row["tier"] == 1 and row["track"] == "metric-dynamics"
+    assert json.loads(row["result_json"])["submission"]["name"] == "Strong metric"
+
+
+def test_build_is_reproducible_and_check_detects_a_stale_board(tmp_path: Path) -> None:
+    root = _board(tmp_path)
+    build_board(root, known=KNOWN, parquet=False, n_boot=300)
+    first = (root / HTML_NAME).read_bytes(), (root / MARKDOWN_NAME).read_bytes()
+    assert build_board(root, known=KNOWN, check=True, n_boot=300).stale == []
+    build_board(root, known=KNOWN, parquet=False, n_boot=300)
+    assert ((root / HTML_NAME).read_bytes(), (root / MARKDOWN_NAME).read_bytes()) == first
+    write_entry(root, make_result("Newcomer", value=0.1))
+    stale = build_board(root, known=KNOWN, check=True, n_boot=300).stale
+    assert sorted(p.name for p in stale) == sorted([HTML_NAME, MARKDOWN_NAME])
+
+
+def test_a_rejected_file_leaves_the_board_unchanged(tmp_path: Path) -> None:
+    root = _board(tmp_path)
+    build_board(root, known=KNOWN, n_boot=300)
+    before = {p: p.read_bytes() for p in (root / MARKDOWN_NAME, root / HTML_NAME, root / PARQUET_NAME)}
+    bad = make_result("Bad one")
+    bad["suites"]["trend"]["scores"]["expected_sign_share"]["value"] = 7.0
+    write_entry(root, bad)
+    with pytest.raises(SubmissionError, match=r"bad-one\.json"):
+        build_board(root, known=KNOWN, n_boot=300)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_empty_board_builds(tmp_path: Path) -> None:
+    report = build_board(tmp_path / "lb", known=KNOWN, parquet=False)
+    assert report.n_entries == 0
+    assert "No results yet" in (tmp_path / "lb" / MARKDOWN_NAME).read_text("utf-8")
+
+
+def test_markdown_escape() -> None:
+    assert md_escape("a|b*c_[x](y)\n<b>&") == "a\\|b\\*c\\_\\[x\\]\\(y\\) &lt;b&gt;&amp;"
+
+
+# --------------------------------------------------------------------------------------------
+# verification
+# --------------------------------------------------------------------------------------------
+
+
+def _verifiable(root: Path, name: str = "Frobenius") -> Path:
+    doc = make_result(name, level="weights", package="degzoo", version=degzoo.__version__, params={})
+    doc["metric"]["name"] = "weights_frobenius"
+    doc["submission"]["package"]["entry"] = "degzoo.metrics:FrobeniusWeightDistance"
+    return write_entry(root, doc)
+
+
+def test_verify_records_reproduced_and_not_reproduced(tmp_path: Path) -> None:
+    root = tmp_path / "lb"
+    path = _verifiable(root)
+    submitted = json.loads(path.read_text())
+    calls = []
+
+    def same(metric, *, release=None, suites=(), max_members=0):
+        calls.append((type(metric).__name__, release, tuple(suites), max_members))
+        out = clone(submitted)
+        out["suites"]["discriminability"]["scores"]["auroc"]["value"] += 0.01
+        return out
+
+    record, out = verify_result(path, known=KNOWN, evaluate=same, max_members=4)
+    assert calls == [("FrobeniusWeightDistance", None, ("conformance", "discriminability"), 4)]
+    assert record["status"] == "verified" and out is not None and out.is_file()
+    assert out.relative_to(root).as_posix() == f"verified/metric-weights/{RELEASE}/frobenius.json"
+    build_board(root, known=KNOWN, parquet=False, n_boot=200)
+    assert 'class="badge verified"' in (root / HTML_NAME).read_text("utf-8")
+
+    def off(metric, **kwargs):
+        out = clone(submitted)
+        out["suites"]["discriminability"]["scores"]["auroc"].update(value=0.1, low=0.05, high=0.15)
+        out["suites"]["conformance"]["status"] = "failed"
+        return out
+
+    record, _ = verify_result(path, known=KNOWN, evaluate=off)
+    assert record["status"] == "not_reproduced"
+    bad = [d for d in record["differences"] if not d["ok"]]
+    assert {d["suite"] for d in bad} == {"conformance", "discriminability"}
+    build_board(root, known=KNOWN, parquet=False, n_boot=200)
+    assert "not reproduced" in (root / HTML_NAME).read_text("utf-8")
+    assert json.loads(path.read_text()) == submitted  # the result itself is never edited
+
+
+def test_verify_needs_the_pinned_package(tmp_path: Path) -> None:
+    path = write_entry(tmp_path / "lb", make_result("Unknown pkg", package="not-installed-pkg-xyz"))
+    with pytest.raises(degzoo.errors.DegzooError, match=r"pip install not-installed-pkg-xyz==1\.0\.0"):
+        verify_result(path, known=KNOWN, evaluate=lambda m, **k: {})
+
+
+# --------------------------------------------------------------------------------------------
+# reference results and the CLI
+# --------------------------------------------------------------------------------------------
+
+
+def test_add_reference_results(tmp_path: Path) -> None:
+    harness_out = tmp_path / "harness"
+    harness_out.mkdir()
+    for i, level in enumerate(("dynamics", "weights")):
+        doc = make_result(submission=False, level=level, value=0.6 + 0.1 * i)
+        doc["metric"]["name"] = f"ref_{level}"
+        (harness_out / f"{level}.json").write_bytes(dump(doc))
+    root = tmp_path / "lb"
+    written = add_reference_results(harness_out, root, known=KNOWN)
+    assert [p.relative_to(root).as_posix() for p in written] == [
+        f"results/metric-dynamics/{RELEASE}/ref_dynamics.json",
+        f"results/metric-weights/{RELEASE}/ref_weights.json",
+    ]
+    sub = json.loads(written[0].read_text())["submission"]
+    assert sub["reference"] is True and sub["package"] == {"name": "degzoo", "version": "0.1.0"}
+    assert "★" in (root / MARKDOWN_NAME).read_text("utf-8")
+    # regenerated references replace the old ones; community entries are never replaced
+    add_reference_results(harness_out, root, known=KNOWN)
+    community = make_result("ref_dynamics", level="dynamics", params={"other": 1})
+    write_entry(root, community)
+    with pytest.raises(SubmissionError, match="not a reference entry"):
+        add_reference_results(harness_out, root, known=KNOWN, build=False)
+
+
+def _cli(argv: list[str]) -> int:
+    from degzoo.cli import leaderboard as cli
+
+    parser = argparse.ArgumentParser(prog="degzoo")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli.add_parser(sub)
+    args, extra = parser.parse_known_args(argv)
+    return cli.run(args, extra)
+
+
+def test_cli_validate_and_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    registry = {name: lb_schema.KnownRelease(name, sha) for name, sha in KNOWN.items()}
+    monkeypatch.setattr(lb_schema, "KNOWN_RELEASES", registry)
+    root = _board(tmp_path)
+    assert _cli(["leaderboard", "validate", str(root)]) == 0
+    bad = make_result()
+    bad["submission"]["paper_url"] = "file:///etc/passwd"
+    bad_path = tmp_path / "bad.json"
+    bad_path.write_bytes(dump(bad))
+    assert _cli(["leaderboard", "validate", str(bad_path), "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "submission.paper_url" in err and "http" in err
+    assert _cli(["leaderboard", "build", "--root", str(root), "--no-parquet"]) == 0
+    assert _cli(["leaderboard", "build", "--root", str(root), "--check"]) == 0
+    old = tmp_path / "old"
+    write_entry(old, make_result("Vanished"))
+    assert _cli(["leaderboard", "validate", str(root), "--against", str(old)]) == 1
+    assert "was removed" in capsys.readouterr().err
+
+
+def test_control_track_ranks_by_degeneracy_reduction(tmp_path: Path) -> None:
+    from degzoo.leaderboard import collect_board
+
+    root = tmp_path / "lb"
+    write_entry(root, make_control("Strong reducer", ratio=0.3, width=0.05))
+    write_entry(root, make_control("No effect", ratio=1.0, width=0.05))
+    write_entry(root, make_control("Broken", status="failed"))
+    (section,) = collect_board(root, known=KNOWN, n_boot=300).sections
+    assert section.release == "control-track/small"
+    assert section.columns == ("behaviour ratio", "dynamics ratio", "weights ratio")
+    rows = {r.entry.entry_id: r for r in section.rows}
+    assert rows["strong-reducer"].ranking.tier == 1 and rows["no-effect"].ranking.tier == 2
+    assert rows["strong-reducer"].ranking.score == pytest.approx(-np.log(0.3))
+    assert rows["broken"].ranking is None  # listed, not ranked
+    assert [r.entry.entry_id for r in section.rows] == ["strong-reducer", "no-effect", "broken"]
+    assert (root / "results" / "control" / "control-track--small" / "broken.json").is_file()
+
+
+def test_failed_suites_score_zero_and_skipped_suites_drop_out(tmp_path: Path) -> None:
+    from degzoo.leaderboard import collect_board
+
+    root = tmp_path / "lb"
+    good = make_result("Good", value=0.8)
+    failing = make_result("Failing", value=0.8)
+    failing["suites"]["trend"].update(status="timeout", message="time limit 60 s hit")
+    for doc in (good, failing):
+        doc["suites"]["reliability"].update(status="skipped", message="needs two probe sets")
+    write_entry(root, good)
+    write_entry(root, failing)
+    (section,) = collect_board(root, known=KNOWN, n_boot=300).sections
+    rows = {r.entry.entry_id: r.ranking for r in section.rows}
+    assert rows["good"].score == pytest.approx(0.8)  # mean over the 4 suites that apply
+    assert rows["failing"].score == pytest.approx(0.6)  # the timed-out suite counts 0
+
+
+TINY_RECIPE = """
+[release]
+name = "tiny-lb"
+seed = 7
+
+[defaults]
+members = 4
+hidden = 8
+training = { lr = 5e-3, batch_size = 8, max_steps = 20, steps_per_epoch = 10 }
+
+[[condition]]
+id = "ff-bits2"
+task = { name = "flipflop", bits = 2, trial_length = 15 }
+
+[[condition]]
+id = "ff-bits2-l1"
+task = { name = "flipflop", bits = 2, trial_length = 15 }
+controls = [{ name = "l1", weight = 1e-2 }]
+"""
+
+
+def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Harness result → submission → validate (with the harness's validator) → verify → board."""
+    bench = pytest.importorskip("degzoo.benchmark", reason="the harness is not importable")
+    from degzoo.benchmark.results import validate_result
+    from degzoo.zoo import open_release
+    from degzoo.zoo.builder import build_release
+
+    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: validate_result)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_RECIPE)
+    zoo = build_release(recipe, tmp_path / "zoo", workers=1, progress=False)
+    rel = open_release(zoo)
+    known = {rel.name: rel.sha256}
+    run = bench.evaluate_metric(
+        "weights_frobenius", zoo, suites=["conformance", "discriminability"], max_members=4, progress=False
+    )
+    doc = json.loads(run.dumps())
+    assert {s["status"] for s in doc["suites"].values()} == {"ok"}
+    for name in lb_schema.METRIC_SUITES:  # a real submission runs them all; this test runs two
+        doc["suites"].setdefault(
+            name,
+            {
+                "status": "skipped",
+                "scores": {},
+                "details": {},
+                "message": "not run in this test",
+                "seconds": 0.0,
+            },
+        )
+    doc["submission"] = {
+        "name": "Frobenius",
+        "authors": "degzoo tests",
+        "code_url": None,
+        "paper_url": None,
+        "package": {"name": "degzoo", "version": degzoo.__version__},
+        "reference": False,
+    }
+    root = tmp_path / "lb"
+    path = write_entry(root, doc)
+    assert validate_file(path, known=known).track == "metric-weights"
+
+    record, out = verify_result(path, known=known, release=zoo, max_members=4)
+    assert out is not None and out.is_file()
+    assert record["status"] == "verified", record["differences"]
+    assert {d["suite"] for d in record["differences"]} == {"conformance", "discriminability"}
+    build_board(root, known=known, parquet=False, n_boot=200)
+    assert 'class="badge verified"' in (root / HTML_NAME).read_text("utf-8")
+
+    with pytest.raises(degzoo.errors.DegzooError, match="not the zoo release"):
+        verify_result(path, known=known, release=tmp_path, max_members=4)

@@ -1,0 +1,279 @@
+"""The report: ladder degeneracy on a tiny release, the HTML page, and (with Chromium) its figures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from degzoo.benchmark.figures import classical_mds
+from degzoo.benchmark.report import compute_ladder_degeneracy, load_results, render_report, write_report
+from degzoo.errors import InvalidParameterError
+from degzoo.zoo.builder import build_release
+
+# threshold 2.0: members "converge" within the first epoch; ff-bits3 never does (threshold 1e-9)
+RECIPE = """
+[release]
+name = "tiny-report"
+seed = 3
+
+[defaults]
+members = 4
+hidden = 8
+
+[defaults.training]
+lr = 1e-2
+batch_size = 8
+max_steps = 30
+steps_per_epoch = 10
+patience_epochs = 1
+threshold = 2.0
+
+[[condition]]
+id = "ff-bits1"
+task = { name = "flipflop", bits = 1, trial_length = 15 }
+
+[[condition]]
+id = "ff-bits2"
+task = { name = "flipflop", bits = 2, trial_length = 15 }
+
+[[condition]]
+id = "ff-bits3"
+task = { name = "flipflop", bits = 3, trial_length = 15 }
+training = { threshold = 1e-9 }
+
+[[condition]]
+id = "ff-bits2-l1-a"
+task = { name = "flipflop", bits = 2, trial_length = 15 }
+controls = [{ name = "l1", weight = 1e-3 }]
+
+[[condition]]
+id = "ff-bits2-l1-b"
+task = { name = "flipflop", bits = 2, trial_length = 15 }
+controls = [{ name = "l1", weight = 1e-2 }]
+
+[[ladder]]
+name = "ff-bits"
+factor = "complexity"
+conditions = ["ff-bits1", "ff-bits2", "ff-bits3"]
+values = [1, 2, 3]
+
+[[ladder]]
+name = "ff-l1"
+factor = "regularisation"
+conditions = ["ff-bits2", "ff-bits2-l1-a", "ff-bits2-l1-b"]
+values = [0.0, 1e-3, 1e-2]
+"""
+
+CHEAP_METRICS = {
+    "behaviour_ood": {"n_trials": 8},
+    "dsa": {"n_delays": 3, "rank": 4, "n_starts": 1, "max_iter": 50},
+    "weights_perm": {"n_starts": 0, "n_kicks": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    recipe = root / "tiny.toml"
+    recipe.write_text(RECIPE)
+    return build_release(recipe, root / "release", workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def ladder_data(tiny_release):
+    return compute_ladder_degeneracy(tiny_release, CHEAP_METRICS, max_members=3, seed=0, n_boot=200,
+                                     map_members=3)
+
+
+@pytest.fixture(scope="module")
+def report_html(ladder_data, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    _control_result(results / "control-l1-test.json")
+    _metric_result(results / "my_metric.json")
+    (results / "notes.json").write_text('{"hello": 1}')
+    page = tmp_path_factory.mktemp("page") / "report.html"
+    write_report(page, ladder_data, load_results(results))
+    return page
+
+
+def _control_result(path: Path) -> None:
+    """A small, valid control result written by the control track itself."""
+    from test_control_track import TEST_BUDGET
+
+    from degzoo.benchmark.control import BUDGETS, run_control_track
+
+    BUDGETS["test"] = TEST_BUDGET
+    try:
+        result = run_control_track("l1", params={"weight": 1e-3}, budget="test", out_dir=None,
+                                   workers=1, progress=False)
+    finally:
+        BUDGETS.pop("test", None)
+    path.write_text(json.dumps(result))
+
+
+def _metric_result(path: Path) -> None:
+    from degzoo.benchmark.results import MetricResult, Score, SuiteResult
+
+    suites = {"conformance": SuiteResult(scores={"symmetry": Score.exact(1.0, 6),
+                                                 "zero_self": Score.exact(1.0, 6),
+                                                 "extra_detail": Score(0.5, 0.4, 0.6, 6)}),
+              "trends": SuiteResult(status="skipped", message="needs a <ladder> release")}
+    MetricResult(zoo={"release": "tiny-report", "manifest_sha256": "0" * 64},
+                 metric={"name": "my_metric", "level": "dynamics", "params": {"k": 3},
+                         "invariances": ["permutation"]},
+                 suites=suites, summary={"conformance.symmetry": Score.exact(1.0, 6)}).write(path)
+
+
+def test_ladder_data_is_json_with_cis(ladder_data):
+    text = json.dumps(ladder_data, allow_nan=False)  # strict JSON: the lead ships it as is
+    assert json.loads(text) == ladder_data
+    assert ladder_data["settings"]["max_members"] == 3
+    assert "first 3" in ladder_data["settings"]["member_rule"]
+    assert [m["name"] for m in ladder_data["metrics"]] == ["behaviour_ood", "dsa", "weights_perm"]
+    conds = ladder_data["conditions"]
+    assert set(conds) == {"ff-bits1", "ff-bits2", "ff-bits3", "ff-bits2-l1-a", "ff-bits2-l1-b"}
+    c = conds["ff-bits2"]
+    assert c["converged"] == 4 and c["used"] == [0, 1, 2] and c["converged_only"]
+    for name in ("behaviour_ood", "dsa", "weights_perm"):
+        est = c["levels"][name]["estimate"]
+        assert est["n"] == 3 and est["low"] <= est["high"]
+    assert np.asarray(c["levels"]["dsa"]["pairwise"]).shape == (3, 3)
+    # ff-bits3 never converged: it falls back to its finite members and says so
+    assert conds["ff-bits3"]["converged"] == 0 and not conds["ff-bits3"]["converged_only"]
+    ladders = {lad["name"]: lad for lad in ladder_data["ladders"]}
+    bits = ladders["ff-bits"]["levels"]["weights_perm"]
+    assert bits["verdict"] == "n/a" and "ff-bits3" in bits["note"] and bits["expected"] == 1
+    reg = ladders["ff-l1"]["levels"]
+    for name, st in reg.items():
+        assert st["expected"] == -1
+        assert st["verdict"] in ("reproduces", "opposite", "inconclusive")
+        assert -1 <= st["spearman"]["low"] <= st["spearman"]["high"] <= 1
+        assert st["delta"]["low"] <= st["delta"]["high"], name
+    # joint maps only for the ladder whose conditions share a task, and not for behaviour
+    maps = ladder_data["maps"]
+    assert {(m["ladder"], m["metric"]) for m in maps} == {("ff-l1", "dsa"), ("ff-l1", "weights_perm")}
+    for m in maps:
+        mat = np.asarray(m["matrix"])
+        assert mat.shape == (9, 9) and np.allclose(mat, mat.T) and np.all(np.diag(mat) == 0)
+        assert m["labels"] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_joint_map_blocks_match_the_within_condition_distances(ladder_data):
+    m = next(m for m in ladder_data["maps"] if m["metric"] == "weights_perm")
+    mat = np.asarray(m["matrix"])
+    within = np.asarray(ladder_data["conditions"]["ff-bits2"]["levels"]["weights_perm"]["pairwise"])
+    np.testing.assert_allclose(mat[:3, :3], within)
+
+
+def test_classical_mds_recovers_a_planar_configuration():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(7, 2))
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    coords, explained = classical_mds(d)
+    d2 = np.linalg.norm(coords[:, None] - coords[None], axis=-1)
+    np.testing.assert_allclose(d2, d, atol=1e-9)
+    assert explained == pytest.approx(1.0)
+
+
+def test_report_is_self_contained_and_escaped(report_html, ladder_data):
+    page = report_html.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    # no external assets: every src is an inline PNG, no links to stylesheets or scripts
+    srcs = re.findall(r'src="([^"]+)"', page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    for s in srcs:
+        assert base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<link" not in page and "<script" not in page and "http://" not in page
+    # one figure per ladder, one MDS figure per ladder
+    assert len(srcs) == len(ladder_data["ladders"]) * 2
+    for text in ("Which of the paper", "ff-l1", "ff-bits3", "Scorecards", "control: l1",
+                 "notes.json", "not a degzoo result file", "MDS", "metric: my_metric",
+                 "symmetry: 1 [1, 1]", "skipped", "needs a &lt;ladder&gt; release"):
+        assert text in page, text
+    # a metric's scorecard shows its summary's main scores, and says how many more there are
+    assert "extra_detail" not in page and "2 more score(s)" in page
+    # strings from data are escaped
+    data = json.loads(json.dumps(ladder_data))
+    data["conditions"]["ff-bits1"]["errors"]["dsa"] = "<script>alert(1)</script>"
+    data["release"]["name"] = "<b>evil</b>"
+    evil = render_report(data)
+    assert "<script>alert" not in evil and "&lt;script&gt;" in evil and "<b>evil</b>" not in evil
+
+
+def test_render_rejects_other_data():
+    with pytest.raises(InvalidParameterError, match="compute_ladder_degeneracy"):
+        render_report({"conditions": {}})
+
+
+def test_unknown_ladder_is_a_clear_error(tiny_release):
+    with pytest.raises(InvalidParameterError, match="no ladder"):
+        compute_ladder_degeneracy(tiny_release, CHEAP_METRICS, ladders=["nope"])
+
+
+def test_cli_report_from_saved_data(ladder_data, tmp_path):
+    import argparse
+
+    from degzoo.cli import report as cli
+
+    data = tmp_path / "ladders.json"
+    data.write_text(json.dumps(ladder_data))
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "r.html"
+    args = parser.parse_args(["report", "--data", str(data), "--out", str(out), "--quiet"])
+    assert args.run(args, []) == 0
+    assert out.read_text().count("data:image/png;base64,") == 4
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+CHECK_SCRIPT = """
+<script>
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  var out = document.createElement('pre');
+  out.id = 'img-check';
+  out.textContent = 'IMAGES ' + imgs.length + ' BROKEN ' + bad.length + ' WIDTHS ' +
+    imgs.map(function (i) { return i.naturalWidth; }).join(',');
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+@pytest.mark.browser
+def test_every_figure_renders_in_chromium(report_html, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+    page = tmp_path / "checked.html"
+    page.write_text(report_html.read_text().replace("</body>", CHECK_SCRIPT + "</body>"))
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r"IMAGES (\d+) BROKEN (\d+) WIDTHS ([\d,]*)", proc.stdout)
+    assert found, f"the check script did not run; stderr: {proc.stderr[-2000:]}"
+    n, broken = int(found.group(1)), int(found.group(2))
+    assert n == report_html.read_text().count("<img") and n > 0
+    assert broken == 0, found.group(0)
+    assert all(int(w) > 300 for w in found.group(3).split(","))

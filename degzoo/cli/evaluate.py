@@ -32,12 +32,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, default=0.0,
                    help="seconds for each metric's whole scorecard, 0 for none (default: none)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: the metrics' many small products run fastest so)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=run, accepts_extra=False)
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
+    import torch
+
     from degzoo.benchmark import REFERENCE_METRICS, evaluate_metric, format_scorecard, result_filename
+
+    torch.set_num_threads(args.threads)
     from degzoo.zoo import open_release
 
     release = open_release(args.release, revision=args.revision)

@@ -31,8 +31,8 @@ class Ensemble:
         *,
         task: Any,
         architecture: Architecture,
-        probe_inputs: np.ndarray,
-        probe_targets: np.ndarray,
+        probe_inputs: np.ndarray | None,
+        probe_targets: np.ndarray | None,
         params: Params | None = None,
         initial_params: Params | None = None,
         members: dict[str, np.ndarray] | None = None,
@@ -42,8 +42,7 @@ class Ensemble:
     ) -> None:
         self.task = task
         self.architecture = architecture
-        self.probe_inputs = np.asarray(probe_inputs)
-        self.probe_targets = np.asarray(probe_targets)
+        self._probe = None if probe_inputs is None else (np.asarray(probe_inputs), np.asarray(probe_targets))
         self.provenance = provenance or {}
         self.name = name or self.provenance.get("condition", {}).get("id") or task.name
         self._params = params
@@ -51,7 +50,7 @@ class Ensemble:
         self._file = file
         n = len(params["W_hh"]) if params is not None else file["weights/W_hh"].shape[0]
         self._n = int(n)
-        self.members = members if members is not None else _default_members(self._n)
+        self._members = members if (members is not None or file is not None) else _default_members(self._n)
         self._trajectories: np.ndarray | None = None
 
     # --- construction -------------------------------------------------------------------------
@@ -64,9 +63,6 @@ class Ensemble:
             prov = read_provenance(f, label)
             task = task_from_dict(prov["task"])
             arch = Architecture.from_dict(prov["architecture"])
-            members = {k: f[f"members/{k}"][()] for k in f["members"]}
-            members["status"] = members["status"].astype(str)
-            probe_inputs, probe_targets = f["probe/inputs"][()], f["probe/targets"][()]
         except ZooFormatError:
             f.close()
             raise
@@ -79,8 +75,8 @@ class Ensemble:
         if tuple(arch.shapes["W_hh"]) != tuple(f["weights/W_hh"].shape[1:]):
             f.close()
             raise ZooFormatError(f"{label}: weights do not match the recorded architecture {arch}")
-        return cls(task=task, architecture=arch, probe_inputs=probe_inputs, probe_targets=probe_targets,
-                   members=members, provenance=prov, file=f, name=name)
+        return cls(task=task, architecture=arch, probe_inputs=None, probe_targets=None,
+                   provenance=prov, file=f, name=name)
 
     @classmethod
     def from_arrays(
@@ -191,7 +187,38 @@ class Ensemble:
         except (KeyError, OSError) as exc:
             raise ZooFormatError(f"{self.name}: cannot read {key} ({exc})") from None
 
+    # --- probe set ----------------------------------------------------------------------------
+    @property
+    def probe_inputs(self) -> np.ndarray:
+        """The task's standard probe set, inputs ``[n, T, I]`` (read on first use)."""
+        return self._probe_arrays()[0]
+
+    @property
+    def probe_targets(self) -> np.ndarray:
+        return self._probe_arrays()[1]
+
+    def _probe_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._probe is None:
+            self._probe = (self._dataset("probe/inputs")[()], self._dataset("probe/targets")[()])
+        return self._probe
+
     # --- members table ------------------------------------------------------------------------
+    @property
+    def members(self) -> dict[str, np.ndarray]:
+        """Per-member records: seed, steps, reached_step, final_loss, status, loss_curve (lazy)."""
+        if self._members is None:
+            try:
+                members = {k: self._dataset(f"members/{k}")[()] for k in self._file["members"]}
+            except (OSError, KeyError, ValueError) as exc:
+                raise ZooFormatError(f"{self.name}: cannot read the members table ({exc})") from None
+            members["status"] = members["status"].astype(str)
+            self._members = members
+        return self._members
+
+    @members.setter
+    def members(self, value: dict[str, np.ndarray]) -> None:
+        self._members = value
+
     @property
     def seeds(self) -> np.ndarray:
         return self.members["seed"]

@@ -28,14 +28,12 @@ units, 50 members, 4 conditions; for a GPU or a Dask cluster).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import hashlib
 import importlib
 import inspect
 import json
 import math
-import multiprocessing
 import os
 import platform
 import re
@@ -51,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from degzoo._version import __version__
+from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.training import Control, available_controls, control_from_dict, get_control
 
@@ -397,56 +396,8 @@ def _with_device(name: str, params: Mapping[str, Any], device: str) -> dict[str,
 
 def _execute(jobs: list[dict[str, Any]], workers: int | None, scheduler: str | None,
              cluster: str | None) -> Iterator[dict[str, Any]]:
-    if not jobs:
-        return
-    if scheduler and cluster:
-        raise InvalidParameterError("give either scheduler= (an address) or cluster= (local:N), not both")
-    if scheduler or cluster:
-        yield from _execute_dask(jobs, scheduler, cluster)
-        return
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    if workers == 1:
-        for job in jobs:
-            yield run_arm(job)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(run_arm, job) for job in jobs]
-        try:
-            for fut in cf.as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-
-
-def _execute_dask(jobs: list[dict[str, Any]], scheduler: str | None,
-                  cluster: str | None) -> Iterator[dict[str, Any]]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise InvalidParameterError(
-            "the Dask engine needs the [dask] extra: pip install 'degzoo[dask]'"
-        ) from None
-    local = None
-    if cluster:
-        kind, _, n = cluster.partition(":")
-        if kind != "local" or not n.isdigit() or int(n) < 1:
-            raise InvalidParameterError(f"cluster must look like local:N, got {cluster!r}")
-        local = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                             host="127.0.0.1", dashboard_address=None)
-        client = Client(local)
-    else:
-        client = Client(scheduler)
-    try:
-        futures = client.map(run_arm, jobs, pure=False)
-        for fut in as_completed(futures):
-            yield fut.result()
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
+    yield from run_jobs(run_arm, [(job,) for job in jobs], workers=workers, scheduler=scheduler,
+                        cluster=cluster)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,13 +9,8 @@ and training checkpoints live in ``OUT/.build/``.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import ctypes
-import multiprocessing
 import os
 import platform
-import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from degzoo._version import __version__
-from degzoo.errors import InvalidParameterError, ZooFormatError
+from degzoo.engine import run_jobs
+from degzoo.errors import ZooFormatError
 from degzoo.training import train_ensemble
 from degzoo.zoo.card import write_card
 from degzoo.zoo.ensemble import Ensemble
@@ -151,66 +147,5 @@ def _remove_stale(out: Path, expected: set[str]) -> None:
 
 def _run(source: dict, ids: list[str], out: str, workers: int | None, scheduler: str | None,
          cluster: str | None) -> Iterator[dict[str, Any]]:
-    if scheduler and cluster:
-        raise InvalidParameterError("give either scheduler= (an address) or cluster= (local:N), not both")
-    if scheduler or cluster:
-        yield from _run_dask(source, ids, out, scheduler, cluster)
-        return
-    workers = workers or os.cpu_count() or 1
-    if workers == 1:
-        for cid in ids:
-            yield build_condition(source, cid, out)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
-    futures = [pool.submit(build_condition, source, cid, out) for cid in ids]
-    try:
-        for fut in cf.as_completed(futures):
-            yield fut.result()
-    except BaseException:
-        # Ctrl-C or an error: stop the workers now (they ignore SIGINT, and a worker left alone
-        # would go on to its next queued condition); finished files and checkpoints stay.
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _worker_init() -> None:
-    """Workers leave Ctrl-C to the parent, and die with it (Linux) instead of running on."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-
-
-def _run_dask(source: dict, ids: list[str], out: str, scheduler: str | None,
-              cluster: str | None) -> Iterator[dict[str, Any]]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise InvalidParameterError(
-            "the Dask engine needs the [dask] extra: pip install 'degzoo[dask]'"
-        ) from None
-    local = None
-    if cluster:
-        kind, _, n = cluster.partition(":")
-        if kind != "local" or not n.isdigit() or int(n) < 1:
-            raise InvalidParameterError(f"cluster must look like local:N, got {cluster!r}")
-        local = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                             host="127.0.0.1", dashboard_address=None)
-        client = Client(local)
-    else:
-        client = Client(scheduler)
-    try:
-        futures = client.map(build_condition, [source] * len(ids), ids, [out] * len(ids), pure=False)
-        for fut in as_completed(futures):
-            yield fut.result()
-    finally:
-        client.close()
-        if local is not None:
-            local.close()
+    yield from run_jobs(build_condition, [(source, cid, out) for cid in ids],
+                        workers=workers, scheduler=scheduler, cluster=cluster)

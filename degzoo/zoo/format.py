@@ -135,7 +135,7 @@ def validate_open_file(f: h5py.File, label: str) -> None:
     present = set(f.keys())
     for group in ("weights", "initial", "probe", "members"):
         if group in present:
-            present.update(f"{group}/{name}" for name in f[group].keys())
+            present.update(f"{group}/{name}" for name in f[group])
     missing = [k for k in REQUIRED if k not in present]
     if missing:
         raise ZooFormatError(f"{label}: missing dataset(s) {', '.join(missing)}; the file is incomplete")

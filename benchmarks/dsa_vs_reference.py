@@ -86,12 +86,19 @@ def main() -> None:
     p.add_argument("--keep", type=int, default=None, help="degzoo starts run to convergence")
     p.add_argument("--dtype", default=None, choices=["float32", "float64"])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (both sides)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for degzoo")
+    p.add_argument(
+        "--ref-threads",
+        type=int,
+        default=1,
+        help="torch threads for the reference (1: its fastest here, its ops are tiny)",
+    )
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("--eps", type=float, default=1e-4, help="distances closer than this are equal")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    our_threads = torch.get_num_threads()
 
     from degzoo.metrics.dsa import fit_dmd_operators, pairwise_dsa
 
@@ -109,7 +116,8 @@ def main() -> None:
     print(
         f"{e} tanh RNNs, H={args.units}, {args.trials} trials x {args.steps} steps; "
         f"n_delays={args.n_delays}, rank={args.rank}, angular score; "
-        f"torch threads={torch.get_num_threads()}; degzoo solver {solver or 'defaults'}"
+        f"torch threads: degzoo {our_threads}, reference {args.ref_threads}; "
+        f"degzoo solver {solver or 'defaults'}"
     )
     trajs = trajectories(args)
 
@@ -125,6 +133,7 @@ def main() -> None:
 
     from DSA import DSA as ReferenceDSA
 
+    torch.set_num_threads(args.ref_threads)
     torch.manual_seed(args.ref_seed)
     ref = ReferenceDSA(
         [x.astype(np.float64) for x in trajs],
@@ -163,6 +172,7 @@ def main() -> None:
     worst = max(spectrum_error(a, b) for a, b in zip(ops, ref_ops, strict=True))
     print(f"DMD spectra, degzoo vs reference, all networks: max relative difference {worst:.1e}")
 
+    torch.set_num_threads(our_threads)
     print("optimum quality (angular distance, lower is better):")
     compare("each on its own DMD operators", ours, ref_dist, args.eps)
     clock = Clock()

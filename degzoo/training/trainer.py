@@ -108,8 +108,10 @@ class TrainResult:
     def summary(self) -> str:
         counts = {s: int((self.status == s).sum()) for s in np.unique(self.status)}
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        finite = self.final_loss[np.isfinite(self.final_loss)]
+        loss = f"{np.median(finite):.3g}" if finite.size else "n/a (no full epoch)"
         return (
-            f"{len(self.seeds)} members ({parts}); final loss median {np.nanmedian(self.final_loss):.3g} "
+            f"{len(self.seeds)} members ({parts}); final training loss median {loss} "
             f"(threshold {self.threshold:.3g}); steps median {int(np.median(self.steps))}"
         )
 

@@ -1,0 +1,39 @@
+"""The reference results shipped in the package are what the harness computes on the embedded zoo."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from degzoo.benchmark import evaluate_metric
+from degzoo.benchmark.results import load_result
+from degzoo.zoo import open_release
+
+REFERENCE_DIR = Path(str(resources.files("degzoo") / "reference" / "metrics"))
+RECOMPUTED_SUITES = ("conformance", "discriminability", "reliability")
+
+
+def test_reference_results_cite_the_embedded_zoo():
+    files = sorted(REFERENCE_DIR.glob("*.json"))
+    assert {p.stem for p in files} >= {"behaviour_ood", "dsa", "weights_perm", "cka"}
+    release = open_release()
+    for path in files:
+        result = load_result(path)
+        assert result.zoo == {"release": release.name, "manifest_sha256": release.sha256}, path.name
+
+
+@pytest.mark.parametrize("name", ["cka", "behaviour_ood"])
+def test_recomputed_subset_matches_shipped(name):
+    shipped = load_result(REFERENCE_DIR / f"{name}.json")
+    settings = shipped.settings
+    again = evaluate_metric(name, suites=RECOMPUTED_SUITES, max_members=settings["max_members"],
+                            seed=settings["seed"], n_boot=settings["n_boot"], progress=False)
+    for suite in RECOMPUTED_SUITES:
+        old, new = shipped.suites[suite], again.suites[suite]
+        assert new["status"] == old["status"] == "ok", suite
+        for score, value in old["scores"].items():
+            assert new["scores"][score]["value"] == pytest.approx(value["value"], rel=1e-6, abs=1e-9), (
+                f"{suite}.{score}"
+            )

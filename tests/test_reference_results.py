@@ -32,8 +32,7 @@ def test_recomputed_subset_matches_shipped(name):
                             seed=settings["seed"], n_boot=settings["n_boot"], progress=False)
     for suite in RECOMPUTED_SUITES:
         old, new = shipped.suites[suite], again.suites[suite]
-        assert new["status"] == old["status"] == "ok", suite
-        for score, value in old["scores"].items():
-            assert new["scores"][score]["value"] == pytest.approx(value["value"], rel=1e-6, abs=1e-9), (
-                f"{suite}.{score}"
-            )
+        assert new.status == old.status == "ok", suite
+        for score, value in old.scores.items():
+            expected = pytest.approx(value.value, rel=1e-6, abs=1e-9)
+            assert new.scores[score].value == expected, f"{suite}.{score}"

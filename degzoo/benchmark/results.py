@@ -80,7 +80,11 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 @dataclass(frozen=True)
 class Score:
-    """A number with its interval: ``value`` in ``[low, high]`` (usually) from ``n`` units."""
+    """A number with its interval ``[low, high]`` from ``n`` units; ``low <= value <= high`` always.
+
+    A percentile bootstrap interval need not contain the point estimate (an ARI computed on
+    subsamples, say); the interval is then widened to reach it, never the value moved.
+    """
 
     value: float
     low: float
@@ -93,6 +97,8 @@ class Score:
             if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(float(v)):
                 raise ValueError(f"score {name} must be a finite number, got {v!r}")
             object.__setattr__(self, name, float(v))
+        object.__setattr__(self, "low", min(self.low, self.value))
+        object.__setattr__(self, "high", max(self.high, self.value))
         object.__setattr__(self, "n", int(self.n))
 
     @classmethod

@@ -295,8 +295,12 @@ class HubServer:
         self.lfs_verify = lfs_verify
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
-        self.requests: list[RequestRecord] = []
+        self._requests: list[RequestRecord] = []
         self._lock = threading.RLock()
+        # A client has its response before the handler logs it: readers of the log wait for
+        # handlers in flight, so a test never races the server's bookkeeping.
+        self._in_flight = 0
+        self._settled = threading.Condition(self._lock)
         self._counter = itertools.count(1)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -431,6 +435,13 @@ class HubServer:
                 new = StoredFile(data=new.data, lfs=old.lfs, sha256=old.sha256, git_oid=old.git_oid)
             commit.files[path] = new
 
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request served so far (waits up to 5 s for handlers still running)."""
+        with self._settled:
+            self._settled.wait_for(lambda: self._in_flight == 0, timeout=5)
+            return self._requests
+
     def clear_requests(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -514,6 +525,8 @@ class HubServer:
         query = parse_qs(split.query, keep_blank_values=True)
         h._sent = 0  # type: ignore[attr-defined]
         status = 500
+        with self._lock:
+            self._in_flight += 1
         try:
             status = self._route(h, method, segs, query)
         except HubError as err:
@@ -526,8 +539,8 @@ class HubServer:
             status = 500
             self._send_error(h, HubError(500, f"test hub internal error: {exc!r}"))
         finally:
-            with self._lock:
-                self.requests.append(
+            with self._settled:
+                self._requests.append(
                     RequestRecord(
                         method=method,
                         path=split.path,
@@ -537,6 +550,8 @@ class HubServer:
                         body_bytes=getattr(h, "_sent", 0),
                     )
                 )
+                self._in_flight -= 1
+                self._settled.notify_all()
 
     def _route(self, h: _Handler, method: str, segs: list[str], query: dict) -> int:
         if segs[:1] == ["api"]:

@@ -49,23 +49,23 @@ def compare(label: str, ours: np.ndarray, ref: np.ndarray, eps: float) -> None:
     iu = np.triu_indices(len(ours), 1)
     diff = ours[iu] - ref[iu]  # < 0: ours lower = better
     better, worse = diff < -eps, diff > eps
-    print(f"  {label}: {len(diff)} pairs")
+    print(f"    {label}: {len(diff)} pairs")
     if better.any():
         print(
-            f"    degzoo better on {better.sum():3d} pairs by mean {-diff[better].mean():.4f}, "
+            f"      degzoo better on {better.sum():3d} pairs by mean {-diff[better].mean():.4f}, "
             f"max {-diff[better].min():.4f} rad"
         )
     else:
-        print("    degzoo better on   0 pairs")
-    print(f"    equal (|diff| <= {eps:g}) on {(~better & ~worse).sum():3d} pairs")
+        print("      degzoo better on   0 pairs")
+    print(f"      equal (|diff| <= {eps:g}) on {(~better & ~worse).sum():3d} pairs")
     if worse.any():
         print(
-            f"    reference better on {worse.sum():3d} pairs by mean {diff[worse].mean():.4f}, "
+            f"      reference better on {worse.sum():3d} pairs by mean {diff[worse].mean():.4f}, "
             f"max {diff[worse].max():.4f} rad"
         )
     else:
-        print("    reference better on   0 pairs")
-    print(f"    mean distance: degzoo {ours[iu].mean():.4f}, reference {ref[iu].mean():.4f}")
+        print("      reference better on   0 pairs")
+    print(f"      mean distance: degzoo {ours[iu].mean():.4f}, reference {ref[iu].mean():.4f}")
 
 
 def main() -> None:
@@ -82,11 +82,16 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=1000, help="reference Adam iterations")
     p.add_argument("--lr", type=float, default=0.01, help="reference Adam learning rate")
     p.add_argument("--ref-seed", type=int, default=0)
-    p.add_argument("--n-starts", type=int, default=None, help="degzoo random starts")
-    p.add_argument("--keep", type=int, default=None, help="degzoo starts run to convergence")
+    p.add_argument("--n-starts", type=int, default=None, help="degzoo starts per pair")
+    p.add_argument(
+        "--keep",
+        nargs="+",
+        default=["default"],
+        help="degzoo starts run to convergence after screening; several values: one run each",
+    )
     p.add_argument("--dtype", default=None, choices=["float32", "float64"])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for degzoo")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for degzoo")
     p.add_argument(
         "--ref-threads",
         type=int,
@@ -96,38 +101,39 @@ def main() -> None:
     p.add_argument("--skip-reference", action="store_true")
     p.add_argument("--eps", type=float, default=1e-4, help="distances closer than this are equal")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    our_threads = torch.get_num_threads()
 
     from degzoo.metrics.dsa import fit_dmd_operators, pairwise_dsa
 
-    solver = {
-        k: v
-        for k, v in {
-            "n_starts": args.n_starts,
-            "keep": args.keep,
-            "dtype": args.dtype,
-            "device": args.device,
-        }.items()
-        if v is not None
-    }
+    torch.set_num_threads(args.threads)
+    base = {"n_starts": args.n_starts, "dtype": args.dtype, "device": args.device}
+    base = {k: v for k, v in base.items() if v is not None}
+    configs = []
+    for keep in args.keep:
+        solver = dict(base)
+        if keep != "default":
+            solver["keep"] = int(keep)
+        configs.append(solver)
     e = args.networks
+    n_pairs = e * (e - 1) // 2
     print(
         f"{e} tanh RNNs, H={args.units}, {args.trials} trials x {args.steps} steps; "
-        f"n_delays={args.n_delays}, rank={args.rank}, angular score; "
-        f"torch threads: degzoo {our_threads}, reference {args.ref_threads}; "
-        f"degzoo solver {solver or 'defaults'}"
+        f"n_delays={args.n_delays}, rank={args.rank}, angular score; {n_pairs} pairs; "
+        f"torch threads: degzoo {args.threads}, reference {args.ref_threads}; "
+        f"reference Adam {args.iters} iterations x 2, lr {args.lr}"
     )
     trajs = trajectories(args)
 
     clock = Clock()
     ops = fit_dmd_operators(trajs, args.n_delays, args.rank)
     t_dmd = clock.lap()
-    ours = pairwise_dsa(ops, "angular", **solver)
-    t_pairs = clock.lap()
-    n_pairs = e * (e - 1) // 2
-    print(f"degzoo:    DMD {t_dmd}   all {n_pairs} pairs {t_pairs}")
+    print(f"degzoo DMD fits:     {t_dmd}")
+    ours = []
+    for solver in configs:
+        clock = Clock()
+        dist = pairwise_dsa(ops, "angular", **solver)
+        lap = clock.lap()
+        ours.append((solver, dist, lap))
+        print(f"degzoo all pairs:    {lap}   solver {solver or 'defaults'}")
     if args.skip_reference:
         return
 
@@ -149,36 +155,33 @@ def main() -> None:
     ref_ops = np.stack([d.A_v.detach().cpu().numpy().astype(np.float64) for d in ref.dmds[0]])
     ref_dist = np.asarray(ref.score(), dtype=np.float64)
     r_pairs = clock.lap()
-    print(f"reference: DMD {r_dmd}   all {n_pairs} pairs {r_pairs}")
-    for what, ours_t, ref_t in (("DMD", t_dmd, r_dmd), ("pairs", t_pairs, r_pairs)):
-        print(
-            f"speed-up {what:5s}: wall {ref_t.wall / ours_t.wall:6.1f}x   "
-            f"cpu {ref_t.cpu / ours_t.cpu:6.1f}x   (per pair: degzoo "
-            f"{ours_t.wall / max(n_pairs, 1):.3f} s, reference {ref_t.wall / max(n_pairs, 1):.3f} s)"
-            if what == "pairs"
-            else f"speed-up {what:5s}: wall {ref_t.wall / ours_t.wall:6.1f}x   "
-            f"cpu {ref_t.cpu / ours_t.cpu:6.1f}x"
-        )
-    total_ref = r_dmd.wall + r_pairs.wall
-    total_ours = t_dmd.wall + t_pairs.wall
-    print(f"speed-up total: wall {total_ref / total_ours:6.1f}x")
+    torch.set_num_threads(args.threads)
+    print(f"reference DMD fits:  {r_dmd}")
+    print(f"reference all pairs: {r_pairs}")
+    print(f"speed-up DMD fits: wall {r_dmd.wall / t_dmd.wall:.1f}x, cpu {r_dmd.cpu / t_dmd.cpu:.1f}x")
 
     exact = exact_dmd(trajs[0], args.n_delays, args.rank)
     print(
-        "DMD spectra of network 0 against a float64 SVD of the reference's definition: "
-        f"degzoo {spectrum_error(ops[0], exact):.1e}, "
-        f"reference {spectrum_error(ref_ops[0], exact):.1e} (max relative eigenvalue error)"
+        "DMD spectrum of network 0 against a float64 SVD of the reference's definition: "
+        f"degzoo {spectrum_error(ops[0], exact):.1e}, reference "
+        f"{spectrum_error(ref_ops[0], exact):.1e} (max relative eigenvalue error)"
     )
     worst = max(spectrum_error(a, b) for a, b in zip(ops, ref_ops, strict=True))
     print(f"DMD spectra, degzoo vs reference, all networks: max relative difference {worst:.1e}")
 
-    torch.set_num_threads(our_threads)
-    print("optimum quality (angular distance, lower is better):")
-    compare("each on its own DMD operators", ours, ref_dist, args.eps)
-    clock = Clock()
-    ours_on_ref = pairwise_dsa(ref_ops, "angular", **solver)
-    lap = clock.lap()
-    compare(f"degzoo's solver on the reference's operators ({lap})", ours_on_ref, ref_dist, args.eps)
+    for solver, dist, lap in ours:
+        print(f"degzoo solver {solver or 'defaults'}:")
+        print(
+            f"  speed-up all pairs: wall {r_pairs.wall / lap.wall:.1f}x, cpu "
+            f"{r_pairs.cpu / lap.cpu:.1f}x (per pair {lap.wall / n_pairs:.3f} s vs "
+            f"{r_pairs.wall / n_pairs:.3f} s); DMD + pairs: wall "
+            f"{(r_dmd.wall + r_pairs.wall) / (t_dmd.wall + lap.wall):.1f}x"
+        )
+        print("  optimum quality (angular distance, lower is better):")
+        compare("each on its own DMD operators", dist, ref_dist, args.eps)
+        clock = Clock()
+        on_ref = pairwise_dsa(ref_ops, "angular", **solver)
+        compare(f"degzoo's solver on the reference's operators ({clock.lap()})", on_ref, ref_dist, args.eps)
 
 
 class Clock:

@@ -20,6 +20,7 @@ from degzoo.metrics.dsa import (
     DSA,
     DSAWasserstein,
     cross_dsa,
+    delay_embed,
     eigenvalue_distance,
     fit_dmd,
     fit_dmd_operators,
@@ -72,7 +73,13 @@ def _matched_relative_error(lam, ref):
 def test_generator_matches_fixture(trajs, golden):
     """The golden values were computed on exactly these trajectories."""
     fp = np.stack([ref_gen.fingerprint(x) for x in trajs])
-    np.testing.assert_allclose(fp, golden["fingerprints"], rtol=1e-10)
+    np.testing.assert_allclose(
+        fp,
+        golden["fingerprints"],
+        rtol=1e-10,
+        err_msg="the generator no longer reproduces the fixture's trajectories (a numpy RNG "
+        "change?); regenerate it: python tests/fixtures/make_dsa_reference.py",
+    )
 
 
 def test_dmd_eigenvalues_match_reference_golden(ops, golden):
@@ -91,6 +98,14 @@ def test_dmd_matches_reference_live(trajs, ops):
         assert _matched_relative_error(np.linalg.eigvals(ops[e]), np.linalg.eigvals(ref_op)) < 1e-4
         # the same operator up to an orthogonal transform (the reference's singular-vector signs)
         assert similarity_transform_distance(ops[e], ref_op) < 1e-3
+
+
+@pytest.mark.reference
+def test_delay_embedding_layout_matches_reference(trajs):
+    dmd_mod = pytest.importorskip("DSA.dmd")
+    for tau in (1, 3):
+        ref = dmd_mod.embed_signal_torch(trajs[0], N_DELAYS, tau).numpy()
+        np.testing.assert_allclose(delay_embed(trajs[0], N_DELAYS, tau), ref, atol=1e-6)
 
 
 def test_dmd_invariant_to_unit_permutation_sign_rotation_and_scale(trajs):
@@ -178,6 +193,18 @@ def test_not_worse_than_best_of_ten_reference_runs(ops, golden):
         assert dist_ref_ops[i, j] <= golden["angular"][p].min() + 1e-3, (i, j)
 
 
+def test_screened_solver_keeps_twins_at_zero_with_an_orthogonal_transform(ops):
+    """With screening (``keep`` < ``n_starts``: the default above rank 16) and float32 iterations."""
+    q = _orthogonal(RANK, 7, -1.0)
+    for keep in (1, 2):
+        d, info = similarity_transform_distance(ops[3], q @ ops[3] @ q.T, keep=keep, return_info=True)
+        assert d < 1e-3
+        np.testing.assert_allclose(info.transform.T @ info.transform, np.eye(RANK), atol=1e-12)
+    d_full = pairwise_dsa(ops[:4])
+    d_screened = pairwise_dsa(ops[:4], keep=4)
+    assert np.all(d_screened >= d_full - 1e-9)  # screening can only lose optima, never invent them
+
+
 def test_angular_and_euclidean_agree(ops):
     ang = similarity_transform_distance(ops[0], ops[1], "angular")
     eu, info = similarity_transform_distance(ops[0], ops[1], "euclidean", return_info=True)
@@ -213,6 +240,10 @@ def test_invalid_arguments(ops):
         pairwise_dsa(ops, n_iters=3)
     with pytest.raises(InvalidParameterError, match="different ranks"):
         cross_dsa(ops[:1], np.eye(5)[None])
+    with pytest.raises(InvalidParameterError, match="all zeros"):
+        similarity_transform_distance(ops[0], np.zeros_like(ops[0]))
+    with pytest.raises(InvalidParameterError, match="keep"):
+        pairwise_dsa(ops, keep=0)
 
 
 # --- eigenvalue (wasserstein) variant ---------------------------------------------------------

@@ -175,7 +175,7 @@ BUDGETS: dict[str, Budget] = {
         ),
         metrics={
             "behaviour": ("behaviour_ood", {}),
-            "dynamics": ("dsa", {"n_delays": 10, "rank": 30, "n_starts": 2, "max_iter": 500, "tol": 1e-6}),
+            "dynamics": ("dsa", {}),
             "weights": ("weights_perm", {}),
         },
     ),

@@ -54,10 +54,10 @@ __all__ = [
 DATA_FORMAT = "degzoo-ladder-degeneracy"
 DATA_VERSION = 1
 
-#: Reference metrics of the report and their parameters (DSA: the control track's small settings).
+#: Reference metrics of the report and their parameters (all at their defaults).
 DEFAULT_METRICS: dict[str, dict[str, Any]] = {
     "behaviour_ood": {},
-    "dsa": {"n_delays": 10, "rank": 30, "n_starts": 2, "max_iter": 500, "tol": 1e-6},
+    "dsa": {},
     "weights_perm": {},
 }
 

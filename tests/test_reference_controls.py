@@ -1,0 +1,50 @@
+"""The reference-control results shipped in the package are what the control track computes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from degzoo.benchmark.control import BUDGETS, REFERENCE_CONTROLS, load_reference_results, run_control_track
+from degzoo.benchmark.results import validate_result
+
+RECOMPUTE = "l1"  # its flip-flop condition is the cheapest to retrain: about a minute on 2 cores
+
+STALE = (
+    "the shipped reference controls were computed on another definition of the small budget; "
+    "recompute them: degzoo control reference --budget small --out DIR, then copy DIR/*.json to "
+    "degzoo/reference/control/"
+)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> dict:
+    return load_reference_results("small")
+
+
+def test_every_reference_control_is_shipped_for_the_small_budget(shipped):
+    assert set(shipped) == set(REFERENCE_CONTROLS), STALE
+    for label, result in shipped.items():
+        validate_result(result)
+        for cond in BUDGETS["small"].conditions:
+            assert result["suites"][cond.id]["status"] == "ok", (label, cond.id)
+
+
+def test_recomputed_condition_matches_shipped(shipped):
+    small = BUDGETS["small"]
+    cond = small.conditions[0]
+    ref = REFERENCE_CONTROLS[RECOMPUTE]
+    again = run_control_track(
+        ref["method"],
+        params=ref["params"],
+        budget=dataclasses.replace(small, conditions=(cond,)),
+        out_dir=None,
+        workers=2,
+        progress=False,
+    )
+    old, new = shipped[RECOMPUTE]["suites"][cond.id], again["suites"][cond.id]
+    assert new["status"] == old["status"] == "ok"
+    assert set(new["scores"]) == set(old["scores"])
+    for name, score in old["scores"].items():
+        assert new["scores"][name]["value"] == pytest.approx(score["value"], rel=1e-6, abs=1e-12), name

@@ -80,24 +80,54 @@ class Metric(abc.ABC):
             "invariances": sorted(self.invariances),
         }
 
-    def pairwise(self, ensemble: Any) -> np.ndarray:
-        """All-pairs distances ``[E, E]`` within one ensemble: symmetric, zero diagonal."""
+    def pairwise(
+        self,
+        ensemble: Any,
+        *,
+        workers: int | None = 1,
+        scheduler: str | None = None,
+        cluster: str | None = None,
+    ) -> np.ndarray:
+        """All-pairs distances ``[E, E]`` within one ensemble: symmetric, zero diagonal.
+
+        In parallel with ``workers`` local processes (None: all cores), a Dask ``cluster``
+        ("local:N") or a running Dask ``scheduler``: the pairs are split into blocks of members
+        (:mod:`degzoo.metrics.parallel`); the result is the same.
+        """
         emb = self.embed(ensemble)
-        dist = np.asarray(self.compare(emb, emb, True), dtype=np.float64)
         n = len(ensemble)
+        dist = self._compare(emb, emb, n, n, True, workers, scheduler, cluster)
         check_distances(self, dist, (n, n))
         dist = 0.5 * (dist + dist.T)
         np.fill_diagonal(dist, 0.0)
         return dist
 
-    def cross(self, ensemble_a: Any, ensemble_b: Any) -> np.ndarray:
-        """Distances ``[Ea, Eb]`` between the members of two ensembles of the same task."""
+    def cross(
+        self,
+        ensemble_a: Any,
+        ensemble_b: Any,
+        *,
+        workers: int | None = 1,
+        scheduler: str | None = None,
+        cluster: str | None = None,
+    ) -> np.ndarray:
+        """Distances ``[Ea, Eb]`` between the members of two ensembles of the same task
+        (in parallel as in :meth:`pairwise`)."""
         check_comparable(self, ensemble_a, ensemble_b)
-        dist = np.asarray(
-            self.compare(self.embed(ensemble_a), self.embed(ensemble_b), False), dtype=np.float64
-        )
-        check_distances(self, dist, (len(ensemble_a), len(ensemble_b)))
+        n_a, n_b = len(ensemble_a), len(ensemble_b)
+        emb_a, emb_b = self.embed(ensemble_a), self.embed(ensemble_b)
+        dist = self._compare(emb_a, emb_b, n_a, n_b, False, workers, scheduler, cluster)
+        check_distances(self, dist, (n_a, n_b))
         return dist
+
+    def _compare(self, emb_a: Any, emb_b: Any, n_a: int, n_b: int, symmetric: bool,
+                 workers: int | None, scheduler: str | None, cluster: str | None) -> np.ndarray:
+        if workers == 1 and scheduler is None and cluster is None:
+            return np.asarray(self.compare(emb_a, emb_b, symmetric), dtype=np.float64)
+        from degzoo.metrics.parallel import blocked_compare
+
+        return blocked_compare(self, emb_a, emb_b, n_a, n_b, symmetric, workers=workers,
+                               scheduler=scheduler, cluster=cluster)
 
 
 def check_distances(metric: Any, dist: np.ndarray, shape: tuple[int, int]) -> None:

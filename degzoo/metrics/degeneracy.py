@@ -87,13 +87,21 @@ def _interval(value: float, reps: np.ndarray, n: int, confidence: float) -> Esti
 
 
 def degeneracy(
-    ensemble: Any, metric: Any, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0
+    ensemble: Any,
+    metric: Any,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    **parallel: Any,
 ) -> Estimate:
     """Ensemble-level degeneracy of ``ensemble`` under ``metric``.
 
     Behaviour metrics (those with ``member_scores``) give the population std of the per-member
-    score (σ_OOD); every other level gives the mean off-diagonal pairwise distance.
+    score (σ_OOD); every other level gives the mean off-diagonal pairwise distance, computed in
+    parallel when given ``workers``, ``cluster`` or ``scheduler`` (see ``Metric.pairwise``).
     """
     if hasattr(metric, "member_scores"):
         return bootstrap_std(metric.member_scores(ensemble), n_boot=n_boot, confidence=confidence, seed=seed)
-    return bootstrap_pairwise(metric.pairwise(ensemble), n_boot=n_boot, confidence=confidence, seed=seed)
+    dist = metric.pairwise(ensemble, **parallel)
+    return bootstrap_pairwise(dist, n_boot=n_boot, confidence=confidence, seed=seed)

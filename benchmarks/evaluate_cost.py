@@ -64,7 +64,8 @@ def main() -> None:
     ap.add_argument("--suites", default=None)
     ap.add_argument("--max-members", type=int, default=6)
     ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1, as degzoo evaluate; 0: torch's default)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = ap.parse_args()
     if args.threads:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
 from degzoo.benchmark.control import BUDGETS, REFERENCE_CONTROLS, load_reference_results, run_control_track
 from degzoo.benchmark.results import validate_result
+from degzoo.errors import ValidationError
 
 RECOMPUTE = "l1"  # its flip-flop condition is the cheapest to retrain: about a minute on 2 cores
 
@@ -48,3 +50,13 @@ def test_recomputed_condition_matches_shipped(shipped):
     assert set(new["scores"]) == set(old["scores"])
     for name, score in old["scores"].items():
         assert new["scores"][name]["value"] == pytest.approx(score["value"], rel=1e-6, abs=1e-12), name
+
+
+def test_a_truncated_reference_file_is_an_error_naming_it(tmp_path, shipped):
+    good = tmp_path / "control-l1-small.json"
+    text = json.dumps(shipped["l1"])
+    good.write_text(text)
+    assert set(load_reference_results("small", tmp_path)) == {"l1"}
+    (tmp_path / "control-nuclear-small.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ValidationError, match=r"control-nuclear-small\.json"):
+        load_reference_results("small", tmp_path)

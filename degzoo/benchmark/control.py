@@ -50,7 +50,7 @@ import numpy as np
 
 from degzoo._version import __version__
 from degzoo.engine import run_jobs
-from degzoo.errors import InvalidParameterError, UnknownNameError
+from degzoo.errors import InvalidParameterError, UnknownNameError, ValidationError
 from degzoo.training import Control, available_controls, control_from_dict, get_control
 
 __all__ = [
@@ -889,7 +889,9 @@ def load_reference_results(budget: str, directory: str | os.PathLike[str] | None
 
     Default directory: ``degzoo/reference/control/`` inside the package (shipped reference
     results); files are valid result JSONs of kind "control" computed on the same budget
-    (``zoo.release == "control-track/<budget>"`` and the budget's current checksum).
+    (``zoo.release == "control-track/<budget>"`` and the budget's current checksum);
+    other results are skipped, and a file that is not a JSON object raises
+    :class:`~degzoo.errors.ValidationError` naming it.
     """
     root = Path(directory) if directory is not None else REFERENCE_DIR
     out: dict[str, dict[str, Any]] = {}
@@ -899,9 +901,14 @@ def load_reference_results(budget: str, directory: str | os.PathLike[str] | None
     for path in sorted(root.glob("*.json")):
         try:
             data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or data.get("kind") != "control":
+        except (OSError, ValueError) as exc:
+            raise ValidationError(
+                f"{path}: not a readable result file ({exc}); recompute it with "
+                "'degzoo control reference' or remove it from the folder"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ValidationError(f"{path}: a result file holds a JSON object, got {type(data).__name__}")
+        if data.get("kind") != "control":
             continue
         zoo = data.get("zoo", {})
         if zoo.get("release") != f"control-track/{budget}":

@@ -233,6 +233,28 @@ def test_cli_report_from_saved_data(ladder_data, tmp_path):
     assert out.read_text().count("data:image/png;base64,") == 4
 
 
+def test_cli_evaluate_writes_the_report_with_its_scorecards(tiny_release, tmp_path, monkeypatch):
+    import argparse
+
+    from degzoo.benchmark import report as report_module
+    from degzoo.cli import evaluate as cli
+
+    monkeypatch.setattr(report_module, "DEFAULT_METRICS", CHEAP_METRICS)
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    common = ["evaluate", "--release", str(tiny_release), "--metric", "cka", "--suites",
+              "conformance", "--max-members", "3", "--out", str(out), "--quiet"]
+    args = parser.parse_args(common)
+    assert args.run(args, []) == 0
+    assert not (out / "report.html").exists()  # with --metric: no report unless asked
+    args = parser.parse_args([*common, "--report"])
+    assert args.run(args, []) == 0
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3
+    assert "cka" in page
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)

@@ -14,8 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run metrics through the benchmark suites (conformance, calibration, trend, "
         "discriminability, reliability, sample size, agreement, cost) on a zoo release, print "
         "each scorecard and write OUT/results/<metric>.json. Without --metric, scores every "
-        "reference metric. Exit status 1 when a metric could not be loaded (its result file "
-        "says why), 130 when interrupted.",
+        "reference metric and also writes the report (OUT/report.html, as degzoo report). "
+        "Exit status 1 when a metric could not be loaded (its result file says why), 130 when "
+        "interrupted.",
     )
     p.add_argument("--metric", action="append", default=[], metavar="NAME|module:attr",
                    help="a registered metric or a 'module:attr' (repeatable; default: the reference metrics)")
@@ -34,6 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the metrics' many small products run fastest so)")
+    p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
+                   help="write OUT/report.html: degeneracy along the release's ladders and the "
+                   "scorecards (default: yes without --metric, no with it; needs the [plots] extra)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=run, accepts_extra=False)
 
@@ -67,4 +71,23 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
             break
     if len(written) > 1:
         print("result files: " + ", ".join(str(p) for p in written))
+    if code != 130 and (args.report if args.report is not None else not args.metric):
+        _write_report(release, args)
     return code
+
+
+def _write_report(release: object, args: argparse.Namespace) -> None:
+    """The report of ``degzoo report`` on the same release, with this run's scorecards."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("matplotlib") is None:
+        print("degzoo evaluate: report not written: its figures need matplotlib "
+              "(pip install 'degzoo[plots]'); the result files are complete", file=sys.stderr)
+        return
+    from degzoo.benchmark.report import compute_ladder_degeneracy, load_results, write_report
+
+    data = compute_ladder_degeneracy(release, max_members=args.max_members, seed=args.seed,
+                                     workers=os.cpu_count() or 1, progress=not args.quiet)
+    path = write_report(args.out / "report.html", data, load_results(args.out / "results"))
+    print(f"wrote {path}")

@@ -522,7 +522,7 @@ def _ascend(
     it has stopped), so an item's result does not depend on the rest of the batch.
     Returns ``c, f, gn, it, stalled`` per item.
     """
-    c1, max_ls, mem = 1e-4, 30, max(memory, 1)
+    c1, max_ls, mem = 1e-4, 30, memory
     nb, n = a.shape[0], a.shape[-1]
     dev, dt = a.device, a.dtype
     slack = 8.0 * torch.finfo(dt).eps  # |f| <= 1: a change below this is rounding noise
@@ -564,7 +564,7 @@ def _ascend(
         g, s_hist, y_hist, rho, gamma = w["g"], w["s"], w["y"], w["rho"], w["gamma"]
         # two-loop recursion over the filled slots, newest first: d = H g, an ascent direction
         d = g.clone()
-        slots = [(k - 1 - i) % mem for i in range(min(k, memory))]
+        slots = [(k - 1 - i) % mem for i in range(min(k, mem))]
         alphas = []
         for j in slots:
             alpha = rho[:, j] * _dot(s_hist[:, j], d)
@@ -609,9 +609,10 @@ def _ascend(
         y = g - new_g  # <s, y> > 0 where f is locally concave
         sy, yy, ss = (_dot(u, v) for u, v in ((s, y), (y, y), (s, s)))
         update = accepted & (sy > 1e-10 * torch.sqrt(yy * ss))
-        j = k % mem
-        s_hist[update, j], y_hist[update, j] = s[update], y[update]
-        rho[:, j] = torch.where(update, 1.0 / sy.clamp_min(1e-30), torch.zeros_like(sy))
+        if mem:
+            j = k % mem
+            s_hist[update, j], y_hist[update, j] = s[update], y[update]
+            rho[:, j] = torch.where(update, 1.0 / sy.clamp_min(1e-30), torch.zeros_like(sy))
         w["gamma"] = torch.where(update, sy / yy.clamp_min(1e-30), gamma)
         flat = accepted & (new_f <= f_w)
         w["flat"] = torch.where(flat, w["flat"] + 1, torch.zeros_like(w["flat"]))

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from degzoo._version import __version__
+from degzoo.benchmark.stats import score_dict
 from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError, UnknownNameError, ValidationError
 from degzoo.training import Control, available_controls, control_from_dict, get_control
@@ -644,15 +645,6 @@ def statistic_replicates(data: np.ndarray, kind: str, idx: np.ndarray) -> np.nda
         return np.where(counts > 0, (sub * distinct).sum(axis=(1, 2)) / np.maximum(counts, 1), np.nan)
 
 
-def _score(value: float, reps: np.ndarray, n: int, confidence: float) -> dict[str, Any] | None:
-    reps = reps[np.isfinite(reps)]
-    if not math.isfinite(value) or reps.size == 0:
-        return None
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(reps, [alpha, 1 - alpha])
-    return {"value": float(value), "low": float(low), "high": float(high), "n": int(n)}
-
-
 def paired_change(base: np.ndarray, meth: np.ndarray, kind: str, *, n_boot: int = 1000,
                   confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
     """Baseline and method statistics, their difference and ratio, with a paired bootstrap.
@@ -673,10 +665,10 @@ def paired_change(base: np.ndarray, meth: np.ndarray, kind: str, *, n_boot: int 
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio_reps = np.where(rb > 0, rm / rb, np.nan)
     out = {
-        "baseline": _score(b0, rb, n, confidence),
-        "method": _score(m0, rm, n, confidence),
-        "change": _score(m0 - b0, rm - rb, n, confidence),
-        "ratio": _score(m0 / b0, ratio_reps, n, confidence) if b0 > 0 else None,
+        "baseline": score_dict(b0, rb, n, confidence),
+        "method": score_dict(m0, rm, n, confidence),
+        "change": score_dict(m0 - b0, rm - rb, n, confidence),
+        "ratio": score_dict(m0 / b0, ratio_reps, n, confidence) if b0 > 0 else None,
         "_reps_ratio": ratio_reps,
     }
     return out
@@ -778,7 +770,7 @@ def _summary(suites: dict[str, Any], ratio_reps: dict[str, dict[str, np.ndarray]
                                           for c in have])))
             with np.errstate(divide="ignore", invalid="ignore"):
                 logs = np.stack([np.log(ratio_reps[c][lvl]) for c in have])
-            score = _score(point, np.exp(logs.mean(axis=0)), len(have), bud.confidence)
+            score = score_dict(point, np.exp(logs.mean(axis=0)), len(have), bud.confidence)
             if score is not None:
                 out[f"{lvl}.ratio_geomean"] = score
         dirs = [suites[c].get("details", {}).get("levels", {}).get(lvl, {}).get("direction") for c in suites]

@@ -40,6 +40,7 @@ import numpy as np
 
 from degzoo._version import __version__
 from degzoo.benchmark.control import statistic_replicates
+from degzoo.benchmark.stats import score_dict, spearman_rows
 from degzoo.errors import InvalidParameterError
 
 __all__ = [
@@ -246,28 +247,6 @@ def _cond_rng(seed: int, cid: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(cid.encode())])
 
 
-def _score(value: float, reps: np.ndarray, n: int, confidence: float) -> dict[str, Any] | None:
-    reps = reps[np.isfinite(reps)]
-    if not math.isfinite(value) or reps.size == 0:
-        return None
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(reps, [alpha, 1 - alpha])
-    return {"value": float(value), "low": float(low), "high": float(high), "n": int(n)}
-
-
-def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman's ρ between ``x [k]`` and every row of ``y [B, k]`` (average ranks for ties)."""
-    from scipy.stats import rankdata
-
-    rx = rankdata(x)
-    ry = rankdata(y, axis=1)
-    rx = rx - rx.mean()
-    ry = ry - ry.mean(axis=1, keepdims=True)
-    den = np.sqrt((rx**2).sum() * (ry**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, (ry * rx).sum(axis=1) / den, np.nan)
-
-
 def _verdict(expected: int | None, delta: dict | None, rho: dict | None, usable: bool) -> str:
     if expected is None or delta is None or rho is None or not usable:
         return "n/a"
@@ -346,7 +325,7 @@ def compute_ladder_degeneracy(
             value = float(statistic_replicates(data, kind, np.arange(n)[None])[0])
             r = statistic_replicates(data, kind, idx)
             reps[(cid, name)] = r
-            entry["estimate"] = _score(value, r, n, confidence)
+            entry["estimate"] = score_dict(value, r, n, confidence)
 
     ladder_out = []
     for lad in all_ladders:
@@ -361,9 +340,9 @@ def compute_ladder_degeneracy(
             if all(e is not None for e in ests):
                 point = np.array([e["value"] for e in ests])
                 r = np.stack([reps[(c, m.name)] for c in lad["conditions"]], axis=1)
-                rho0 = float(_spearman_rows(values, point[None])[0])
-                stats["spearman"] = _score(rho0, _spearman_rows(values, r), len(values), confidence)
-                stats["delta"] = _score(float(point[-1] - point[0]), r[:, -1] - r[:, 0],
+                rho0 = float(spearman_rows(values, point[None])[0])
+                stats["spearman"] = score_dict(rho0, spearman_rows(values, r), len(values), confidence)
+                stats["delta"] = score_dict(float(point[-1] - point[0]), r[:, -1] - r[:, 0],
                                         len(values), confidence)
             else:
                 missing = [c for c, e in zip(lad["conditions"], ests, strict=True) if e is None]

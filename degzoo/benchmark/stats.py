@@ -7,7 +7,9 @@ network are not independent. A member drawn twice in one replicate is never comp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -155,6 +157,17 @@ def score(value: float, reps: np.ndarray | None, n: int) -> Score | None:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         lo = hi = float(value)
     return Score(float(value), min(lo, hi), max(lo, hi), n)
+
+
+def score_dict(value: float, reps: np.ndarray, n: int, confidence: float) -> dict[str, Any] | None:
+    """``{value, low, high, n}`` with the central ``confidence`` interval of the finite bootstrap
+    replicates ``reps`` (as result files store it); None if ``value`` or every replicate is undefined."""
+    reps = reps[np.isfinite(reps)]
+    if not math.isfinite(value) or reps.size == 0:
+        return None
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return {"value": float(value), "low": float(low), "high": float(high), "n": int(n)}
 
 
 def group_resample(groups: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import inspect
 import json
 import math
@@ -52,6 +51,7 @@ from degzoo._version import __version__
 from degzoo.benchmark.stats import score_dict
 from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError, UnknownNameError, ValidationError
+from degzoo.plugins import import_object
 from degzoo.training import Control, available_controls, control_from_dict, get_control
 
 __all__ = [
@@ -251,20 +251,7 @@ def resolve_control(method: str | Control | type[Control] | Callable[..., Contro
     obj: Any = method
     if isinstance(method, str):
         if ":" in method:
-            module_name, _, attr = method.partition(":")
-            try:
-                module = importlib.import_module(module_name)
-            except Exception as exc:
-                raise UnknownNameError(
-                    f"control {method!r}: module {module_name!r} failed to import "
-                    f"({exc.__class__.__name__}: {exc}); is it installed and on PYTHONPATH?"
-                ) from exc
-            try:
-                obj = getattr(module, attr)
-            except AttributeError:
-                raise UnknownNameError(
-                    f"control {method!r}: module {module_name!r} has no attribute {attr!r}"
-                ) from None
+            obj = import_object(method, "control")
         else:
             if method not in available_controls():
                 raise UnknownNameError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -11,6 +10,7 @@ from typing import Any
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.metrics.base import Level, Metric
 from degzoo.metrics.function import FunctionMetric
+from degzoo.plugins import import_object
 
 ENTRY_POINT_GROUP = "degzoo.metrics"
 _REGISTRY: dict[str, Callable[..., Metric]] = {}
@@ -74,20 +74,7 @@ def _maybe_factory(obj: Callable[..., Any], params: dict[str, Any]) -> Metric | 
 
 def _resolve(spec: str) -> Any:
     if ":" in spec:
-        module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise UnknownNameError(
-                f"metric {spec!r}: module {module_name!r} failed to import ({exc.__class__.__name__}: "
-                f"{exc}); is it installed and on PYTHONPATH?"
-            ) from exc
-        try:
-            return getattr(module, attr)
-        except AttributeError:
-            raise UnknownNameError(
-                f"metric {spec!r}: module {module_name!r} has no attribute {attr!r}"
-            ) from None
+        return import_object(spec, "metric")
     _load_entry_points()
     if spec not in _REGISTRY:
         raise UnknownNameError(

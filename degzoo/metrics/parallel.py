@@ -18,6 +18,7 @@ they must be importable (a metric class or function defined at module level, not
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,9 +83,9 @@ def blocked_compare(
     diagonal are computed. ``blocks``: blocks per side (default: enough for about four jobs per
     worker, each block holding at least two members).
     """
-    n_workers = workers or 1
+    n_workers = workers or os.cpu_count() or 1  # None: all cores, as run_jobs does
     if scheduler or cluster:
-        n_workers = max(n_workers, 4)
+        n_workers = max(n_workers, 4)  # the cluster's size is not known here
     if blocks is None:
         jobs_wanted = 4 * n_workers
         # k(k+1)/2 blocks on and above the diagonal (symmetric), k*k otherwise

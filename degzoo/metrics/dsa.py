@@ -672,7 +672,7 @@ def _solve_pairs(
     keep = min(n_s if keep is None and n <= _SMALL_RANK else keep or _KEEP, n_s)
     dev = torch.device(device)
     work = torch.float32 if dtype == "float32" else torch.float64
-    per_item = 48 * n * n * (4 if dtype == "float32" else 8)
+    per_item = 56 * n * n * (4 if dtype == "float32" else 8)  # iterates, temporaries, L-BFGS history
     pairs_per_chunk = max(1, max_batch_bytes // (per_item * n_s))
     infos: list[ProcrustesInfo] = []
     for lo in range(0, len(first), pairs_per_chunk):

@@ -34,7 +34,6 @@ import inspect
 import json
 import math
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -50,6 +49,7 @@ import numpy as np
 from degzoo._version import __version__
 from degzoo.benchmark.stats import score_dict
 from degzoo.engine import run_jobs
+from degzoo.environment import environment
 from degzoo.errors import InvalidParameterError, UnknownNameError, ValidationError
 from degzoo.plugins import import_object
 from degzoo.training import Control, available_controls, control_from_dict, get_control
@@ -828,19 +828,9 @@ def _num(v: Any) -> float | None:
 
 
 def _environment() -> dict[str, Any]:
-    try:
-        from degzoo.benchmark.results import environment
-
-        env = dict(environment())
-    except ImportError:  # pragma: no cover
-        import torch
-
-        env = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-               "platform": platform.platform(), "cpu_count": os.cpu_count() or 1}
     import scipy
 
-    env["scipy"] = scipy.__version__
-    return env
+    return {**environment(), "scipy": scipy.__version__}
 
 
 def _slug(text: str) -> str:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from degzoo._version import __version__
+from degzoo.environment import environment
 from degzoo.errors import ValidationError
 
 # Same values as degzoo.metrics.base (a test checks): not imported from there, so that validating
@@ -139,23 +139,6 @@ class SuiteResult:
         return cls(status=data["status"],
                    scores={k: Score(**v) for k, v in data["scores"].items()},
                    details=data["details"], message=data["message"], seconds=data["seconds"])
-
-
-def environment() -> dict[str, Any]:
-    """Versions and machine facts recorded with every result."""
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except Exception:  # pragma: no cover - torch is a dependency
-        torch_version = None
-    return {
-        "python": platform.python_version(),
-        "torch": torch_version,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count() or 1,
-    }
 
 
 def now_iso() -> str:

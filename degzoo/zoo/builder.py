@@ -10,7 +10,6 @@ and training checkpoints live in ``OUT/.build/``.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from degzoo._version import __version__
 from degzoo.engine import run_jobs
+from degzoo.environment import environment
 from degzoo.errors import ZooFormatError
 from degzoo.training import train_ensemble
 from degzoo.zoo.card import write_card
@@ -127,8 +127,7 @@ def build_release(
     manifest["build"] = {
         "wall_seconds": round(time.perf_counter() - start, 1),
         "cpu_seconds_sum": round(sum(c.get("build_seconds") or 0 for c in conditions), 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "torch_version": torch.__version__,
+        "environment": environment(),
     }
     write_manifest(out, manifest)
     write_card(out, manifest)

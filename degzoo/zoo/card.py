@@ -46,9 +46,13 @@ def render_card(manifest: dict[str, Any]) -> str:
         "",
     ]
     if build:
+        env = build.get("environment") or {}
+        machine = build.get("machine") or f"{env.get('machine')}, {env.get('cpu_count')} cores, " \
+            f"{env.get('torch_cpu_capability')} kernels, {env.get('torch_threads')} torch threads"
         lines += [
             f"Build: {build.get('wall_seconds')} s wall, {build.get('cpu_seconds_sum')} s of training "
-            f"summed over conditions, on {build.get('machine')} with torch {build.get('torch_version')}.",
+            f"summed over conditions, on {machine} with torch "
+            f"{env.get('torch', build.get('torch_version'))}.",
             "",
         ]
     lines += [

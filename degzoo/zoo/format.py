@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from degzoo._version import __version__
+from degzoo.environment import environment
 from degzoo.errors import ZooFormatError
 from degzoo.models import PARAM_NAMES
 
@@ -63,6 +64,7 @@ def write_ensemble(
         "degzoo_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
+        "environment": environment(),
         "schema_version": SCHEMA_VERSION,
     }
     members = {

@@ -1,0 +1,58 @@
+"""What decides the bits of a float32 computation on this machine, recorded with every artefact.
+
+Training is chaotic in float32: kernels chosen at run time by CPU (torch's ATen capability, MKL and
+oneDNN code paths, OpenBLAS core type) and the thread count change the last bits, and training
+amplifies them. Results are bit-identical only where all of these agree; elsewhere they agree
+within the tolerances stated in the README's reproducibility contract.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from typing import Any
+
+import numpy as np
+
+
+def _torch_facts() -> dict[str, Any]:
+    import torch
+
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    return {
+        "torch": torch.__version__,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_blas": blas.group(1) if blas else "unknown",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _numpy_blas() -> str:
+    from threadpoolctl import threadpool_info
+
+    for lib in threadpool_info():
+        if lib.get("user_api") == "blas":
+            arch = f" {lib['architecture']}" if lib.get("architecture") else ""
+            return f"{lib['internal_api']} {lib.get('version') or ''}{arch}".strip()
+    return "unknown"
+
+
+def environment() -> dict[str, Any]:
+    """Versions, kernels and threads: everything that can change a float32 result's last bits."""
+    return {
+        "python": platform.python_version(),
+        **_torch_facts(),
+        "numpy": np.__version__,
+        "numpy_blas": _numpy_blas(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count() or 1,
+    }
+
+
+def bit_key(env: dict[str, Any]) -> tuple:
+    """The facts that must agree for two runs to be expected bit-identical."""
+    keys = ("torch", "torch_cpu_capability", "torch_blas", "torch_threads", "machine")
+    return tuple(env.get(k) for k in keys)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_leaderboard_support import KNOWN, _without_harness_validator, make_control, make_result, write_entry  # noqa: F401
+from test_leaderboard_support import KNOWN, make_control, make_result, ship, write_entry
 
 from degzoo.leaderboard import build_board
 from degzoo.leaderboard.render import HTML_NAME
@@ -64,9 +64,12 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_entry(root, make_result("Strong metric", value=0.9))
     write_entry(root, make_result("<script>alert(1)</script>", value=0.3, width=0.01))
     write_entry(root, make_result("Close second", value=0.89, width=0.05))
-    write_entry(root, make_result("Weights ref", level="weights", value=0.5, reference=True))
+    ref = make_result("Weights ref", level="weights", value=0.5, package="degzoo")
+    write_entry(root, ref)
     write_entry(root, make_control("L1 control"))
-    build_board(root, known=KNOWN, parquet=False, n_boot=300)
+    with pytest.MonkeyPatch.context() as mp:
+        ship(mp, ref)
+        build_board(root, known=KNOWN, parquet=False, n_boot=300)
     return root / HTML_NAME
 
 
@@ -127,7 +130,7 @@ def test_rows_sorting_and_filters(driver, page: Path) -> None:
 
     # badges and links
     ref = browser.find_element(By.CSS_SELECTOR, "tr[data-entry='weights-ref'] .badge.reference")
-    assert ref.get_attribute("textContent") == "reference"
+    assert ref.get_attribute("textContent") == "★ reference"
     hrefs = {a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "td a")}
     assert "https://example.org/code" in hrefs
     assert all(h.startswith(("https://", "file://")) for h in hrefs)

@@ -28,9 +28,11 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from degzoo.benchmark.results import SCHEMA_FILE
 from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
 from degzoo.leaderboard.tiers import (
     CONTROL_LEVELS,
@@ -59,6 +61,7 @@ __all__ = [
 
 MARKDOWN_NAME = "LEADERBOARD.md"
 HTML_NAME = "index.html"
+SCHEMA_NAME = "result.schema.json"
 PARQUET_NAME = "results.parquet"
 METRIC_COLUMNS: tuple[str, ...] = (*RANKED_SUITES, "sample_size", "agreement", "cost")
 
@@ -171,7 +174,7 @@ def collect_board(
 
 def _metric_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
     clip = column in RANKED_SUITES  # cost and the like are shown as they are
-    return suite_main_score(column, doc["suites"].get(column) or {}, doc.get("summary"), clip=clip)
+    return suite_main_score(column, doc["suites"].get(column) or {}, clip=clip)
 
 
 def _ratio_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
@@ -278,8 +281,11 @@ _HOW_TO_READ = (
     "entries in one tier cannot be separated from the tier's best entry at 95 % (paired "
     "bootstrap over the suites); the order inside a tier is not significant. **Rank** is the "
     "95 % bootstrap interval of the entry's rank. ✓ = re-run and reproduced by "
-    "`degzoo leaderboard verify`; ★ = reference result computed by degzoo."
+    "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (control) = negative "
+    "control shipped with degzoo, a metric that must rank low for the benchmark to be valid."
 )
+#: How Markdown marks an entry whose content degzoo ships (see ``Entry.role``).
+_ROLE_MARK = {"reference": " ★", "negative control": " (control)"}
 
 
 def render_markdown(board: Board) -> str:
@@ -306,7 +312,7 @@ def render_markdown(board: Board) -> str:
         )
         for row in section.rows:
             e, r, sub = row.entry, row.ranking, row.entry.submission
-            name = md_escape(e.name) + (" ★" if e.reference else "")
+            name = md_escape(e.name) + _ROLE_MARK.get(e.role or "", "")
             authors = _authors(sub)
             if authors:
                 name += f"<br><sub>{md_escape(authors)}</sub>"
@@ -354,6 +360,7 @@ tr.tier-odd td{background:#f6f8fa}
 .badge{display:inline-block;border-radius:.6rem;padding:0 .45rem;font-size:.75rem;margin-left:.3rem}
 .verified{background:#dafbe1;color:#116329}.not-reproduced{background:#ffebe9;color:#a40e26}
 .reference{background:#ddf4ff;color:#0550ae}
+.neg-control{background:#f6f8fa;color:#57606a}
 .authors{display:block;color:#57606a;font-size:.8rem}
 [hidden]{display:none!important}
 """
@@ -457,7 +464,14 @@ def _html_row(row: Row, section: Section) -> str:
     tier_cls = "" if r is None else ("tier-odd" if r.tier % 2 else "tier-even")
     name = _esc(e.name)
     if e.reference:
-        name += '<span class="badge reference" title="reference result computed by degzoo">reference</span>'
+        name += (
+            '<span class="badge reference" title="reference result shipped with degzoo">★ reference</span>'
+        )
+    elif e.role == "negative control":
+        name += (
+            '<span class="badge neg-control" title="negative control shipped with degzoo: it must score '
+            'low">negative control</span>'
+        )
     authors = _authors(sub)
     if authors:
         name += f'<span class="authors">{_esc(authors)}</span>'
@@ -668,7 +682,7 @@ def build_board(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> BuildReport:
-    """Rebuild ``LEADERBOARD.md``, ``index.html`` (and ``results.parquet``) in ``root``.
+    """Rebuild ``LEADERBOARD.md``, ``index.html``, ``result.schema.json`` (and the parquet) in ``root``.
 
     Validates every result first; on any rejected file raises ``SubmissionError`` and writes
     nothing. With ``check`` nothing is written either: the report's ``stale`` lists the outputs
@@ -679,6 +693,8 @@ def build_board(
     outputs = {
         root_path / MARKDOWN_NAME: render_markdown(board).encode("utf-8"),
         root_path / HTML_NAME: render_html(board).encode("utf-8"),
+        # the format, for checking submissions without torch (check-jsonschema, jsonschema)
+        root_path / SCHEMA_NAME: (resources.files("degzoo.benchmark") / SCHEMA_FILE).read_bytes(),
     }
     if check:
         stale = [p for p, data in outputs.items() if not p.is_file() or p.read_bytes() != data]

@@ -134,3 +134,34 @@ def test_rows_sorting_and_filters(driver, page: Path) -> None:
     hrefs = {a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "td a")}
     assert "https://example.org/code" in hrefs
     assert all(h.startswith(("https://", "file://")) for h in hrefs)
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_the_page_fits_the_window_and_its_columns_line_up(driver, page: Path, width: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser = driver
+    browser.set_window_size(width, 900)
+    browser.get(page.as_uri())
+    inner = browser.execute_script("return document.documentElement.clientWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+    # no cell is cut off or spills into its neighbour
+    spilled = browser.execute_script(
+        "return Array.prototype.filter.call(document.querySelectorAll('table.board th, table.board td'),"
+        " function (c) { return c.scrollWidth > c.clientWidth + 1; }).map(function (c) {"
+        " return c.textContent; });"
+    )
+    assert spilled == []
+    # every column is inside the window, and the metric sections' columns line up
+    edges = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('section[data-track^=metric] thead tr'),"
+        " function (tr) { return Array.prototype.map.call(tr.cells, function (c) {"
+        " var r = c.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.right)]; }); });"
+    )
+    assert len(edges) == 2 and edges[0] == edges[1]
+    assert edges[0][-1][1] <= inner
+    # the legend's star is in the reference's row; cost says its unit and that lower is better
+    ref = browser.find_element(By.CSS_SELECTOR, "tr[data-entry='weights-ref'] td.name")
+    assert "★" in ref.text
+    cost = browser.find_element(By.CSS_SELECTOR, "section[data-track^=metric] th[title^='cost']")
+    assert "ms/pair" in cost.text and "lower is better" in cost.get_attribute("title")

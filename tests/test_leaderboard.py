@@ -754,3 +754,18 @@ def test_verify_imports_only_modules_of_the_pinned_package(tmp_path: Path) -> No
             verify_result(path, known=KNOWN, evaluate=lambda m, **k: {})
     entry = validate_file(path, known=KNOWN)
     _check_module(entry, "degzoo.metrics.registry:get")  # a module of degzoo itself is allowed
+
+
+def test_the_board_publishes_the_schema_and_it_alone_checks_the_shipped_entries() -> None:
+    """What someone without torch does: jsonschema and the board's result.schema.json, nothing else."""
+    from jsonschema import Draft202012Validator
+
+    board = Path(__file__).resolve().parents[1] / "leaderboard"
+    schema = json.loads((board / "result.schema.json").read_text("utf-8"))
+    assert schema == result_schema()
+    validator = Draft202012Validator(schema)
+    files = sorted((board / "results").glob("*/*/*.json"))
+    assert files and all(not list(validator.iter_errors(json.loads(f.read_text()))) for f in files)
+    forged = json.loads(files[0].read_text())
+    forged["submission"]["reference"] = True
+    assert [list(e.absolute_path) for e in validator.iter_errors(forged)] == [["submission", "reference"]]

@@ -769,3 +769,17 @@ def test_the_board_publishes_the_schema_and_it_alone_checks_the_shipped_entries(
     forged = json.loads(files[0].read_text())
     forged["submission"]["reference"] = True
     assert [list(e.absolute_path) for e in validator.iter_errors(forged)] == [["submission", "reference"]]
+
+
+def test_the_control_columns_are_computed_from_the_suites_not_the_summary(tmp_path: Path) -> None:
+    from degzoo.leaderboard import collect_board
+
+    doc = make_control("Forged control", ratio=0.7)
+    for key in doc["summary"]:
+        doc["summary"][key] = score(0.1, 0.0, 0.01, 10.0)  # "ten times less degenerate"
+    root = tmp_path / "lb"
+    write_entry(root, doc)
+    (row,) = collect_board(root, known=KNOWN, n_boot=100).sections[0].rows
+    for level in ("behaviour", "dynamics", "weights"):
+        value, low, high = row.suite_scores[f"{level} ratio"]
+        assert value == pytest.approx(0.7) and low < 0.7 < high

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import html
 import json
+import math
 import os
 import re
 import tempfile
@@ -35,6 +36,7 @@ from typing import Any
 from degzoo.benchmark.results import SCHEMA_FILE
 from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
 from degzoo.leaderboard.tiers import (
+    _Z95,
     CONTROL_LEVELS,
     RANKED_SUITES,
     Ranking,
@@ -178,16 +180,23 @@ def _metric_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
 
 
 def _ratio_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
-    """The geometric-mean ratio method / baseline of a level, from the control result's summary."""
+    """Geometric-mean ratio method / baseline of a level over the conditions, from the suites.
+
+    Recomputed from each condition's ``<level>_ratio`` (never read from the file's summary); the
+    interval combines the conditions' log-scale standard errors as independent.
+    """
     level = column.split(" ", 1)[0]
-    summary = doc.get("summary") or {}
-    flat = summary.get(f"{level}.ratio_geomean")
-    if flat is not None:
-        return _triple(flat)
-    try:
-        return _triple(summary["levels"][level]["ratio_geomean"])
-    except (KeyError, TypeError):
+    triples = [
+        _triple((suite.get("scores") or {}).get(f"{level}_ratio"))
+        for suite in doc["suites"].values()
+        if suite.get("status") == "ok"
+    ]
+    if not triples or any(t is None or min(t) <= 0 for t in triples):
         return None
+    logs = [math.log(t[0]) for t in triples]
+    se = math.sqrt(sum(((math.log(t[2]) - math.log(t[1])) / (2 * _Z95)) ** 2 for t in triples)) / len(logs)
+    mean = sum(logs) / len(logs)
+    return math.exp(mean), math.exp(mean - _Z95 * se), math.exp(mean + _Z95 * se)
 
 
 def _suite_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
@@ -199,8 +208,8 @@ def _columns(track: str, group: Sequence[Entry]) -> tuple[tuple[str, ...], Any]:
     if track != "control":
         return METRIC_COLUMNS, _metric_cell
     ratio_cols = tuple(f"{lvl} ratio" for lvl in CONTROL_LEVELS)
-    if all(any(_ratio_cell(e.doc, c) for c in ratio_cols) for e in group):
-        return ratio_cols, _ratio_cell
+    if any(_ratio_cell(e.doc, c) for c in ratio_cols for e in group):
+        return ratio_cols, _ratio_cell  # an entry that did not complete shows "—"
     return tuple(sorted({s for e in group for s in e.doc["suites"]})), _suite_cell
 
 

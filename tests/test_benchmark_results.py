@@ -24,7 +24,8 @@ def _result() -> MetricResult:
             "trend": SuiteResult(status="timeout", message="time limit of 1 s reached",
                                  scores={"expected_sign_share": Score(0.5, 0.0, 1.0, 2)}),
         },
-        summary={"conformance.checks_passed": Score.exact(1.0, 7)},
+        summary={"conformance.checks_passed": Score.exact(1.0, 7),
+                 "trend.expected_sign_share": Score(0.5, 0.0, 1.0, 2)},
         cost={"total_seconds": 1.0},
     )
 
@@ -33,6 +34,7 @@ def test_valid_result_roundtrips(tmp_path):
     res = _result()
     path = res.write(tmp_path / "sub" / "m.json")
     assert path.exists() and not list(path.parent.glob("*.tmp"))
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by all, like the zoo's shards
     loaded = load_result(path)
     assert loaded.to_json() == res.to_json()
     assert validate_result(res.to_json()) == []
@@ -42,21 +44,26 @@ def test_valid_result_roundtrips(tmp_path):
 @pytest.mark.parametrize(
     "edit, match",
     [
-        (lambda d: d.update(extra=1), "unknown field 'extra'"),
-        (lambda d: d.update(schema_version=2), "schema_version is 2"),
-        (lambda d: d.pop("environment"), "missing field 'environment'"),
+        (lambda d: d.update(extra=1), "extra: unknown field"),
+        (lambda d: d.update(schema_version=2), "schema_version: 2 is not allowed; use one of 1"),
+        (lambda d: d.pop("environment"), "environment: is required but missing"),
         (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(value=float("nan")),
-         "finite"),
-        (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(low=2.0), "inverted"),
-        (lambda d: d["suites"]["trend"].update(status="great"), "status must be one of"),
-        (lambda d: d["suites"]["trend"].update(message=None), "needs a message"),
-        (lambda d: d["suites"]["trend"].update(colour="red"), "unknown field suites.trend.'colour'"),
-        (lambda d: d["zoo"].update(manifest_sha256="xyz"), "64 lowercase hex"),
-        (lambda d: d["metric"].update(level="vibes"), "metric.level must be one of"),
-        (lambda d: d["metric"].update(invariances=["rotation"]), "invariances must be a list"),
-        (lambda d: d.update(kind="control"), "unknown field 'metric'"),
-        (lambda d: d["summary"]["conformance.checks_passed"].update(n=-1), "n must be an integer"),
-        (lambda d: d.update(created="yesterday"), "ISO 8601"),
+         "NaN and infinity are not allowed"),
+        (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(low=0.9), "value ≤ high"),
+        (lambda d: d["suites"]["trend"].update(status="great"), "trend.status: 'great' is not allowed"),
+        (lambda d: d["suites"]["trend"].update(message=None), "needs a message saying why"),
+        (lambda d: d["suites"]["trend"].update(colour="red"), "suites.trend.colour: unknown field"),
+        (lambda d: d["zoo"].update(manifest_sha256="xyz"), "64-digit lower-case hex"),
+        (lambda d: d["metric"].update(level="vibes"), "metric.level: 'vibes' is not allowed"),
+        (lambda d: d["metric"].update(invariances=["rotation"]), "metric.invariances[0]: 'rotation'"),
+        (lambda d: d.update(kind="control"), "has no 'metric' block; remove it"),
+        (lambda d: d["summary"]["conformance.checks_passed"].update(n=-1), "n: -1 is outside the valid"),
+        (lambda d: d.update(created="yesterday"), "ISO-8601"),
+        (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(value=0.6),
+         "summary.trend.expected_sign_share: must equal suites.trend.scores.expected_sign_share"),
+        (lambda d: d["summary"].update({"trend.fabricated_auroc": d["summary"]["conformance.checks_passed"]}),
+         "trend.fabricated_auroc is not a score of the suites"),
+        (lambda d: d["summary"].pop("trend.expected_sign_share"), "trend.expected_sign_share: is missing"),
     ],
 )
 def test_invalid_results_are_rejected(edit, match):
@@ -101,8 +108,36 @@ def test_control_results_need_no_settings():
     assert validate_result(data) == []
 
 
-def test_schema_constants_match_the_metric_interface():
-    from degzoo.benchmark import results
+def test_the_published_schema_is_valid_and_matches_the_code():
+    from jsonschema import Draft202012Validator
+
+    from degzoo.benchmark import SUITES, results
     from degzoo.metrics import base
 
-    assert results.LEVELS == base.LEVELS and results.INVARIANCES == base.INVARIANCES
+    schema = results.result_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    d = schema["$defs"]
+    assert tuple(d["metric"]["properties"]["level"]["enum"][:-1]) == base.LEVELS
+    assert set(d["metric"]["properties"]["invariances"]["items"]["enum"]) == base.INVARIANCES
+    assert tuple(d["suite"]["properties"]["status"]["enum"]) == results.STATUSES
+    assert tuple(schema["then"]["properties"]["suites"]["required"]) == tuple(SUITES)
+    assert {s for s, _ in results.SUMMARY_SCORES} <= set(SUITES)
+
+
+def test_scores_are_checked_against_the_range_their_name_implies():
+    data = _result().to_json()
+    scores = data["suites"]["conformance"]["scores"]
+    scores["twin_auroc"] = {"value": 1.2, "low": 1.2, "high": 1.2, "n": 3}  # an AUROC is in [0, 1]
+    scores["noise_spearman"] = {"value": -0.5, "low": -1.0, "high": 0.0, "n": 3}  # a correlation: fine
+    scores["spearman_width"] = {"value": -0.5, "low": -1.0, "high": 0.0, "n": 3}  # correlation wins
+    scores["seconds_per_pair"] = {"value": -1.0, "low": -1.0, "high": -1.0, "n": 3}  # a cost is >= 0
+    problems = validate_result(data, raise_on_error=False)
+    assert sorted(p.split(":")[0] for p in problems) == [
+        "suites.conformance.scores.seconds_per_pair.high",
+        "suites.conformance.scores.seconds_per_pair.low",
+        "suites.conformance.scores.seconds_per_pair.value",
+        "suites.conformance.scores.twin_auroc.high",
+        "suites.conformance.scores.twin_auroc.low",
+        "suites.conformance.scores.twin_auroc.value",
+    ], problems

@@ -17,10 +17,13 @@ from test_leaderboard_support import (
     dump,
     make_control,
     make_result,
+    score,
+    ship,
     write_entry,
 )
 
 import degzoo
+from degzoo.benchmark.results import result_schema
 from degzoo.errors import ValidationError
 from degzoo.leaderboard import (
     SubmissionError,
@@ -62,32 +65,8 @@ def test_levels_and_invariances_match_the_metric_interface() -> None:
     assert lb_schema.INVARIANCES == INVARIANCES
 
 
-def test_harness_validator_findings_are_added(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake(data, *, raise_on_error=True):
-        assert "submission" not in data and raise_on_error is False
-        return ["environment.numpy is missing", "unknown field 'extra_field' at the top level"]
-
-    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: fake)
-    assert [str(p) for p in check_document(make_result(), known=KNOWN)] == [
-        "<harness schema>: environment.numpy is missing",
-        "<harness schema>: unknown field 'extra_field' at the top level",
-    ]
-    doc = make_result()
-    doc["extra_field"] = 1  # reported once, by the leaderboard's own check
-    assert _fields(check_document(doc, known=KNOWN)) == ["extra_field", "<harness schema>"]
-
-    def broken(data):
-        raise TypeError("boom")
-
-    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: broken)
-    assert "could not read this file (TypeError: boom)" in str(check_document(make_result(), known=KNOWN))
-
-
-def test_results_written_by_the_harness_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_results_written_by_the_harness_are_accepted() -> None:
     bench = pytest.importorskip("degzoo.benchmark", reason="the harness is not importable")
-    from degzoo.benchmark.results import validate_result
-
-    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: validate_result)
     assert tuple(bench.SUITES) == lb_schema.METRIC_SUITES
     from degzoo.benchmark.harness import SUMMARY_SCORES
     from degzoo.leaderboard.tiers import RANKED_SUITES
@@ -97,10 +76,10 @@ def test_results_written_by_the_harness_are_accepted(monkeypatch: pytest.MonkeyP
     suites = {}
     for name in bench.SUITES:
         sr = SuiteResult(seconds=1.0)
-        for suite, score in SUMMARY_SCORES:
+        for suite, key in SUMMARY_SCORES:
             if suite == name:
                 hi = 10.0 if suite == "cost" else 1.0
-                sr.scores[score] = Score(0.6, 0.5, min(hi, 0.7), 12)
+                sr.scores[key] = Score(0.6, 0.5, min(hi, 0.7), 12)
         if name == "sample_size":
             sr.scores["ci_width_n4"] = Score.exact(0.2, 4)
         suites[name] = sr
@@ -175,7 +154,7 @@ def _mutate(doc: dict, change: str) -> None:
         ("package_version", "submission.package.version", "pin an exact release"),
         ("no_submission", "submission", "required"),
         ("url", "submission.code_url", "http"),
-        ("missing_suite", "suites", "trend"),
+        ("missing_suite", "suites.trend", "full harness run"),
         ("failed_without_message", "suites.trend.message", "message"),
         ("level", "metric.level", "behaviour"),
         ("count", "suites.trend.scores.expected_sign_share.n", "range"),
@@ -201,9 +180,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     path.write_bytes(dump(doc))
     with pytest.raises(SubmissionError) as info:
         validate_file(path, known=KNOWN)
-    assert len(info.value.problems) == 6  # auroc: value and high out of range
+    # auroc: value and high out of range, and the summary's copy of it no longer matches
+    assert len(info.value.problems) == 7
     text = str(info.value)
-    for field in ("created", "extra_field", "auroc.value", "zoo.manifest_sha256", "submission.code_url"):
+    for field in ("created", "extra_field", "auroc.value", "zoo.manifest_sha256", "submission.code_url",
+                  "summary.discriminability.auroc"):
         assert field in text
     assert isinstance(info.value, ValidationError)
 
@@ -391,18 +372,23 @@ def test_an_entry_better_on_every_suite_is_separated_even_with_wide_suite_spread
 # --------------------------------------------------------------------------------------------
 
 
-def _board(tmp_path: Path) -> Path:
+def _board(tmp_path: Path, mp: pytest.MonkeyPatch | None = None) -> Path:
     root = tmp_path / "lb"
     write_entry(root, make_result("Strong metric", value=0.9))
     write_entry(root, make_result("<script>alert(1)</script>", value=0.3, width=0.01))
     write_entry(root, make_result("Close second", value=0.89, width=0.05))
-    write_entry(root, make_result("Weights ref", level="weights", value=0.5, reference=True))
+    ref = make_result("Weights ref", level="weights", value=0.5, package="degzoo")
+    write_entry(root, ref)
+    if mp is not None:
+        ship(mp, ref)
     write_entry(root, make_control("L1 | control"))
     return root
 
 
-def test_build_writes_ranked_board_with_escaped_strings(tmp_path: Path) -> None:
-    root = _board(tmp_path)
+def test_build_writes_ranked_board_with_escaped_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _board(tmp_path, monkeypatch)
     report = build_board(root, known=KNOWN, n_boot=500)
     assert report.n_entries == 5
     md = (root / MARKDOWN_NAME).read_text("utf-8")
@@ -423,7 +409,8 @@ def test_build_writes_ranked_board_with_escaped_strings(tmp_path: Path) -> None:
     assert tiers["&lt;script&gt;alert\\(1\\)&lt;/script&gt;"] == "2"
     assert tiers["Weights ref ★"] == "1"
     assert "[code](https://example.org/code)" in md
-    assert 'class="badge reference"' in page
+    assert 'class="badge reference"' in page and "★ reference" in page
+    assert json.loads((root / "result.schema.json").read_text()) == result_schema()
 
     from datasets import Dataset
 
@@ -526,7 +513,7 @@ def test_verify_needs_the_pinned_package(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_add_reference_results(tmp_path: Path) -> None:
+def test_add_reference_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     harness_out = tmp_path / "harness"
     harness_out.mkdir()
     for i, level in enumerate(("dynamics", "weights")):
@@ -534,19 +521,22 @@ def test_add_reference_results(tmp_path: Path) -> None:
         doc["metric"]["name"] = f"ref_{level}"
         (harness_out / f"{level}.json").write_bytes(dump(doc))
     root = tmp_path / "lb"
+    with pytest.raises(SubmissionError, match="is not a result degzoo ships"):
+        add_reference_results(harness_out, root, known=KNOWN)
+    ship(monkeypatch, *(json.loads(p.read_text()) for p in harness_out.iterdir()))
     written = add_reference_results(harness_out, root, known=KNOWN)
     assert [p.relative_to(root).as_posix() for p in written] == [
         f"results/metric-dynamics/{RELEASE}/ref_dynamics.json",
         f"results/metric-weights/{RELEASE}/ref_weights.json",
     ]
     sub = json.loads(written[0].read_text())["submission"]
-    assert sub["reference"] is True and sub["package"] == {"name": "degzoo", "version": "0.1.0"}
+    assert "reference" not in sub and sub["package"] == {"name": "degzoo", "version": "0.1.0"}
     assert "★" in (root / MARKDOWN_NAME).read_text("utf-8")
     # regenerated references replace the old ones; community entries are never replaced
     add_reference_results(harness_out, root, known=KNOWN)
     community = make_result("ref_dynamics", level="dynamics", params={"other": 1})
     write_entry(root, community)
-    with pytest.raises(SubmissionError, match="not a reference entry"):
+    with pytest.raises(SubmissionError, match="is not an entry of degzoo by"):
         add_reference_results(harness_out, root, known=KNOWN, build=False)
 
 
@@ -639,11 +629,9 @@ controls = [{ name = "l1", weight = 1e-2 }]
 def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Harness result → submission → validate (with the harness's validator) → verify → board."""
     bench = pytest.importorskip("degzoo.benchmark", reason="the harness is not importable")
-    from degzoo.benchmark.results import validate_result
     from degzoo.zoo import open_release
     from degzoo.zoo.builder import build_release
 
-    monkeypatch.setattr(lb_schema, "_harness_validator", lambda: validate_result)
     recipe = tmp_path / "tiny.toml"
     recipe.write_text(TINY_RECIPE)
     zoo = build_release(recipe, tmp_path / "zoo", workers=1, progress=False)
@@ -671,7 +659,6 @@ def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.Monk
         "code_url": None,
         "paper_url": None,
         "package": {"name": "degzoo", "version": degzoo.__version__},
-        "reference": False,
     }
     root = tmp_path / "lb"
     path = write_entry(root, doc)
@@ -686,3 +673,113 @@ def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.Monk
 
     with pytest.raises(degzoo.errors.DegzooError, match="not the zoo release"):
         verify_result(path, known=known, release=tmp_path, max_members=4)
+
+
+# --------------------------------------------------------------------------------------------
+# forgeries (issue 10): each passed `leaderboard validate` and `build` before
+# --------------------------------------------------------------------------------------------
+
+
+def _ranked_scores(root: Path) -> dict[str, float]:
+    from degzoo.leaderboard import collect_board
+
+    board = collect_board(root, known=KNOWN, n_boot=200)
+    return {row.entry.entry_id: row.ranking.score for sec in board.sections for row in sec.rows}
+
+
+@pytest.mark.parametrize("forgery", ["inflated", "invented"])
+def test_a_summary_that_disagrees_with_the_suites_is_rejected_and_never_ranks(
+    tmp_path: Path, forgery: str
+) -> None:
+    doc = make_result("Forger", value=0.7)
+    if forgery == "inflated":  # a summary value above the suite's own score
+        doc["summary"]["trend.expected_sign_share"] = score(1.0, 0.0)
+        field = "summary.trend.expected_sign_share"
+    else:  # a summary key no suite reports
+        doc["summary"]["trend.fabricated_auroc"] = score(1.0, 0.0)
+        field = "summary.trend.fabricated_auroc"
+    problems = check_document(doc, known=KNOWN)
+    assert [p.field for p in problems] == [field], problems
+    assert "copies suite scores" in problems[0].message
+
+    # and the ranking reads the suites, not the file's summary
+    from degzoo.leaderboard.tiers import entry_units
+
+    assert entry_units(doc) == entry_units(make_result("Forger", value=0.7))
+    root = tmp_path / "lb"
+    write_entry(root, make_result("Honest", value=0.75))
+    path = write_entry(root, doc)
+    with pytest.raises(SubmissionError, match=field):
+        build_board(root, known=KNOWN, parquet=False, n_boot=200)
+    path.unlink()
+    write_entry(root, make_result("Forger", value=0.7))
+    scores = _ranked_scores(root)
+    assert scores["forger"] == pytest.approx(0.7) and scores["honest"] > scores["forger"]
+
+
+def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tmp_path: Path) -> None:
+    flagged = make_result("Self-declared")
+    flagged["submission"]["reference"] = True
+    problems = check_document(flagged, known=KNOWN)
+    assert [p.field for p in problems] == ["submission.reference"]
+    assert "only results that degzoo itself ships" in problems[0].message
+
+    # the shipped board: its entries are references because their content is shipped in degzoo/reference
+    shipped_root = Path(__file__).resolve().parents[1] / "leaderboard"
+    entries = validate_tree(shipped_root)
+    assert entries and all(e.reference and e.role == "reference" for e in entries)
+    # a copy of a shipped result with one score changed is an ordinary entry, not a reference
+    doc = json.loads(entries[0].path.read_text())
+    doc["suites"]["discriminability"]["details"]["note"] = "edited"
+    assert lb_schema.shipped_role(doc) is None
+    # a shipped result submitted under another package is refused (maintainers add it)
+    doc = json.loads(entries[0].path.read_text())
+    doc["submission"]["package"] = {"name": "my-metric", "version": "1.0.0"}
+    doc["submission"]["name"] = "Not mine"
+    assert [p.field for p in check_document(doc)] == ["submission"]
+
+
+def test_verify_imports_only_modules_of_the_pinned_package(tmp_path: Path) -> None:
+    from degzoo.leaderboard.verify import _check_module
+
+    root = tmp_path / "lb"
+    for name, where, spec in [("Entry", "entry", "json:loads"), ("By name", "metric", "os:getcwd")]:
+        doc = make_result(name, package="degzoo", version=degzoo.__version__)
+        if where == "entry":
+            doc["submission"]["package"]["entry"] = spec
+        else:
+            doc["metric"]["name"] = spec
+        path = write_entry(root, doc)
+        with pytest.raises(degzoo.errors.DegzooError, match="is not a module of the pinned package 'degzoo'"):
+            verify_result(path, known=KNOWN, evaluate=lambda m, **k: {})
+    entry = validate_file(path, known=KNOWN)
+    _check_module(entry, "degzoo.metrics.registry:get")  # a module of degzoo itself is allowed
+
+
+def test_the_board_publishes_the_schema_and_it_alone_checks_the_shipped_entries() -> None:
+    """What someone without torch does: jsonschema and the board's result.schema.json, nothing else."""
+    from jsonschema import Draft202012Validator
+
+    board = Path(__file__).resolve().parents[1] / "leaderboard"
+    schema = json.loads((board / "result.schema.json").read_text("utf-8"))
+    assert schema == result_schema()
+    validator = Draft202012Validator(schema)
+    files = sorted((board / "results").glob("*/*/*.json"))
+    assert files and all(not list(validator.iter_errors(json.loads(f.read_text()))) for f in files)
+    forged = json.loads(files[0].read_text())
+    forged["submission"]["reference"] = True
+    assert [list(e.absolute_path) for e in validator.iter_errors(forged)] == [["submission", "reference"]]
+
+
+def test_the_control_columns_are_computed_from_the_suites_not_the_summary(tmp_path: Path) -> None:
+    from degzoo.leaderboard import collect_board
+
+    doc = make_control("Forged control", ratio=0.7)
+    for key in doc["summary"]:
+        doc["summary"][key] = score(0.1, 0.0, 0.01, 10.0)  # "ten times less degenerate"
+    root = tmp_path / "lb"
+    write_entry(root, doc)
+    (row,) = collect_board(root, known=KNOWN, n_boot=100).sections[0].rows
+    for level in ("behaviour", "dynamics", "weights"):
+        value, low, high = row.suite_scores[f"{level} ratio"]
+        assert value == pytest.approx(0.7) and low < 0.7 < high

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_leaderboard_support import KNOWN, _without_harness_validator, make_control, make_result, write_entry  # noqa: F401
+from test_leaderboard_support import KNOWN, make_control, make_result, ship, write_entry
 
 from degzoo.leaderboard import build_board
 from degzoo.leaderboard.render import HTML_NAME
@@ -64,9 +64,12 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_entry(root, make_result("Strong metric", value=0.9))
     write_entry(root, make_result("<script>alert(1)</script>", value=0.3, width=0.01))
     write_entry(root, make_result("Close second", value=0.89, width=0.05))
-    write_entry(root, make_result("Weights ref", level="weights", value=0.5, reference=True))
+    ref = make_result("Weights ref", level="weights", value=0.5, package="degzoo")
+    write_entry(root, ref)
     write_entry(root, make_control("L1 control"))
-    build_board(root, known=KNOWN, parquet=False, n_boot=300)
+    with pytest.MonkeyPatch.context() as mp:
+        ship(mp, ref)
+        build_board(root, known=KNOWN, parquet=False, n_boot=300)
     return root / HTML_NAME
 
 
@@ -127,7 +130,38 @@ def test_rows_sorting_and_filters(driver, page: Path) -> None:
 
     # badges and links
     ref = browser.find_element(By.CSS_SELECTOR, "tr[data-entry='weights-ref'] .badge.reference")
-    assert ref.get_attribute("textContent") == "reference"
+    assert ref.get_attribute("textContent") == "★ reference"
     hrefs = {a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "td a")}
     assert "https://example.org/code" in hrefs
     assert all(h.startswith(("https://", "file://")) for h in hrefs)
+
+
+@pytest.mark.parametrize("width", [1024, 1280])
+def test_the_page_fits_the_window_and_its_columns_line_up(driver, page: Path, width: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser = driver
+    browser.set_window_size(width, 900)
+    browser.get(page.as_uri())
+    inner = browser.execute_script("return document.documentElement.clientWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= inner
+    # no cell is cut off or spills into its neighbour
+    spilled = browser.execute_script(
+        "return Array.prototype.filter.call(document.querySelectorAll('table.board th, table.board td'),"
+        " function (c) { return c.scrollWidth > c.clientWidth + 1; }).map(function (c) {"
+        " return c.textContent; });"
+    )
+    assert spilled == []
+    # every column is inside the window, and the metric sections' columns line up
+    edges = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('section[data-track^=metric] thead tr'),"
+        " function (tr) { return Array.prototype.map.call(tr.cells, function (c) {"
+        " var r = c.getBoundingClientRect(); return [Math.round(r.left), Math.round(r.right)]; }); });"
+    )
+    assert len(edges) == 2 and edges[0] == edges[1]
+    assert edges[0][-1][1] <= inner
+    # the legend's star is in the reference's row; cost says its unit and that lower is better
+    ref = browser.find_element(By.CSS_SELECTOR, "tr[data-entry='weights-ref'] td.name")
+    assert "★" in ref.text
+    cost = browser.find_element(By.CSS_SELECTOR, "section[data-track^=metric] th[title^='cost']")
+    assert "ms/pair" in cost.text and "lower is better" in cost.get_attribute("title")

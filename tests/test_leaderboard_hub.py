@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hub_server import HubServer
 from hub_server import hub_server as _hub_server_fixture  # noqa: F401 - registers `hub_server`
-from test_leaderboard_support import KNOWN, _without_harness_validator, dump, make_result  # noqa: F401
+from test_leaderboard_support import KNOWN, dump, make_result, ship
 
 from degzoo.leaderboard import DuplicateSubmissionError, SubmissionError, submit_result
 
@@ -50,9 +50,15 @@ def test_an_invalid_result_never_leaves_the_machine(hub_server: HubServer, repo:
     hub_server.clear_requests()
     with pytest.raises(SubmissionError, match="NaN"):
         submit_result(path, repo, endpoint=hub_server.endpoint, known=KNOWN)
-    reference = make_result("Mine", reference=True)
+    reference = make_result("Mine")
+    reference["submission"]["reference"] = True  # only degzoo decides what is a reference
     with pytest.raises(SubmissionError, match=r"submission\.reference"):
         submit_result(_write(tmp_path, reference), repo, endpoint=hub_server.endpoint, known=KNOWN)
+    shipped = make_result("Shipped", package="degzoo")
+    with pytest.MonkeyPatch.context() as mp:
+        ship(mp, shipped)
+        with pytest.raises(SubmissionError, match="is a result degzoo ships"):
+            submit_result(_write(tmp_path, shipped), repo, endpoint=hub_server.endpoint, known=KNOWN)
     assert hub_server.requests == []
     assert hub_server.pull_requests(repo) == []
 

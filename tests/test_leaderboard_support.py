@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from degzoo.leaderboard import layout_path
 
@@ -21,7 +18,7 @@ SHA = "ab" * 32
 KNOWN = {RELEASE: SHA}
 
 #: suite → its scores in a synthetic result; the first ones (but sample_size's) are the headline
-#: scores the harness lists in the summary (``degzoo.benchmark.harness.SUMMARY_SCORES``)
+#: scores the harness lists in the summary (``degzoo.benchmark.results.SUMMARY_SCORES``)
 SCORES = {
     "conformance": ("checks_passed",),
     "calibration": ("twin_auroc", "noise_spearman"),
@@ -58,7 +55,6 @@ def make_result(
     width: float = 0.02,
     release: str = RELEASE,
     sha: str = SHA,
-    reference: bool = False,
     package: str = "my-metric",
     version: str = "1.0.0",
     submission: bool = True,
@@ -112,7 +108,6 @@ def make_result(
             "code_url": "https://example.org/code",
             "paper_url": "https://arxiv.org/abs/2410.03972",
             "package": {"name": package, "version": version},
-            "reference": reference,
         }
     return doc
 
@@ -171,12 +166,9 @@ def clone(doc: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(doc)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _without_harness_validator() -> Iterator[None]:
-    """Most leaderboard tests check the leaderboard's own rules, independent of the harness's
-    validator (another module, still evolving); test_leaderboard.py checks the two together."""
+def ship(mp: Any, *docs: dict[str, Any], role: str = "reference") -> None:
+    """Make degzoo treat ``docs`` as results it ships (``role``), through the MonkeyPatch ``mp``."""
     from degzoo.leaderboard import schema
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(schema, "_harness_validator", lambda: None)
-        yield
+    shipped = {**schema._shipped_results(), **{schema.content_key(d): role for d in docs}}
+    mp.setattr(schema, "_shipped_results", lambda: shipped)

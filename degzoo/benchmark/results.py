@@ -18,7 +18,7 @@ A result file is one JSON object (``schema_version`` 1)::
           "seconds": 12.3
         }
       },
-      "summary": {"<suite>.<score>": {"value", "low", "high", "n"}},   # the main scores
+      "summary": {"<suite>.<score>": {"value", "low", "high", "n"}},   # copies of SUMMARY_SCORES
       "cost": {...},                          # seconds per pair, peak memory, time per suite
       "environment": {"python", "torch", "numpy", "platform", "cpu_count"},
       "created": "2025-12-01T12:00:00+00:00"
@@ -31,15 +31,19 @@ metric did not meet the suite's pass criterion (conformance); ``timeout`` that t
 was hit (its scores are the part finished in time); ``error`` that the metric (or the harness) raised
 (the message says what); ``skipped`` that the suite does not apply (the message says why).
 
-Validation is strict: unknown top-level, suite or score fields, a missing field, a non-finite number
-(NaN or infinity anywhere, also as the JSON tokens ``NaN``/``Infinity``), an unknown schema version
-or a malformed checksum are all rejected by :func:`validate_result`, which lists every problem with
-how to fix it. :func:`load_result` reads and validates a file; :meth:`MetricResult.write` validates
-and writes atomically.
+The format is published as a JSON Schema (draft 2020-12), ``result.schema.json`` next to this
+module (:func:`result_schema`): its root is a leaderboard submission, ``$defs/result`` a bare
+result. Anyone can check the shape with it, without torch (``check-jsonschema --schemafile
+result.schema.json FILE``). :func:`consistency_problems` adds, in one place, what a schema cannot
+say: no NaN or infinity, ``low <= value <= high``, and a metric's ``summary`` that only copies
+suite scores, at least the :data:`SUMMARY_SCORES` they report (rankings recompute it).
+:func:`validate_result` lists every problem with how to fix it; :func:`load_result` reads and
+validates a file; :meth:`MetricResult.write` validates and writes atomically, mode 0644.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -47,30 +51,38 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from jsonschema import Draft202012Validator
+from jsonschema import ValidationError as JsonSchemaError
+from referencing import Registry, Resource
 
 from degzoo._version import __version__
 from degzoo.environment import environment
 from degzoo.errors import ValidationError
 
-# Same values as degzoo.metrics.base (a test checks): not imported from there, so that validating
-# a result file does not import the metrics (and torch).
-LEVELS: tuple[str, ...] = ("behaviour", "dynamics", "weights", "representation")
-INVARIANCES: frozenset[str] = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
-
 SCHEMA_VERSION = 1
+#: The JSON Schema of result files, shipped next to this module (see :func:`result_schema`).
+SCHEMA_FILE = "result.schema.json"
 KINDS = ("metric", "control")
 STATUSES = ("ok", "failed", "timeout", "error", "skipped")
 
-_COMMON_KEYS = ("schema_version", "kind", "degzoo_version", "zoo", "settings", "suites", "summary",
-                "cost", "environment", "created")
-_SUITE_KEYS = ("status", "scores", "details", "message", "seconds")
-_SCORE_KEYS = ("value", "low", "high", "n")
-_ENV_KEYS = ("python", "torch", "numpy", "platform", "cpu_count")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: The headline scores a metric result's summary copies from its suites, as ``suite.score``.
+SUMMARY_SCORES: tuple[tuple[str, str], ...] = (
+    ("conformance", "checks_passed"),
+    ("calibration", "twin_auroc"),
+    ("calibration", "noise_spearman"),
+    ("calibration", "mixture_ari"),
+    ("trend", "expected_sign_share"),
+    ("discriminability", "auroc"),
+    ("reliability", "test_retest_spearman"),
+    ("reliability", "null_auroc"),
+    ("agreement", "spearman"),
+    ("cost", "seconds_per_pair"),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +203,7 @@ class MetricResult:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, 0o644)  # readable by all, like the zoo's shards (mkstemp creates 0600)
             with os.fdopen(fd, "w") as f:
                 f.write(text)
                 f.flush()
@@ -242,8 +255,178 @@ def load_result(path: str | os.PathLike[str]) -> MetricResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Validation
+# Validation: the published JSON Schema, then the checks a schema cannot express
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a result file: where (``file``, ``field``) and what to do about it."""
+
+    field: str
+    message: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = " ".join(x for x in (self.file, self.field) if x)
+        return f"{where}: {self.message}" if where else self.message
+
+    def in_file(self, file: str) -> Problem:
+        return Problem(self.field, self.message, file)
+
+
+@functools.lru_cache(maxsize=1)
+def result_schema() -> dict[str, Any]:
+    """The published JSON Schema (draft 2020-12) of a leaderboard submission; ``$defs/result``: a result."""
+    return json.loads((resources.files("degzoo.benchmark") / SCHEMA_FILE).read_text("utf-8"))
+
+
+@functools.lru_cache(maxsize=2)
+def _validator(entry: bool) -> Draft202012Validator:
+    schema = result_schema()
+    registry: Registry[Any] = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    root = {"$ref": schema["$id"] if entry else f"{schema['$id']}#/$defs/result"}
+    return Draft202012Validator(root, registry=registry)
+
+
+def schema_problems(data: Any, *, entry: bool = False) -> list[Problem]:
+    """Where ``data`` breaks the JSON Schema (``entry``: as a leaderboard submission), each with the fix."""
+    problems: dict[tuple[str, str], Problem] = {}
+    for err in _validator(entry).iter_errors(data):
+        for problem in _explain(err):
+            problems.setdefault((problem.field, problem.message), problem)
+    return sorted(problems.values(), key=lambda p: p.field)
+
+
+def _explain(err: JsonSchemaError) -> list[Problem]:
+    field = ""
+    for part in err.absolute_path:
+        field += f"[{part}]" if isinstance(part, int) else f"{'.' if field else ''}{_clip(str(part))}"
+    value, rule, schema = err.instance, err.validator, err.schema if isinstance(err.schema, dict) else {}
+    hint = schema.get("description") or ""
+    if rule == "required":
+        return [
+            Problem(_join(field, k), "is required but missing; add it" + (f" ({hint})" if hint else ""))
+            for k in err.validator_value
+            if isinstance(value, dict) and k not in value
+        ]
+    if rule == "additionalProperties":
+        allowed = ", ".join(schema.get("properties", {}))
+        return [
+            Problem(_join(field, k), f"unknown field; remove it (allowed here: {allowed})")
+            for k in value
+            if k not in schema.get("properties", {})
+        ]
+    if rule == "propertyNames":
+        return [Problem(_join(field, err.instance), err.message.replace(repr(err.instance), "this name"))]
+    if rule == "type":
+        wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        text = f"must be {' or '.join(_TYPE_WORDS[t] for t in wanted)}, got {_kind(value)}"
+    elif rule in ("minimum", "maximum"):
+        lo, hi = schema.get("minimum", -math.inf), schema.get("maximum", math.inf)
+        text = f"{value!r} is outside the valid range [{lo:g}, {hi:g}]"
+    elif rule in ("enum", "const"):
+        options = err.validator_value if rule == "enum" else [err.validator_value]
+        text = f"{_short(value)} is not allowed; use one of {', '.join(json.dumps(o) for o in options)}"
+    elif rule == "maxLength":
+        text = f"is {len(value)} characters long; shorten it to at most {err.validator_value}"
+    elif rule in ("pattern", "minLength"):
+        text = f"{_short(value)} is not valid"
+    elif rule == "not":
+        text = "is not allowed here"
+    else:
+        text = err.message
+    return [Problem(field or "<document>", f"{text}; {hint}" if hint else text)]
+
+
+_TYPE_WORDS = {"object": "a JSON object", "array": "a list", "string": "a string", "number": "a number",
+               "integer": "an integer", "boolean": "true or false", "null": "null"}
+
+
+def _join(field: str, key: Any) -> str:
+    return f"{field}.{_clip(str(key))}" if field else _clip(str(key))
+
+
+def _clip(text: str) -> str:
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return _clip(repr(value))
+    small = isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**30)
+    return _clip(json.dumps(value)) if value is None or small else _kind(value)
+
+
+def summary_of(suites: Any) -> dict[str, Any]:
+    """The summary a result must carry: the :data:`SUMMARY_SCORES` its suites report, copied."""
+    if not isinstance(suites, dict):
+        return {}
+    out = {}
+    for suite, score in SUMMARY_SCORES:
+        scores = suites.get(suite, {}).get("scores") if isinstance(suites.get(suite), dict) else None
+        if isinstance(scores, dict) and score in scores:
+            out[f"{suite}.{score}"] = scores[score]
+    return out
+
+
+def consistency_problems(data: Any) -> list[Problem]:
+    """What the schema cannot check: finite numbers, ``low <= value <= high``, the summary recomputed.
+
+    A metric's summary holds copies of suite scores, ``{"<suite>.<score>": score}``, at least the
+    :data:`SUMMARY_SCORES` its suites report (:func:`summary_of`); rankings never read it.
+
+    Safe on any input (it looks only at the parts that have the right shape).
+    """
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    try:
+        json.dumps(data, allow_nan=False)
+    except (ValueError, TypeError) as exc:
+        problems.append(Problem("<document>", f"holds a value JSON cannot store exactly ({exc}); NaN and "
+                                "infinity are not allowed: drop a score that cannot be computed"))
+    suites = data.get("suites") if isinstance(data.get("suites"), dict) else {}
+    summary = data.get("summary") if isinstance(data.get("summary"), dict) else {}
+    scored = [(f"summary.{k}", v) for k, v in summary.items()]
+    for name, suite in suites.items():
+        if isinstance(suite, dict) and isinstance(suite.get("scores"), dict):
+            scored += [(f"suites.{name}.scores.{k}", v) for k, v in suite["scores"].items()]
+    for where, score in scored:
+        if isinstance(score, dict) and all(_finite(score.get(k)) for k in ("value", "low", "high")):
+            lo, v, hi = score["low"], score["value"], score["high"]
+            tol = 1e-9 * max(1.0, abs(v))
+            if not (lo <= v + tol and v <= hi + tol):
+                problems.append(Problem(where, f"confidence interval [{lo!r}, {hi!r}] does not contain the "
+                                        f"value {v!r}; low ≤ value ≤ high is required"))
+    if data.get("kind") != "metric":
+        return problems  # a control's summary aggregates over conditions (the board ranks its suites)
+    for key, score in summary.items():
+        suite, _, name = key.partition(".")
+        source = suites.get(suite, {}).get("scores", {}) if isinstance(suites.get(suite), dict) else {}
+        if not isinstance(source, dict) or name not in source:
+            problems.append(Problem(f"summary.{_clip(key)}", f"{suite}.{name} is not a score of the suites; "
+                                    "the summary only copies suite scores: remove it"))
+        elif score != source[name]:
+            problems.append(Problem(f"summary.{_clip(key)}", f"must equal suites.{suite}.scores.{name}; the "
+                                    "summary only copies suite scores (re-run the harness)"))
+    for key in sorted(set(summary_of(suites)) - set(summary)):
+        problems.append(Problem(f"summary.{key}", "is missing; a metric's summary copies every headline "
+                                "score its suites report (re-run the harness)"))
+    return problems
+
+
+def result_problems(data: Any, *, entry: bool = False) -> list[Problem]:
+    """Every problem of a parsed result (``entry``: a leaderboard submission): schema, then consistency."""
+    return schema_problems(data, entry=entry) + consistency_problems(data)
 
 
 def validate_result(
@@ -254,168 +437,21 @@ def validate_result(
     ``manifest_sha256``, when given, must equal the file's ``zoo.manifest_sha256`` (a result
     computed on another zoo release is rejected).
     """
-    problems: list[str] = []
-    if not isinstance(data, dict):
-        problems.append(f"a result is a JSON object, got {type(data).__name__}")
-        return _done(problems, raise_on_error)
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        problems.append(
-            f"schema_version is {version!r}; this degzoo reads schema_version {SCHEMA_VERSION} — "
-            "recompute the result with this version of degzoo (or upgrade degzoo)"
-        )
-        return _done(problems, raise_on_error)
-    kind = data.get("kind")
-    if kind not in KINDS:
-        problems.append(f"kind must be one of {KINDS}, got {kind!r}")
-        kind = "metric"
-    identity_key = "metric" if kind == "metric" else "control"
-    allowed = {*_COMMON_KEYS, identity_key}
-    required = allowed if kind == "metric" else allowed - {"settings"}  # the control track's own
-    for key in sorted(set(data) - allowed):
-        problems.append(f"unknown field {key!r} at the top level; remove it (allowed: {sorted(allowed)})")
-    for key in sorted(required - set(data)):
-        problems.append(f"missing field {key!r}; results are written by degzoo.benchmark — do not edit them")
-    try:
-        json.dumps(data, allow_nan=False)
-    except (ValueError, TypeError) as exc:
-        problems.append(f"the result holds a value JSON cannot store exactly ({exc}); "
-                        "non-finite numbers (NaN, inf) are not allowed — write null or drop the entry")
-    if not isinstance(data.get("degzoo_version", ""), str):
-        problems.append("degzoo_version must be a string")
-    _check_zoo(data.get("zoo"), manifest_sha256, problems)
-    if identity_key in data:
-        _check_identity(data[identity_key], identity_key, problems)
-    suites = data.get("suites")
-    if suites is not None:
-        if not isinstance(suites, dict):
-            problems.append("suites must be an object {suite_name: {...}}")
-        else:
-            for name, suite in suites.items():
-                _check_suite(name, suite, problems)
-    summary = data.get("summary")
-    if summary is not None:
-        if not isinstance(summary, dict):
-            problems.append("summary must be an object {score_name: {value, low, high, n}}")
-        else:
-            for name, score in summary.items():
-                _check_score(f"summary.{name}", score, problems)
-    for key in ("cost", "settings"):
-        if key in data and not isinstance(data[key], dict):
-            problems.append(f"{key} must be an object")
-    env = data.get("environment")
-    if env is not None:
-        if not isinstance(env, dict):
-            problems.append("environment must be an object")
-        else:
-            for key in _ENV_KEYS:
-                if key not in env:
-                    problems.append(f"environment.{key} is missing")
-    created = data.get("created")
-    if created is not None:
-        try:
-            datetime.fromisoformat(str(created))
-        except ValueError:
-            problems.append(f"created must be an ISO 8601 time, got {created!r}")
-    return _done(problems, raise_on_error)
-
-
-def _check_zoo(zoo: Any, expected: str | None, problems: list[str]) -> None:
-    if zoo is None:
-        return
-    if not isinstance(zoo, dict):
-        problems.append("zoo must be an object {release, manifest_sha256}")
-        return
-    for key in sorted(set(zoo) - {"release", "manifest_sha256"}):
-        problems.append(f"unknown field zoo.{key!r}; remove it")
-    if not isinstance(zoo.get("release"), str) or not zoo.get("release"):
-        problems.append("zoo.release must name the zoo release (e.g. 'embedded-v1')")
-    sha = zoo.get("manifest_sha256")
-    if not isinstance(sha, str) or not _HEX64.match(sha):
-        problems.append(f"zoo.manifest_sha256 must be 64 lowercase hex digits, got {sha!r}")
-    elif expected is not None and sha != expected:
-        problems.append(
-            f"zoo.manifest_sha256 {sha[:12]}… does not match the release's {expected[:12]}…: the "
-            "result was computed on another zoo release; recompute it on this one"
-        )
-
-
-def _check_identity(ident: Any, where: str, problems: list[str]) -> None:
-    if not isinstance(ident, dict):
-        problems.append(f"{where} must be an object {{name, level, params, invariances}}")
-        return
-    for key in sorted(set(ident) - {"name", "level", "params", "invariances"}):
-        problems.append(f"unknown field {where}.{key!r}; remove it")
-    if not isinstance(ident.get("name"), str) or not ident.get("name"):
-        problems.append(f"{where}.name must be a non-empty string")
-    if where == "metric":
-        # level is null only when the metric could not even be loaded (every suite then says why)
-        if ident.get("level") is not None and ident.get("level") not in LEVELS:
-            problems.append(f"metric.level must be one of {LEVELS} (or null), got {ident.get('level')!r}")
-        inv = ident.get("invariances")
-        if not isinstance(inv, list) or any(i not in INVARIANCES for i in inv):
-            problems.append(
-                f"metric.invariances must be a list drawn from {sorted(INVARIANCES)}, got {inv!r}")
-    if not isinstance(ident.get("params"), dict):
-        problems.append(f"{where}.params must be an object of the parameters")
-
-
-def _check_suite(name: str, suite: Any, problems: list[str]) -> None:
-    where = f"suites.{name}"
-    if not isinstance(suite, dict):
-        problems.append(f"{where} must be an object")
-        return
-    for key in sorted(set(suite) - set(_SUITE_KEYS)):
-        problems.append(f"unknown field {where}.{key!r}; remove it (allowed: {list(_SUITE_KEYS)})")
-    for key in _SUITE_KEYS:
-        if key not in suite:
-            problems.append(f"{where}.{key} is missing")
-    if "status" in suite and suite["status"] not in STATUSES:
-        problems.append(f"{where}.status must be one of {STATUSES}, got {suite['status']!r}")
-    scores = suite.get("scores", {})
-    if not isinstance(scores, dict):
-        problems.append(f"{where}.scores must be an object")
-    else:
-        for sname, score in scores.items():
-            _check_score(f"{where}.scores.{sname}", score, problems)
-    if "details" in suite and not isinstance(suite["details"], dict):
-        problems.append(f"{where}.details must be an object")
-    if suite.get("message") is not None and not isinstance(suite["message"], str):
-        problems.append(f"{where}.message must be a string or null")
-    if suite.get("status") in ("failed", "timeout", "error", "skipped") and not suite.get("message"):
-        problems.append(f"{where}: status {suite['status']!r} needs a message saying why")
-    sec = suite.get("seconds", 0.0)
-    if not _finite(sec) or sec < 0:
-        problems.append(f"{where}.seconds must be a finite number >= 0, got {sec!r}")
-
-
-def _check_score(where: str, score: Any, problems: list[str]) -> None:
-    if not isinstance(score, dict):
-        problems.append(f"{where} must be an object {{value, low, high, n}}")
-        return
-    for key in sorted(set(score) - set(_SCORE_KEYS)):
-        problems.append(f"unknown field {where}.{key!r}; a score has only {list(_SCORE_KEYS)}")
-    for key in ("value", "low", "high"):
-        if key not in score:
-            problems.append(f"{where}.{key} is missing")
-        elif not _finite(score[key]):
-            problems.append(f"{where}.{key} must be a finite number, got {score[key]!r}; drop a score "
-                            "that cannot be computed instead of writing NaN")
-    n = score.get("n")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        problems.append(f"{where}.n must be an integer >= 0 (the number of units behind the score)")
-    if _finite(score.get("low")) and _finite(score.get("high")) and score["low"] > score["high"]:
-        problems.append(f"{where}: low {score['low']} > high {score['high']}; the interval is inverted")
+    problems = result_problems(data)
+    zoo = data.get("zoo") if isinstance(data, dict) else None
+    sha = zoo.get("manifest_sha256") if isinstance(zoo, dict) else None
+    if manifest_sha256 is not None and isinstance(sha, str) and sha != manifest_sha256:
+        problems.append(Problem("zoo.manifest_sha256", f"{sha[:12]}… does not match the release's "
+                                f"{manifest_sha256[:12]}…: the result was computed on another zoo release; "
+                                "recompute it on this one"))
+    texts = [str(p) for p in problems]
+    if texts and raise_on_error:
+        raise ValidationError(_problem_text(texts, "invalid result"))
+    return texts
 
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _done(problems: list[str], raise_on_error: bool) -> list[str]:
-    if problems and raise_on_error:
-        raise ValidationError(_problem_text(problems, "invalid result"))
-    return problems
 
 
 def _problem_text(problems: list[str], head: str) -> str:
@@ -469,14 +505,22 @@ def result_filename(name: str) -> str:
 
 __all__ = [
     "KINDS",
+    "SCHEMA_FILE",
     "SCHEMA_VERSION",
     "STATUSES",
+    "SUMMARY_SCORES",
     "MetricResult",
+    "Problem",
     "Score",
     "SuiteResult",
+    "consistency_problems",
     "environment",
     "jsonable",
     "load_result",
     "result_filename",
+    "result_problems",
+    "result_schema",
+    "schema_problems",
+    "summary_of",
     "validate_result",
 ]

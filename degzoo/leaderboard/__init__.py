@@ -35,6 +35,7 @@ from degzoo.leaderboard.schema import (
     entry_id,
     known_releases,
     layout_path,
+    shipped_role,
 )
 from degzoo.leaderboard.submit import DuplicateSubmissionError, Submission, submit_result
 from degzoo.leaderboard.tiers import RANKED_SUITES, Ranking, rank_with_tiers
@@ -100,14 +101,15 @@ def add_reference_results(
     known: Mapping[str, str | KnownRelease] | None = None,
     build: bool = True,
 ) -> list[Path]:
-    """Copy the harness's result files in ``results_dir`` into the leaderboard as reference entries.
+    """Copy result files that degzoo ships (``degzoo/reference/``) into the leaderboard and rebuild.
 
     Each ``*.json`` result gets ``submission = {name, authors, code_url, paper_url, package:
-    {"name": "degzoo", "version": <its degzoo_version>}, reference: true}``; its name is the
-    metric's or control's name, or ``names[<file name>]``. A reference entry already at the same
-    place is replaced (regenerated references); any other existing entry is never touched. Every
-    file is validated before anything is written; then the board is rebuilt (``build``).
-    Returns the written paths.
+    {"name": "degzoo", "version": <its degzoo_version>}}``; its name is the metric's or control's
+    name, or ``names[<file name>]``. Only results whose content degzoo ships are accepted: that is
+    what makes an entry a reference (★) or a negative control, never a flag. An entry of package
+    ``degzoo`` by the same ``authors`` already at the same place is replaced (regenerated
+    references); any other existing entry is never touched. Every file is validated before
+    anything is written; then the board is rebuilt (``build``). Returns the written paths.
     """
     src = Path(results_dir)
     root = Path(leaderboard_dir)
@@ -132,10 +134,12 @@ def add_reference_results(
             "code_url": code_url,
             "paper_url": paper_url,
             "package": {"name": "degzoo", "version": doc.get("degzoo_version")},
-            "reference": True,
         }
         data = (json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
         problem_list = check_document(doc, known=known)
+        if not problem_list and shipped_role(doc) is None:
+            problem_list = [Problem("<file>", "is not a result degzoo ships (degzoo/reference/); only those "
+                                    "are reference entries: submit it with `degzoo leaderboard submit`")]
         if problem_list:
             problems += [p.in_file(str(f)) for p in problem_list]
             continue
@@ -154,15 +158,15 @@ def add_reference_results(
             continue
         if target.exists():
             try:
-                old = load_entry(target, known=known)
-                replace_ok = old.reference
+                old = load_entry(target, known=known).submission
+                replace_ok = old["package"]["name"] == "degzoo" and old["authors"] == authors
             except SubmissionError:
                 replace_ok = False
             if not replace_ok:
                 problems.append(
                     Problem(
                         "submission.name",
-                        f"{rel} exists and is not a reference entry; "
+                        f"{rel} exists and is not an entry of degzoo by {authors!r}; "
                         "it is never replaced: pass another name with names={...}",
                         str(f),
                     )

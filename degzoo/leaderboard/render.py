@@ -23,16 +23,20 @@ import base64
 import hashlib
 import html
 import json
+import math
 import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from degzoo.benchmark.results import SCHEMA_FILE
 from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
 from degzoo.leaderboard.tiers import (
+    _Z95,
     CONTROL_LEVELS,
     RANKED_SUITES,
     Ranking,
@@ -59,6 +63,7 @@ __all__ = [
 
 MARKDOWN_NAME = "LEADERBOARD.md"
 HTML_NAME = "index.html"
+SCHEMA_NAME = "result.schema.json"
 PARQUET_NAME = "results.parquet"
 METRIC_COLUMNS: tuple[str, ...] = (*RANKED_SUITES, "sample_size", "agreement", "cost")
 
@@ -171,20 +176,27 @@ def collect_board(
 
 def _metric_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
     clip = column in RANKED_SUITES  # cost and the like are shown as they are
-    return suite_main_score(column, doc["suites"].get(column) or {}, doc.get("summary"), clip=clip)
+    return suite_main_score(column, doc["suites"].get(column) or {}, clip=clip)
 
 
 def _ratio_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
-    """The geometric-mean ratio method / baseline of a level, from the control result's summary."""
+    """Geometric-mean ratio method / baseline of a level over the conditions, from the suites.
+
+    Recomputed from each condition's ``<level>_ratio`` (never read from the file's summary); the
+    interval combines the conditions' log-scale standard errors as independent.
+    """
     level = column.split(" ", 1)[0]
-    summary = doc.get("summary") or {}
-    flat = summary.get(f"{level}.ratio_geomean")
-    if flat is not None:
-        return _triple(flat)
-    try:
-        return _triple(summary["levels"][level]["ratio_geomean"])
-    except (KeyError, TypeError):
+    triples = [
+        _triple((suite.get("scores") or {}).get(f"{level}_ratio"))
+        for suite in doc["suites"].values()
+        if suite.get("status") == "ok"
+    ]
+    if not triples or any(t is None or min(t) <= 0 for t in triples):
         return None
+    logs = [math.log(t[0]) for t in triples]
+    se = math.sqrt(sum(((math.log(t[2]) - math.log(t[1])) / (2 * _Z95)) ** 2 for t in triples)) / len(logs)
+    mean = sum(logs) / len(logs)
+    return math.exp(mean), math.exp(mean - _Z95 * se), math.exp(mean + _Z95 * se)
 
 
 def _suite_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
@@ -196,8 +208,8 @@ def _columns(track: str, group: Sequence[Entry]) -> tuple[tuple[str, ...], Any]:
     if track != "control":
         return METRIC_COLUMNS, _metric_cell
     ratio_cols = tuple(f"{lvl} ratio" for lvl in CONTROL_LEVELS)
-    if all(any(_ratio_cell(e.doc, c) for c in ratio_cols) for e in group):
-        return ratio_cols, _ratio_cell
+    if any(_ratio_cell(e.doc, c) for c in ratio_cols for e in group):
+        return ratio_cols, _ratio_cell  # an entry that did not complete shows "—"
     return tuple(sorted({s for e in group for s in e.doc["suites"]})), _suite_cell
 
 
@@ -223,8 +235,8 @@ def _rank_section(rows: list[Row], *, n_boot: int, seed: int) -> None:
 def _fmt(value: float | None, column: str = "") -> str:
     if value is None:
         return "—"
-    if column == "cost":
-        return f"{value:.3g}"
+    if column in COLUMN_UNITS:
+        return f"{value * COLUMN_UNITS[column][2]:.3g}"
     return f"{value:.3f}"
 
 
@@ -278,8 +290,12 @@ _HOW_TO_READ = (
     "entries in one tier cannot be separated from the tier's best entry at 95 % (paired "
     "bootstrap over the suites); the order inside a tier is not significant. **Rank** is the "
     "95 % bootstrap interval of the entry's rank. ✓ = re-run and reproduced by "
-    "`degzoo leaderboard verify`; ★ = reference result computed by degzoo."
+    "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (control) = negative "
+    "control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "
+    "**cost** is milliseconds per pair of networks (lower is better; not ranked)."
 )
+#: How Markdown marks an entry whose content degzoo ships (see ``Entry.role``).
+_ROLE_MARK = {"reference": " ★", "negative control": " (control)"}
 
 
 def render_markdown(board: Board) -> str:
@@ -299,14 +315,15 @@ def render_markdown(board: Board) -> str:
         out += ["No results yet. Submit one with `degzoo leaderboard submit RESULT --repo-id ...`.", ""]
     for section in board.sections:
         out += [f"## {_track_title(section.track)} · zoo `{section.release}`", ""]  # [A-Za-z0-9._/-]
-        heads = ["Tier", "Rank", "Entry", "Score (95 % CI)", *section.columns, "Verified", "Package", "Links"]
+        cols = [f"{c} ({COLUMN_UNITS[c][1]})" if c in COLUMN_UNITS else c for c in section.columns]
+        heads = ["Tier", "Rank", "Entry", "Score (95 % CI)", *cols, "Verified", "Package", "Links"]
         out.append("| " + " | ".join(md_escape(h) for h in heads) + " |")
         out.append(
             "|" + "|".join(":--" if h in ("Entry", "Package", "Links") else "--:" for h in heads) + "|"
         )
         for row in section.rows:
             e, r, sub = row.entry, row.ranking, row.entry.submission
-            name = md_escape(e.name) + (" ★" if e.reference else "")
+            name = md_escape(e.name) + _ROLE_MARK.get(e.role or "", "")
             authors = _authors(sub)
             if authors:
                 name += f"<br><sub>{md_escape(authors)}</sub>"
@@ -344,19 +361,42 @@ padding:0 1rem;color:#1b1f24;background:#fff}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}
 .note{color:#57606a;max-width:60rem}
 .filters{display:flex;gap:1rem;align-items:center;margin:1rem 0}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{border-bottom:1px solid #d0d7de;padding:.35rem .5rem;text-align:right;vertical-align:top}
-th.t,td.t{text-align:left}
-th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.85rem}
+th,td{border-bottom:1px solid #d0d7de;padding:.3rem .25rem;text-align:right;vertical-align:top}
+th{vertical-align:bottom;font-size:.8rem}
+th.t,td.t{text-align:left}td.t{overflow-wrap:anywhere}
+td.n{white-space:nowrap}
+th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit;
+text-align:inherit}
 th[aria-sort=ascending] button::after{content:" \\25B2"}
 th[aria-sort=descending] button::after{content:" \\25BC"}
+.unit{display:block;font-weight:400;color:#57606a}
 tr.tier-odd td{background:#f6f8fa}
-.badge{display:inline-block;border-radius:.6rem;padding:0 .45rem;font-size:.75rem;margin-left:.3rem}
+.badge{display:inline-block;border-radius:.6rem;padding:0 .4rem;font-size:.72rem;white-space:nowrap}
+.name .badge{margin-left:.3rem}
 .verified{background:#dafbe1;color:#116329}.not-reproduced{background:#ffebe9;color:#a40e26}
 .reference{background:#ddf4ff;color:#0550ae}
+.neg-control{background:#f6f8fa;color:#57606a}
 .authors{display:block;color:#57606a;font-size:.8rem}
 [hidden]{display:none!important}
 """
+
+#: Column widths (% of the table) of the columns every section has; the suite or level columns
+#: share the rest equally, so sections with the same columns line up exactly.
+_FIXED_WIDTHS = {"Tier": 3.5, "Rank": 5.0, "Entry": 12.0, "Score": 5.0, "95 % CI": 8.0,
+                 "Verified": 7.0, "Package": 7.0, "Links": 5.0}
+#: Header labels that may break (soft hyphens), so the board fits a 1024 px window.
+_HEADER_LABELS = {
+    "conformance": "confor\u00admance",
+    "calibration": "cali\u00adbra\u00adtion",
+    "discriminability": "dis\u00adcrim\u00adin\u00adabil\u00adity",
+    "reliability": "relia\u00adbility",
+    "sample_size": "sample size",
+    "agreement": "agree\u00adment",
+}
+#: Columns whose number is not a score in [0, 1] (higher is better): unit, meaning, scale factor.
+COLUMN_UNITS = {"cost": ("ms/pair ↓", "milliseconds per pair of networks, lower is better", 1000.0)}
 
 _JS = """
 (function () {
@@ -439,7 +479,23 @@ def _html_link(label: str, url: Any) -> str:
 
 def _th(label: str, kind: str, cls: str = "") -> str:
     c = f' class="{cls}"' if cls else ""
-    return f'<th scope="col" data-type="{kind}"{c}><button type="button">{_esc(label)}</button></th>'
+    text = _esc(_HEADER_LABELS.get(label, label))
+    unit, meaning, _ = COLUMN_UNITS.get(label, ("", "", 1.0))
+    if unit:
+        c += f' title="{_esc(label)}: {_esc(meaning)}"'
+        text += f'<span class="unit">{_esc(unit)}</span>'
+    elif label in _HEADER_LABELS:
+        c += f' title="{_esc(label)}"'
+    return f'<th scope="col" data-type="{kind}"{c}><button type="button">{text}</button></th>'
+
+
+def _colgroup(columns: Sequence[str]) -> str:
+    """Fixed column widths: the same for the same columns in every section (they line up)."""
+    fixed = list(_FIXED_WIDTHS.items())
+    rest = (100.0 - sum(_FIXED_WIDTHS.values())) / max(1, len(columns))
+    widths = [w for _, w in fixed[:5]] + [rest] * len(columns) + [w for _, w in fixed[5:]]
+    # an attribute, not style="...": the page's Content-Security-Policy allows no inline styles
+    return "<colgroup>" + "".join(f'<col width="{w:.3f}%">' for w in widths) + "</colgroup>"
 
 
 def _td(text: str, value: Any = None, cls: str = "", *, raw: bool = False) -> str:
@@ -457,7 +513,14 @@ def _html_row(row: Row, section: Section) -> str:
     tier_cls = "" if r is None else ("tier-odd" if r.tier % 2 else "tier-even")
     name = _esc(e.name)
     if e.reference:
-        name += '<span class="badge reference" title="reference result computed by degzoo">reference</span>'
+        name += (
+            '<span class="badge reference" title="reference result shipped with degzoo">★ reference</span>'
+        )
+    elif e.role == "negative control":
+        name += (
+            '<span class="badge neg-control" title="negative control shipped with degzoo: it must score '
+            'low">negative control</span>'
+        )
     authors = _authors(sub)
     if authors:
         name += f'<span class="authors">{_esc(authors)}</span>'
@@ -479,7 +542,7 @@ def _html_row(row: Row, section: Section) -> str:
         _td("—" if r is None else str(r.tier), "" if r is None else r.tier),
         _td(_rank_text(r), "" if r is None else r.rank),
         _td(name, e.name, "t name", raw=True),
-        _td("—" if r is None else f"{r.score:.3f}", "" if r is None else repr(r.score), "score"),
+        _td("—" if r is None else f"{r.score:.3f}", "" if r is None else repr(r.score), "score n"),
         _td(
             "—" if r is None else f"{r.score_low:.3f}–{r.score_high:.3f}",
             "" if r is None else repr(r.score_high - r.score_low),
@@ -491,7 +554,7 @@ def _html_row(row: Row, section: Section) -> str:
             cells.append(_td("—", ""))
         else:
             cells.append(
-                f'<td data-value="{_esc(repr(s[0]))}" title="95 % CI {_fmt(s[1], c)}–'
+                f'<td class="n" data-value="{_esc(repr(s[0]))}" title="95 % CI {_fmt(s[1], c)}–'
                 f'{_fmt(s[2], c)}">{_esc(_fmt(s[0], c))}</td>'
             )
     cells += [
@@ -559,9 +622,12 @@ def render_html(board: Board) -> str:
             _th("Package", "text", "t"),
             '<th scope="col" class="t">Links</th>',
         ]
-        parts.append(f'<table class="board"><thead><tr>{"".join(heads)}</tr></thead><tbody>')
+        parts.append(
+            f'<div class="scroll"><table class="board">{_colgroup(section.columns)}'
+            f'<thead><tr>{"".join(heads)}</tr></thead><tbody>'
+        )
         parts += [_html_row(row, section) for row in section.rows]
-        parts.append("</tbody></table></section>")
+        parts.append("</tbody></table></div></section>")
     parts += [f"<script>{_JS}</script>", "</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -668,7 +734,7 @@ def build_board(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> BuildReport:
-    """Rebuild ``LEADERBOARD.md``, ``index.html`` (and ``results.parquet``) in ``root``.
+    """Rebuild ``LEADERBOARD.md``, ``index.html``, ``result.schema.json`` (and the parquet) in ``root``.
 
     Validates every result first; on any rejected file raises ``SubmissionError`` and writes
     nothing. With ``check`` nothing is written either: the report's ``stale`` lists the outputs
@@ -679,6 +745,8 @@ def build_board(
     outputs = {
         root_path / MARKDOWN_NAME: render_markdown(board).encode("utf-8"),
         root_path / HTML_NAME: render_html(board).encode("utf-8"),
+        # the format, for checking submissions without torch (check-jsonschema, jsonschema)
+        root_path / SCHEMA_NAME: (resources.files("degzoo.benchmark") / SCHEMA_FILE).read_bytes(),
     }
     if check:
         stale = [p for p, data in outputs.items() if not p.is_file() or p.read_bytes() != data]

@@ -11,8 +11,9 @@ The leaderboard lives in a Hub *dataset* repository with the folder layout of
    (``HfApi.create_commit(..., create_pr=True, repo_type="dataset")``).
 
 The maintainers' CI then runs ``degzoo leaderboard validate`` on the pull request and, after the
-merge, ``degzoo leaderboard build``. Reference results (``submission.reference: true``) are added
-by the maintainers with :func:`~degzoo.leaderboard.add_reference_results`, never through here.
+merge, ``degzoo leaderboard build``. Results that degzoo ships (reference results, negative
+controls) are added by the maintainers with :func:`~degzoo.leaderboard.add_reference_results`,
+never through here.
 """
 
 from __future__ import annotations
@@ -65,13 +66,14 @@ def submit_result(
     """Validate the result at ``path`` and open a pull request adding it to ``repo_id``."""
     p = Path(path)
     entry = validate_file(p, known=known)  # raises before any network call
-    if entry.reference:
+    if entry.role is not None:
         raise SubmissionError(
             str(p),
             [
                 Problem(
-                    "submission.reference",
-                    "is true: reference results are added by the degzoo maintainers; set it to false",
+                    "<file>",
+                    f"is a result degzoo ships ({entry.role}): the maintainers add it with "
+                    "`degzoo leaderboard add-reference`; submit your own results",
                 )
             ],
         )

@@ -6,11 +6,11 @@ reports, and its main score is the mean of its units.
 
 - **Metric tracks** (``metric-<level>``): the units are the :data:`RANKED_SUITES` (conformance,
   calibration, trend, discriminability, reliability). A unit's value is the suite's *main score*
-  (:func:`suite_main_score`): the mean of the suite's headline scores, which the harness lists in
-  the result's ``summary`` as ``"<suite>.<score>"`` (e.g. ``calibration.twin_auroc``,
+  (:func:`suite_main_score`): the mean of the suite's headline scores, the
+  :data:`~degzoo.benchmark.results.SUMMARY_SCORES` it reports (e.g. ``calibration.twin_auroc``,
   ``calibration.noise_spearman``, ``calibration.mixture_ari``), each clipped to [0, 1] (a
-  correlation counts as ``max(0, r)``); its standard error combines theirs as independent. Without
-  summary entries the first of :data:`SUITE_MAIN_SCORE` ``[suite]`` the suite reports is used.
+  correlation counts as ``max(0, r)``); its standard error combines theirs as independent. They are
+  read from the suite's own scores, never from the file's ``summary`` (which could disagree).
   Main scores lie in [0, 1], higher is better; each suite weighs the same. A suite whose status is
   ``failed``, ``timeout`` or ``error`` scores 0 ± 0 (a metric that cannot complete a suite earns
   nothing from it); a suite ``skipped`` by any entry of the group (it does not apply) is left out
@@ -51,10 +51,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from degzoo.benchmark.results import SUMMARY_SCORES
+
 __all__ = [
     "CONTROL_LEVELS",
     "RANKED_SUITES",
-    "SUITE_MAIN_SCORE",
     "Ranking",
     "entry_units",
     "group_table",
@@ -65,20 +66,10 @@ __all__ = [
 
 #: Metric suites that make up a metric track's main score.
 RANKED_SUITES: tuple[str, ...] = ("conformance", "calibration", "trend", "discriminability", "reliability")
-#: Names tried, in order, for a suite's main score when the result's summary does not name it.
-SUITE_MAIN_SCORE: dict[str, tuple[str, ...]] = {
-    "conformance": ("main", "checks_passed"),
-    "calibration": ("main", "twin_auroc"),
-    "trend": ("main", "expected_sign_share"),
-    "discriminability": ("main", "auroc"),
-    "reliability": ("main", "test_retest_spearman"),
-    "sample_size": ("main",),
-    "agreement": ("main", "spearman"),
-    "cost": ("main", "seconds_per_pair"),
-}
 #: The levels the control track measures degeneracy at.
 CONTROL_LEVELS: tuple[str, ...] = ("behaviour", "dynamics", "weights")
 SKIPPED = "skipped"
+_METRIC_SUITES = {s for s, _ in SUMMARY_SCORES}
 _Z95 = 1.959963984540054
 
 Triple = tuple[float, float, float]
@@ -92,28 +83,22 @@ def _triple(score: Any) -> Triple | None:
     return out if all(math.isfinite(x) for x in out) else None
 
 
-def main_score_names(suite_name: str, suite: Mapping[str, Any], summary: Any = None) -> list[str]:
-    """The suite's headline scores: ``"<suite>.<score>"`` keys of the summary, else one score name."""
-    if isinstance(summary, Mapping):
-        keys = [
-            k
-            for k, v in summary.items()
-            if isinstance(k, str) and k.startswith(f"{suite_name}.") and _triple(v) is not None
-        ]
-        if keys:
-            return keys
+def main_score_names(suite_name: str, suite: Mapping[str, Any]) -> list[str]:
+    """The suite's headline scores: its :data:`~degzoo.benchmark.results.SUMMARY_SCORES` it reports.
+
+    Computed from the suite itself, never from the file's ``summary``; a suite with no headline
+    score but a ``main`` score (or, outside the metric suites, a single score) uses that.
+    """
     scores = suite.get("scores") or {}
-    for name in SUITE_MAIN_SCORE.get(suite_name, ("main",)):
-        if name in scores:
-            return [name]
-    if len(scores) == 1 and suite_name not in SUITE_MAIN_SCORE:
-        return [next(iter(scores))]
-    return []
+    names = [k for s, k in SUMMARY_SCORES if s == suite_name and k in scores]
+    if names:
+        return names
+    if "main" in scores:
+        return ["main"]
+    return [next(iter(scores))] if len(scores) == 1 and suite_name not in _METRIC_SUITES else []
 
 
-def suite_main_score(
-    suite_name: str, suite: Mapping[str, Any], summary: Any = None, *, clip: bool = True
-) -> Triple | None:
+def suite_main_score(suite_name: str, suite: Mapping[str, Any], *, clip: bool = True) -> Triple | None:
     """``(value, low, high)`` of a suite's main score; ``None`` when the suite is not ok or has none.
 
     Several headline scores are averaged (clipped to [0, 1] with ``clip``, the default); the
@@ -121,11 +106,9 @@ def suite_main_score(
     """
     if suite.get("status") != "ok":
         return None
-    names = main_score_names(suite_name, suite, summary)
     triples = []
-    for name in names:
-        source = summary.get(name) if isinstance(summary, Mapping) and "." in name else None
-        t = _triple(source if source is not None else (suite.get("scores") or {}).get(name))
+    for name in main_score_names(suite_name, suite):
+        t = _triple((suite.get("scores") or {}).get(name))
         if t is None:
             return None
         if clip:
@@ -154,7 +137,7 @@ def entry_units(doc: Mapping[str, Any]) -> dict[str, Triple | str | None]:
             if suite.get("status") == SKIPPED:
                 out[name] = SKIPPED
             else:
-                out[name] = suite_main_score(name, suite, doc.get("summary"))
+                out[name] = suite_main_score(name, suite)
         return out
     for cid, suite in suites.items():
         if suite.get("status") == SKIPPED:

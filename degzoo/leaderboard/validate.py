@@ -33,6 +33,7 @@ from degzoo.leaderboard.schema import (
     content_key,
     entry_id,
     release_dir,
+    shipped_role,
     track_of,
 )
 
@@ -65,6 +66,9 @@ class Entry:
     release: str
     entry_id: str
     content_key: str
+    #: ``"reference"``, ``"negative control"`` or ``None``: set by degzoo from the result's content
+    #: (:func:`~degzoo.leaderboard.schema.shipped_role`), never by a flag in the file.
+    role: str | None = None
 
     @property
     def layout(self) -> PurePosixPath:
@@ -85,7 +89,8 @@ class Entry:
 
     @property
     def reference(self) -> bool:
-        return bool(self.submission.get("reference"))
+        """A reference result (★): one that degzoo itself ships, recognised by its content."""
+        return self.role == "reference"
 
     @property
     def level(self) -> str:
@@ -150,9 +155,15 @@ def parse_result_bytes(data: bytes, source: str = "<result>", *, max_bytes: int 
             source, [Problem("<file>", f"is not UTF-8 text ({exc.reason} at byte {exc.start})")]
         ) from None
     try:
-        return json.loads(
+        doc = json.loads(
             text, parse_constant=_no_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_pairs
         )
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")  # a lone surrogate (\\ud800) cannot be written
+        return doc
+    except UnicodeEncodeError:
+        raise SubmissionError(
+            source, [Problem("<file>", "holds an invalid character (a lone UTF-16 surrogate); fix the text")]
+        ) from None
     except _BadJSON as exc:
         raise SubmissionError(source, [Problem("<file>", str(exc))]) from None
     except json.JSONDecodeError as exc:
@@ -209,6 +220,7 @@ def load_entry(
         release=doc["zoo"]["release"],
         entry_id=entry_id(doc["submission"]["name"]),
         content_key=content_key(doc),
+        role=shipped_role(doc),
     )
 
 

@@ -2,7 +2,9 @@
 
 ``degzoo leaderboard verify RESULT`` imports the submission's metric (``submission.package.entry``
 if given, else the result's ``metric.name`` through the metric registry, with the recorded
-``metric.params``), checks that the installed package is the pinned version, runs a cheap subset
+``metric.params``) — a ``module:attr`` only when the module is one of the pinned distribution's
+top-level packages (``importlib.metadata``), never any other module —, checks that the installed
+package is the pinned version, runs a cheap subset
 of the harness (default: the ``conformance`` and ``discriminability`` suites with at most 8
 members per ensemble) on the same zoo release, and compares every score the two runs share.
 
@@ -25,6 +27,7 @@ import inspect
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -175,9 +178,31 @@ def _check_installed(entry: Entry, allow_version_mismatch: bool) -> str | None:
     return None
 
 
+def _check_module(entry: Entry, spec: str) -> None:
+    """Refuse to import ``spec`` (``module:attr``) unless its module belongs to the pinned distribution."""
+    package = entry.submission["package"]["name"]
+    top = spec.partition(":")[0].split(".")[0]
+    wanted = _normalise(package)
+    modules = metadata.packages_distributions()
+    if wanted not in {_normalise(d) for d in modules.get(top, [])}:
+        mine = sorted(t for t, ds in modules.items() if wanted in map(_normalise, ds))
+        raise DegzooError(
+            f"{entry.layout}: {spec!r} is not a module of the pinned package {package!r} (its top-level "
+            f"modules: {', '.join(mine) or 'none found'}); verify imports only the submitted package: "
+            "fix submission.package.entry (or metric.name)"
+        )
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _make_method(entry: Entry) -> Any:
     doc = entry.doc
     spec = entry.submission["package"].get("entry")
+    target = spec or (doc["metric"]["name"] if doc["kind"] == "metric" else "")
+    if ":" in target:
+        _check_module(entry, target)
     if doc["kind"] == "metric":
         from degzoo.metrics import get
 

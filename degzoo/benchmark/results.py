@@ -160,9 +160,11 @@ class MetricResult:
     degzoo_version: str = __version__
     kind: str = "metric"
     schema_version: int = SCHEMA_VERSION
+    submission: dict[str, Any] | None = None  # the leaderboard's block (degzoo evaluate --name ...)
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON-ready dict (the file's content)."""
+        sub = {} if self.submission is None else {"submission": jsonable(self.submission)}
         return {
             "schema_version": self.schema_version,
             "kind": self.kind,
@@ -175,6 +177,7 @@ class MetricResult:
             "cost": jsonable(self.cost),
             "environment": jsonable(self.environment),
             "created": self.created,
+            **sub,
         }
 
     def dumps(self) -> str:
@@ -217,6 +220,7 @@ class MetricResult:
             degzoo_version=data["degzoo_version"],
             kind=data["kind"],
             schema_version=data["schema_version"],
+            submission=data.get("submission"),
         )
 
 
@@ -270,8 +274,8 @@ def validate_result(
         problems.append(f"kind must be one of {KINDS}, got {kind!r}")
         kind = "metric"
     identity_key = "metric" if kind == "metric" else "control"
-    allowed = {*_COMMON_KEYS, identity_key}
-    required = allowed if kind == "metric" else allowed - {"settings"}  # the control track's own
+    allowed = {*_COMMON_KEYS, identity_key, "submission"}  # submission: the leaderboard checks it
+    required = allowed - {"submission"} if kind == "metric" else allowed - {"settings", "submission"}
     for key in sorted(set(data) - allowed):
         problems.append(f"unknown field {key!r} at the top level; remove it (allowed: {sorted(allowed)})")
     for key in sorted(required - set(data)):

@@ -216,3 +216,24 @@ def test_nan_weights_give_metric_error(tiny_ensemble):
     broken = tiny_ensemble.with_params(params)
     with pytest.raises(MetricError, match="member 1"):
         BehaviourOOD(n_trials=4).member_scores(broken)
+
+
+def test_dsa_stops_at_a_checkpoint_when_cancelled(tiny_ensemble):
+    from degzoo.metrics.base import cancellable
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def hook():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stop
+
+    dsa = metrics.get("dsa", n_delays=2, rank=4)
+    emb = dsa.embed(tiny_ensemble)
+    with cancellable(hook), pytest.raises(Stop):
+        dsa.compare(emb, emb, True)
+    assert len(calls) == 3  # it checks between steps, and stops at the first cancelled check
+    assert dsa.compare(emb, emb, True).shape == (4, 4)  # no hook: runs to the end

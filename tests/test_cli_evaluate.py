@@ -30,6 +30,17 @@ class AllNaN(FrobeniusWeightDistance):
         return np.full(super().compare(a, b, symmetric).shape, np.nan)
 
 
+@dataclass
+class Sleepy(FrobeniusWeightDistance):
+    """One long call that never reaches a checkpoint (a third party's metric)."""
+
+    name: ClassVar[str] = "sleepy"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        time.sleep(3.0)
+        return super().compare(a, b, symmetric)
+
+
 LONG_NAME = FrobeniusWeightDistance()
 LONG_NAME.name = "x" * 300  # type: ignore[misc]
 ESCAPE_NAME = FrobeniusWeightDistance()
@@ -60,7 +71,11 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
         (["--metric", "no_such_module_for_degzoo:M"], "module 'no_such_module_for_degzoo' failed to import"),
         (["--metric", "test_cli_evaluate:LONG_NAME"], "is 300 characters long; use at most 100"),
         (["--metric", "test_cli_evaluate:ESCAPE_NAME"], r"metric name 'evil\x1b[2Jname' contains control"),
-        (["--metric", "dsa\x07"], r"--metric name 'dsa\x07' contains control"),
+        (["--metric", "dsa\x07"], r"--metric 'dsa\x07' contains control"),
+        (["--time-limit", "-1"], "--time-limit must be a number of seconds >= 0 (0: no limit), got -1.0"),
+        (["--scorecard-seconds", "nan"], "--scorecard-seconds must be a number of seconds >= 0"),
+        (["--max-members", "1"], "--max-members must be at least 2"),
+        (["--suites", "conformance,nope"], "unknown suite(s) ['nope']; choose from conformance"),
         (["--metric", "dsa", "--param", "rank"], "--param 'rank': write it as KEY=VALUE"),
         (["--metric", "dsa", "--param", "rnak=8"], "'dsa' has no parameter(s) rnak; its parameters: n_del"),
         (["--metric", "dsa", "--param", "rank=8", "--param", "rank=9"], "--param rank is given twice"),
@@ -74,7 +89,8 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
          "--package 'no-such-dist-for-degzoo' is not installed"),
         (["--metric", "dsa", "--metric", "cka", "--name", "x", "--authors", "A"], "exactly one --metric"),
     ],
-    ids=["unknown", "import", "long-name", "escape-name", "control-spec", "param-syntax", "param-unknown",
+    ids=["unknown", "import", "long-name", "escape-name", "control-spec", "time-limit", "scorecard-nan",
+         "max-members", "suites", "param-syntax", "param-unknown",
          "param-twice", "param-two-metrics", "name-without-authors", "bad-url", "bad-package",
          "package-not-installed", "name-two-metrics"],
 )
@@ -89,6 +105,24 @@ def test_every_suite_in_error_is_a_failure(capsys, tmp_path):
     assert "every suite of 'all_nan' ended in an error" in capsys.readouterr().err
     data = json.loads((tmp_path / "results" / "all_nan.json").read_text())
     assert {s["status"] for s in data["suites"].values()} == {"error"}
+
+
+def test_a_call_still_running_does_not_hold_up_or_abort_the_exit(capsys, tmp_path, monkeypatch):
+    from degzoo.benchmark import harness
+
+    monkeypatch.setattr(harness, "HARD_GRACE_SECONDS", 0.1)
+    monkeypatch.setattr(harness, "HARD_FACTOR", 1.0)
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)  # the process would end here, skipping shutdown
+    code = main(["evaluate", "--metric", "test_cli_evaluate:Sleepy", "--suites", "conformance",
+                 "--time-limit", "0.3", "--out", str(tmp_path), "--quiet"])
+    assert code == 0 and exits == [0]
+    assert "conformance       timeout" in capsys.readouterr().out
+    assert (tmp_path / "results" / "sleepy.json").exists()
+    for _ in range(250):  # let the call end before other tests run (they would see its thread)
+        if not harness.abandoned_suites():
+            break
+        time.sleep(0.02)
 
 
 def test_params_reach_the_metric_result_and_file_name(capsys, tmp_path):

@@ -107,7 +107,7 @@ def evaluate_metric(
     from degzoo.zoo import Release, open_release
 
     rel = release if isinstance(release, Release) else open_release(release)
-    names = _suite_names(suites)
+    names = suite_names(suites)
     if not isinstance(max_members, int) or max_members < 2:
         raise InvalidParameterError(
             f"evaluate_metric: max_members must be an integer >= 2, got {max_members!r}")
@@ -266,12 +266,11 @@ def run_suite(name: str, ctx: Context, time_limit: float | None,
     return out, stats
 
 
-def abandoned_suites() -> list[str]:
-    """Names of suites whose worker thread is still running (abandoned after a hard time limit or
-    an interrupt, inside a metric call that does not stop at a checkpoint). A process should not
-    shut its interpreter down around such a thread: in native code it aborts the process."""
-    return [t.name.removeprefix("degzoo-suite-") for t in threading.enumerate()
-            if t.name.startswith("degzoo-suite-") and t.is_alive()]
+def abandoned_suites() -> list[threading.Thread]:
+    """Worker threads of suites still running (abandoned after a hard time limit or an interrupt,
+    inside a metric call that does not stop at a checkpoint). A process should not shut its
+    interpreter down around such a thread: in native code (torch) it aborts the process."""
+    return [t for t in threading.enumerate() if t.name.startswith("degzoo-suite-") and t.is_alive()]
 
 
 def result_stem(name: str, params: dict[str, Any] | None = None) -> str:
@@ -313,7 +312,8 @@ def _copy_details(details: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
-def _suite_names(suites: Iterable[str] | str | None) -> list[str]:
+def suite_names(suites: Iterable[str] | str | None) -> list[str]:
+    """The suites to run (``"a,b"``, a list, or None for all), or a usage error naming the unknown."""
     if suites is None:
         return list(SUITES)
     if isinstance(suites, str):

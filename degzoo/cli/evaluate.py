@@ -80,6 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     threads = _check_threads(args.threads)
+    _check_numbers(args)
     params = parse_params(args.param)
     if params and len(args.metric) != 1:
         raise InvalidParameterError("--param applies to one metric: give exactly one --metric with it")
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     submission = _submission(args, specs[0], metrics[0]) if args.name is not None or args.authors else None
     torch.set_num_threads(threads)
     release = _open_release(args)
+    running_before = set(abandoned_suites())
     out_dir = args.out / "results"
     written = []
     code = 0
@@ -120,7 +122,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         print("result files: " + ", ".join(str(p) for p in written))
     if code != 130 and (args.report if args.report is not None else not args.metric):
         _write_report(release, args)
-    if abandoned_suites():  # a metric call still running in native code would abort the exit
+    if set(abandoned_suites()) - running_before:  # a call still running in native code would abort the exit
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -134,6 +136,23 @@ def _check_threads(threads: int) -> int:
             f"--threads must be between 1 and {MAX_THREADS_PER_CORE * cores} "
             f"({MAX_THREADS_PER_CORE} × the {cores} cores of this machine), got {threads}")
     return threads
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Seconds are finite and >= 0 (0: no limit); a scorecard needs at least 2 members."""
+    import math
+
+    from degzoo.benchmark.harness import suite_names
+
+    for option, value in (("--time-limit", args.time_limit), ("--scorecard-seconds", args.scorecard_seconds)):
+        if not (math.isfinite(value) and value >= 0):
+            raise InvalidParameterError(
+                f"{option} must be a number of seconds >= 0 (0: no limit), got {value}")
+    if args.max_members < 2:
+        raise InvalidParameterError(f"--max-members must be at least 2 (distances need pairs), "
+                                    f"got {args.max_members}")
+    if args.suites is not None:
+        suite_names(args.suites)
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -165,7 +184,9 @@ def _load_metric(spec: str, params: dict[str, Any]) -> Any:
     from degzoo.metrics import get
     from degzoo.metrics.base import check_name
 
-    check_name(spec, "--metric")
+    if not spec.isprintable():
+        raise InvalidParameterError(f"--metric {ascii(spec)[:80]} contains control or non-printable "
+                                    "characters; give a metric name or 'module:attr'")
     try:
         metric = get(spec, **params)
         check_name(getattr(metric, "name", None))

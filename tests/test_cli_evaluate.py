@@ -79,6 +79,7 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
         (["--metric", "dsa", "--param", "rank"], "--param 'rank': write it as KEY=VALUE"),
         (["--metric", "dsa", "--param", "rnak=8"], "'dsa' has no parameter(s) rnak; its parameters: n_del"),
         (["--metric", "dsa", "--param", "rank=8", "--param", "rank=9"], "--param rank is given twice"),
+        (["--metric", "dsa", "--param", "lamb=NaN"], "--param lamb=NaN: NaN and infinity cannot be recorded"),
         (["--param", "rank=8"], "--param applies to one metric"),
         (["--metric", "dsa", "--name", "x"], "needs both --name and --authors"),
         (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--code-url", "ftp://x"],
@@ -91,7 +92,7 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
     ],
     ids=["unknown", "import", "long-name", "escape-name", "control-spec", "time-limit", "scorecard-nan",
          "max-members", "suites", "param-syntax", "param-unknown",
-         "param-twice", "param-two-metrics", "name-without-authors", "bad-url", "bad-package",
+         "param-twice", "param-nan", "param-two-metrics", "name-without-authors", "bad-url", "bad-package",
          "package-not-installed", "name-two-metrics"],
 )
 def test_bad_metrics_and_options_fail_once_before_any_suite(capsys, tmp_path, argv, expect):

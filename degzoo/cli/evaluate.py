@@ -157,24 +157,27 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def parse_params(items: list[str]) -> dict[str, Any]:
     """``["rank=10", "score=angular"]`` → ``{"rank": 10, "score": "angular"}`` (values as JSON,
-    else as text; Python's True/False/None are accepted too)."""
+    else as text, as ``degzoo control --param``); NaN and infinity are refused: a result file
+    cannot record them."""
+    from degzoo.cli._args import parse_value
+
     params: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
-        key = key.strip()
+        key = key.strip().replace("-", "_")
         if not sep or not key.isidentifier():
             raise InvalidParameterError(
                 f"--param {item!r:.80}: write it as KEY=VALUE with KEY a parameter name (e.g. rank=10)")
         if key in params:
             raise InvalidParameterError(f"--param {key} is given twice; give each parameter once")
-        python = {"True": True, "False": False, "None": None}
-        if text in python:
-            params[key] = python[text]
-            continue
+        value = parse_value(text.strip())
         try:
-            params[key] = json.loads(text)
+            json.dumps(value, allow_nan=False)
         except ValueError:
-            params[key] = text
+            raise InvalidParameterError(
+                f"--param {key}={text}: NaN and infinity cannot be recorded in a result; "
+                "give a number") from None
+        params[key] = value
     return params
 
 

@@ -89,11 +89,14 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
         (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--package", "no-such-dist-for-degzoo"],
          "--package 'no-such-dist-for-degzoo' is not installed"),
         (["--metric", "dsa", "--metric", "cka", "--name", "x", "--authors", "A"], "exactly one --metric"),
+        (["--metric", "test_cli_evaluate:AllNaN", "--name", "x", "--authors", "A"],
+         "cannot tell which installed package provides 'test_cli_evaluate:AllNaN' (module "
+         "'test_cli_evaluate'); say it with --package NAME==VERSION"),
     ],
     ids=["unknown", "import", "long-name", "escape-name", "control-spec", "time-limit", "scorecard-nan",
          "max-members", "suites", "param-syntax", "param-unknown",
          "param-twice", "param-nan", "param-two-metrics", "name-without-authors", "bad-url", "bad-package",
-         "package-not-installed", "name-two-metrics"],
+         "package-not-installed", "name-two-metrics", "package-unknown"],
 )
 def test_bad_metrics_and_options_fail_once_before_any_suite(capsys, tmp_path, argv, expect):
     assert expect in _fails_in_one_line(capsys, argv, tmp_path / "out")

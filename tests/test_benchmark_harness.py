@@ -106,6 +106,30 @@ class NaNMetric(FrobeniusWeightDistance):
 
 
 @dataclass
+class AllNaN(FrobeniusWeightDistance):
+    name: ClassVar[str] = "all_nan"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        return np.full(super().compare(a, b, symmetric).shape, np.nan)
+
+
+@dataclass
+class ComplexOutput(FrobeniusWeightDistance):
+    name: ClassVar[str] = "complex_output"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        return super().compare(a, b, symmetric) * (1 + 1j)
+
+
+@dataclass
+class Huge(FrobeniusWeightDistance):
+    name: ClassVar[str] = "huge"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        return super().compare(a, b, symmetric) * 1e306
+
+
+@dataclass
 class WrongShape(FrobeniusWeightDistance):
     name: ClassVar[str] = "wrong_shape"
 
@@ -200,8 +224,11 @@ def test_trajectory_invariances_via_rotated_states(tiny_release):
         (NaNMetric(), {"conformance": "failed", "trend": "error", "cost": "error"}),
         (WrongShape(), {"conformance": "error", "trend": "error", "cost": "error"}),
         ("no_such_module_for_degzoo:Metric", {"conformance": "error", "trend": "error", "cost": "error"}),
+        (AllNaN(), {"conformance": "error", "trend": "error", "cost": "error"}),
+        (ComplexOutput(), {"conformance": "error", "trend": "error", "cost": "error"}),
+        (Huge(), {"conformance": "error", "trend": "error", "cost": "error"}),
     ],
-    ids=["raises-on-some-pairs", "nan", "wrong-shape", "import-failure"],
+    ids=["raises-on-some-pairs", "nan", "wrong-shape", "import-failure", "all-nan", "complex", "huge"],
 )
 def test_broken_metrics_are_recorded_and_the_run_completes(tiny_release, tmp_path, metric, expect):
     result = evaluate_metric(metric, tiny_release, suites=list(expect), max_members=2, **FAST)
@@ -218,6 +245,13 @@ def test_broken_metrics_are_recorded_and_the_run_completes(tiny_release, tmp_pat
         assert "non-finite" in messages
     elif isinstance(metric, WrongShape):
         assert "shape" in messages
+    elif isinstance(metric, AllNaN):
+        assert data["suites"]["conformance"]["message"].startswith(
+            "MetricError: metric 'all_nan': compare returned no finite value (all 9 are NaN)")
+    elif isinstance(metric, ComplexOutput):
+        assert "metric 'complex_output': compare returned complex numbers" in messages
+    elif isinstance(metric, Huge):
+        assert "metric 'huge': compare returned" in messages and "beyond 1e+100" in messages
     else:
         assert "could not be loaded" in messages and "no_such_module_for_degzoo" in messages
         assert data["metric"]["level"] is None
@@ -248,6 +282,71 @@ def test_a_hung_metric_call_is_abandoned(tiny_release, monkeypatch):
     assert time.perf_counter() - t0 < 2.5
     conf = result.suites["conformance"]
     assert conf.status == "timeout" and "abandoned" in conf.message
+
+
+@dataclass
+class Stepping(FrobeniusWeightDistance):
+    """A long compare made of short steps that calls checkpoint() between them (as DSA does)."""
+
+    name: ClassVar[str] = "stepping"
+    steps: int = 1000
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        from degzoo.metrics.base import checkpoint
+
+        for _ in range(self.steps):
+            checkpoint()
+            time.sleep(0.01)
+        return super().compare(a, b, symmetric)
+
+
+def test_an_abandoned_call_stops_at_its_next_checkpoint(tiny_release, monkeypatch):
+    monkeypatch.setattr(harness, "HARD_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(harness, "HARD_FACTOR", 1.0)
+    result = evaluate_metric(Stepping(), tiny_release, suites=["conformance"], n_boot=50,
+                             progress=False, time_limit=0.3)
+    assert result.suites["conformance"].status == "timeout"
+    for _ in range(200):  # the 10 s call was cancelled: its thread ends within a step (a hung
+        # call of an earlier test, which has no checkpoint, ends within its 3 s pause)
+        if not harness.abandoned_suites():
+            break
+        time.sleep(0.02)
+    assert harness.abandoned_suites() == []
+
+
+def test_progress_inside_a_suite(tiny_release, monkeypatch, capsys):
+    monkeypatch.setattr(harness, "TTY_PROGRESS_SECONDS", 0.05)
+    monkeypatch.setattr(harness, "PLAIN_PROGRESS_SECONDS", 0.5)
+    evaluate_metric(Stepping(steps=30), tiny_release, suites=["conformance"], n_boot=50, time_limit=None)
+    log = capsys.readouterr().err  # not a terminal: a plain line every 0.5 s of a 1.5 s call, no \r
+    running = [line for line in log.splitlines() if "conformance       running" in line]
+    assert 1 <= len(running) <= 6 and "\r" not in log
+    assert "metric call(s)" in running[0]
+    monkeypatch.setattr(harness.sys.stderr, "isatty", lambda: True)
+    evaluate_metric(Stepping(steps=30), tiny_release, suites=["conformance"], n_boot=50, time_limit=None)
+    log = capsys.readouterr().err  # a terminal: one status line refreshed in place, then cleared
+    assert log.count("\r[stepping] conformance       running") >= 5
+    assert "\r\033[K[stepping] conformance       ok" in log
+
+
+def test_result_file_names_carry_given_parameters():
+    assert harness.result_stem("dsa") == "dsa.json"
+    stem = harness.result_stem("dsa", {"rank": 10, "score": "euclidean"})
+    assert stem == "dsa--rank-10--score-euclidean.json"
+    assert harness.result_stem("dsa", {"rank": 10}) != harness.result_stem("dsa", {"rank": 20})
+    long = harness.result_stem("dsa", {f"p{i}": "x" * 20 for i in range(10)})
+    assert long.startswith("dsa--params-") and len(long) < 40
+
+
+def test_invalid_metric_names_are_refused_before_anything_runs(tiny_release, tmp_path):
+    metric = FrobeniusWeightDistance()
+    for bad in ("x" * 300, "evil\x1b[2Jname"):
+        metric.name = bad  # an instance attribute: what a careless third party can do
+        result = evaluate_metric(metric, tiny_release, suites=["conformance"], **FAST)
+        assert result.metric["level"] is None
+        assert "could not be loaded" in result.suites["conformance"].message
+        assert len(result.metric["name"]) <= 100 and result.metric["name"].isprintable()
+        _roundtrip(result, tmp_path / "bad.json")
 
 
 def test_agreement_with_the_reference_metric(tiny_release):

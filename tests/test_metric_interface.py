@@ -41,7 +41,7 @@ def _permuted_twin(ensemble: Ensemble, seed: int = 0) -> Ensemble:
 class Constant(Metric):
     name: ClassVar[str] = "constant"
     level: ClassVar[str] = "weights"
-    value: float = 1.0
+    value: float | complex | str = 1.0
     shape_error: bool = False
 
     def embed(self, ensemble):
@@ -49,6 +49,9 @@ class Constant(Metric):
 
     def compare(self, a, b, symmetric):
         out = np.full((a, b + int(self.shape_error)), self.value)
+        if self.value == "one-nan":
+            out = np.ones((a, b))
+            out[0, 1] = out[1, 0] = np.nan
         return out
 
 
@@ -88,8 +91,18 @@ def test_plain_function_is_wrapped(tiny_ensemble):
 
 
 def test_bad_metric_output_names_metric_and_pair(tiny_ensemble):
-    with pytest.raises(MetricError, match=r"'constant' returned a non-finite value nan for pair \(0, 0\)"):
+    with pytest.raises(MetricError, match=r"'constant' returned a non-finite value nan for pair \(0, 1\)"):
+        Constant(value="one-nan").pairwise(tiny_ensemble)
+    with pytest.raises(MetricError, match=r"'constant': compare returned no finite value \(all 16 are NaN\)"):
         Constant(value=np.nan).pairwise(tiny_ensemble)
+    with pytest.raises(MetricError, match=r"all 16 are infinite"):
+        Constant(value=np.inf).cross(tiny_ensemble, tiny_ensemble)
+    with pytest.raises(MetricError, match=r"'constant': compare returned complex numbers \(complex128\)"):
+        Constant(value=1 + 1e-3j).pairwise(tiny_ensemble)
+    with pytest.raises(MetricError, match=r"16 value\(s\) of magnitude up to 1e\+308, beyond 1e\+100"):
+        Constant(value=1e308).pairwise(tiny_ensemble)
+    with pytest.raises(MetricError, match=r"compare returned <U3 values, not numbers"):
+        Constant(value="far").pairwise(tiny_ensemble)
     with pytest.raises(MetricError, match="negative distance"):
         Constant(value=-1.0).pairwise(tiny_ensemble)
     with pytest.raises(MetricError, match=r"shape \(4, 5\), expected \(4, 4\)"):
@@ -102,6 +115,47 @@ def test_bad_metric_output_names_metric_and_pair(tiny_ensemble):
 
     with pytest.raises(MetricError, match=r"raised on pair \(0, 2\): ZeroDivisionError"):
         metrics.get(raises, level="weights").pairwise(tiny_ensemble)
+    with pytest.raises(MetricError, match=r"returned \(1\+2j\) for pair \(0, 1\); return one real number"):
+        metrics.get(lambda a, b: 1 + 2j, level="weights").pairwise(tiny_ensemble)
+    with pytest.raises(MetricError, match=r"returned 'far' for pair \(0, 1\)"):
+        metrics.get(lambda a, b: "far", level="weights").pairwise(tiny_ensemble)
+
+
+def test_metric_names_are_checked_where_they_are_declared():
+    with pytest.raises(TypeError, match="is 300 characters long; use at most 100"):
+        type("Long", (Constant,), {"name": "x" * 300})
+    with pytest.raises(TypeError, match=r"'bad\\x1b\[2J' contains control or non-printable"):
+        type("Escape", (Constant,), {"name": "bad\x1b[2J"})
+    with pytest.raises(InvalidParameterError, match="contains control"):
+        FunctionMetric(lambda a, b: 0.0, level="weights", name="two\nlines")
+    with pytest.raises(InvalidParameterError, match="non-empty"):
+        metrics.register(Constant, name=" ")
+    with pytest.raises(InvalidParameterError, match="characters long"):
+        metrics.register(Constant, name="y" * 101)
+
+
+def test_unknown_parameters_list_the_metric_parameters():
+    with pytest.raises(InvalidParameterError, match=r"'dsa' has no parameter\(s\) rnak; its parameters: n_"):
+        metrics.get("dsa", rnak=10)
+    assert metrics.get("dsa", rank=8).rank == 8
+
+
+def test_checkpoint_raises_only_inside_a_cancelled_call():
+    from degzoo.metrics.base import cancellable, checkpoint
+
+    class Stop(Exception):
+        pass
+
+    def hook():
+        raise Stop
+
+    checkpoint()  # outside any harness: a no-op
+    with cancellable(lambda: None):
+        checkpoint()  # not cancelled
+        with pytest.raises(Stop), cancellable(hook):
+            checkpoint()
+        checkpoint()  # the outer hook is back
+    checkpoint()
 
 
 def test_cross_rejects_different_tasks(tiny_ensemble):
@@ -162,3 +216,24 @@ def test_nan_weights_give_metric_error(tiny_ensemble):
     broken = tiny_ensemble.with_params(params)
     with pytest.raises(MetricError, match="member 1"):
         BehaviourOOD(n_trials=4).member_scores(broken)
+
+
+def test_dsa_stops_at_a_checkpoint_when_cancelled(tiny_ensemble):
+    from degzoo.metrics.base import cancellable
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def hook():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stop
+
+    dsa = metrics.get("dsa", n_delays=2, rank=4)
+    emb = dsa.embed(tiny_ensemble)
+    with cancellable(hook), pytest.raises(Stop):
+        dsa.compare(emb, emb, True)
+    assert len(calls) == 3  # it checks between steps, and stops at the first cancelled check
+    assert dsa.compare(emb, emb, True).shape == (4, 4)  # no hook: runs to the end

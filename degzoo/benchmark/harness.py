@@ -8,19 +8,29 @@ Time limits: each suite runs in a worker thread under a cooperative deadline (ch
 after every metric call; a call that the metric's measured speed says cannot finish in the time
 left is not started). The suite then stops with status ``timeout`` and keeps the scores it finished.
 A single metric call that overruns is waited for until 1.5 × the limit + 10 s; after that the suite
-is reported as ``timeout`` and abandoned (the thread cannot be killed: it finishes in the
-background, and the message says so).
+is reported as ``timeout`` and abandoned: the call is cancelled, which stops a metric that calls
+:func:`degzoo.metrics.base.checkpoint` between steps (DSA does); any other call cannot be killed
+and finishes in the background (the message says so, and :func:`abandoned_suites` lists them).
+
+Ctrl-C cancels the running suite the same way and waits up to :data:`INTERRUPT_GRACE_SECONDS`
+for its call to stop: a thread left running inside native code (torch) while the interpreter
+shuts down aborts the process ("terminate called without an active exception").
+
+Progress: while a suite runs, a status line (suite, seconds, pairs so far) is refreshed on a
+terminal; when stderr is not a terminal a plain line is written every
+:data:`PLAIN_PROGRESS_SECONDS` instead, so a log gets a few lines, not thousands.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,11 +39,17 @@ from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteR
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
 from degzoo.benchmark.suites import REFERENCE_METRICS, SUITE_FUNCTIONS, SUITES, Context, Settings
 from degzoo.errors import InvalidParameterError
+from degzoo.metrics.base import MAX_NAME_LENGTH, check_name
 
 #: A suite whose metric call overruns its time limit is waited for until
 #: ``HARD_FACTOR × time_limit + HARD_GRACE_SECONDS``, then abandoned.
 HARD_FACTOR = 1.5
 HARD_GRACE_SECONDS = 10.0
+#: After Ctrl-C, how long the running suite's call is given to stop at a checkpoint.
+INTERRUPT_GRACE_SECONDS = 10.0
+#: Progress while a suite runs: refresh period on a terminal, line period in a log.
+TTY_PROGRESS_SECONDS = 1.0
+PLAIN_PROGRESS_SECONDS = 30.0
 
 # Runners of reference metrics (default parameters) kept across runs in this process, so that the
 # agreement suite of a later metric reuses the distances the reference computed in its own run.
@@ -77,7 +93,7 @@ def evaluate_metric(
     from degzoo.zoo import Release, open_release
 
     rel = release if isinstance(release, Release) else open_release(release)
-    names = _suite_names(suites)
+    names = suite_names(suites)
     if not isinstance(max_members, int) or max_members < 2:
         raise InvalidParameterError(
             f"evaluate_metric: max_members must be an integer >= 2, got {max_members!r}")
@@ -96,11 +112,13 @@ def evaluate_metric(
     try:
         m = _resolve(metric)
         identity = _identity(m)
+        check_name(identity["name"])
     except Exception as exc:
         spec = metric if isinstance(metric, str) else getattr(metric, "__name__", repr(metric))
+        spec = _printable(str(spec))
         msg = f"the metric could not be loaded: {type(exc).__name__}: {exc}"
         log(f"[{spec}] {msg}")
-        result = MetricResult(zoo=zoo, metric={"name": str(spec), "level": None, "params": {},
+        result = MetricResult(zoo=zoo, metric={"name": spec, "level": None, "params": {},
                                                "invariances": []})
         for name in names:
             result.suites[name] = SuiteResult(status="error", message=msg)
@@ -131,11 +149,13 @@ def evaluate_metric(
                 log(f"[{identity['name']}] {name:<17} timeout  (budget spent)")
                 continue
             limit = left if limit is None else min(limit, left)
+        t_suite = time.perf_counter()
         try:
-            res, stats = run_suite(name, ctx, limit)
+            res, stats = run_suite(name, ctx, limit, progress=log.ticker(f"[{identity['name']}] {name:<17}"))
         except KeyboardInterrupt:
             interrupted = True
             res, stats = SuiteResult(status="error", message="interrupted by the user"), runner.stats
+            res.seconds = time.perf_counter() - t_suite
         result.suites[name] = res
         per_suite[name] = {"seconds": round(res.seconds, 4), **stats.to_json()}
         log(f"[{identity['name']}] {name:<17} {res.status:<8} {res.seconds:7.1f} s"
@@ -168,8 +188,11 @@ def evaluate_metric(
     return result
 
 
-def run_suite(name: str, ctx: Context, time_limit: float | None) -> tuple[SuiteResult, CallStats]:
-    """Run one suite in a worker thread under its time limit; never raises (but KeyboardInterrupt)."""
+def run_suite(name: str, ctx: Context, time_limit: float | None,
+              progress: Callable[[float, CallStats], None] | None = None) -> tuple[SuiteResult, CallStats]:
+    """Run one suite in a worker thread under its time limit; never raises (but KeyboardInterrupt).
+
+    ``progress(seconds, stats)`` is called about every second while the suite runs."""
     out = SuiteResult()
     runner = ctx.runner
     deadline = Deadline(time_limit)
@@ -191,9 +214,16 @@ def run_suite(name: str, ctx: Context, time_limit: float | None) -> tuple[SuiteR
     thread.start()
     hard = None if time_limit is None else HARD_FACTOR * time_limit + HARD_GRACE_SECONDS
     try:
-        thread.join(hard)
+        while thread.is_alive():
+            left = float("inf") if hard is None else hard - deadline.elapsed
+            if left <= 0:
+                break
+            thread.join(min(TTY_PROGRESS_SECONDS, left))
+            if progress is not None and thread.is_alive():
+                progress(deadline.elapsed, stats)
     except KeyboardInterrupt:
-        deadline.cancelled.set()  # the worker stops at its next metric call
+        deadline.cancelled.set()  # the worker stops at its next metric call or checkpoint
+        thread.join(INTERRUPT_GRACE_SECONDS)  # a second Ctrl-C ends the wait
         raise
     if thread.is_alive():
         deadline.cancelled.set()
@@ -202,7 +232,8 @@ def run_suite(name: str, ctx: Context, time_limit: float | None) -> tuple[SuiteR
             scores=dict(out.scores),
             details=_copy_details(out.details),
             message=f"time limit of {time_limit:g} s: a metric call had not returned after "
-            f"{deadline.elapsed:.0f} s; the suite was abandoned (the call finishes in the background)",
+            f"{deadline.elapsed:.0f} s; the suite was abandoned (the call was cancelled; one that "
+            "does not stop at a checkpoint finishes in the background)",
         )
         snapshot.seconds = deadline.elapsed
         return snapshot, stats
@@ -221,6 +252,37 @@ def run_suite(name: str, ctx: Context, time_limit: float | None) -> tuple[SuiteR
     return out, stats
 
 
+def abandoned_suites() -> list[threading.Thread]:
+    """Worker threads of suites still running (abandoned after a hard time limit or an interrupt,
+    inside a metric call that does not stop at a checkpoint). A process should not shut its
+    interpreter down around such a thread: in native code (torch) it aborts the process."""
+    return [t for t in threading.enumerate() if t.name.startswith("degzoo-suite-") and t.is_alive()]
+
+
+def result_stem(name: str, params: dict[str, Any] | None = None) -> str:
+    """The file name of a result: ``<name>.json``, or ``<name>--<key>-<value>...json`` when
+    parameters were given (so two settings of one metric do not overwrite each other); a long
+    parameter list is shortened to a hash of it."""
+    from degzoo.benchmark.results import result_filename
+
+    if not params:
+        return result_filename(name)
+    text = "--".join(f"{k}-{json.dumps(v, sort_keys=True) if not isinstance(v, str) else v}"
+                     for k, v in sorted(params.items()))
+    text = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    if len(text) > 80:
+        text = "params-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return result_filename(f"{name}--{text}")
+
+
+def _printable(text: str) -> str:
+    """``text`` if it can name a metric, else its ASCII escape, shortened."""
+    try:
+        return check_name(text)
+    except InvalidParameterError:
+        return ascii(text)[:MAX_NAME_LENGTH]
+
+
 def _check_scores(out: SuiteResult) -> None:
     bad = [k for k, s in out.scores.items() if not isinstance(s, Score)]
     for k in bad:
@@ -236,7 +298,8 @@ def _copy_details(details: dict[str, Any]) -> dict[str, Any]:
         return {}
 
 
-def _suite_names(suites: Iterable[str] | str | None) -> list[str]:
+def suite_names(suites: Iterable[str] | str | None) -> list[str]:
+    """The suites to run (``"a,b"``, a list, or None for all), or a usage error naming the unknown."""
     if suites is None:
         return list(SUITES)
     if isinstance(suites, str):
@@ -334,9 +397,40 @@ def _first_score(res: SuiteResult) -> str:
 
 
 class _Logger:
+    """Progress on stderr: whole lines, and while a suite runs either a status line refreshed in
+    place (a terminal) or a plain line every :data:`PLAIN_PROGRESS_SECONDS` (a log file)."""
+
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
+        self.tty = enabled and sys.stderr.isatty()
+        self._pending = False  # a status line waits to be overwritten
 
     def __call__(self, text: str) -> None:
         if self.enabled:
+            self._clear()
             print(text, file=sys.stderr, flush=True)
+
+    def _clear(self) -> None:
+        if self._pending:
+            sys.stderr.write("\r\033[K")
+            self._pending = False
+
+    def ticker(self, label: str) -> Callable[[float, CallStats], None] | None:
+        if not self.enabled:
+            return None
+        last = [0.0]
+
+        def tick(seconds: float, stats: CallStats) -> None:
+            text = (f"{label} running {seconds:5.0f} s: {stats.calls} metric call(s), "
+                    f"{stats.pairs} pair(s), {stats.networks} network(s) embedded"
+                    + (f", {stats.reference_seconds:.0f} s in the reference metric"
+                       if stats.reference_seconds >= 1 else ""))
+            if self.tty:
+                sys.stderr.write("\r" + text + "\033[K")
+                sys.stderr.flush()
+                self._pending = True
+            elif seconds - last[0] >= PLAIN_PROGRESS_SECONDS:
+                last[0] = seconds
+                print(text, file=sys.stderr, flush=True)
+
+        return tick

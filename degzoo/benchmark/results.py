@@ -172,9 +172,11 @@ class MetricResult:
     degzoo_version: str = __version__
     kind: str = "metric"
     schema_version: int = SCHEMA_VERSION
+    submission: dict[str, Any] | None = None  # the leaderboard's block (degzoo evaluate --name ...)
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON-ready dict (the file's content)."""
+        sub = {} if self.submission is None else {"submission": jsonable(self.submission)}
         return {
             "schema_version": self.schema_version,
             "kind": self.kind,
@@ -187,6 +189,7 @@ class MetricResult:
             "cost": jsonable(self.cost),
             "environment": jsonable(self.environment),
             "created": self.created,
+            **sub,
         }
 
     def dumps(self) -> str:
@@ -230,6 +233,7 @@ class MetricResult:
             degzoo_version=data["degzoo_version"],
             kind=data["kind"],
             schema_version=data["schema_version"],
+            submission=data.get("submission"),
         )
 
 

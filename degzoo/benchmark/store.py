@@ -13,9 +13,10 @@ Every call into the metric (``embed``, ``compare``, ``member_scores``) goes thro
   the harness's overhead;
 - checks the suite's deadline before each call, refusing a call that its running cost estimate
   (seconds per pair and per network measured so far) says needs more than 1.25 × the time left
-  (:class:`SuiteTimeout`), and after each call;
-- validates every distance matrix like :meth:`degzoo.metrics.Metric.pairwise` does (shape,
-  finite, non-negative: :class:`degzoo.errors.MetricError` otherwise).
+  (:class:`SuiteTimeout`), and after each call; inside a call, a metric that calls
+  :func:`degzoo.metrics.base.checkpoint` is stopped there once the suite is cancelled;
+- validates every distance matrix like :meth:`degzoo.metrics.Metric.pairwise` does (real numbers
+  of sane size, shape, finite, non-negative: :class:`degzoo.errors.MetricError` otherwise).
 
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from degzoo.errors import MetricError
-from degzoo.metrics.base import check_distances
+from degzoo.metrics.base import as_distances, cancellable, check_distances
 from degzoo.zoo.ensemble import Ensemble
 
 
@@ -81,9 +82,14 @@ class Deadline:
     def remaining(self) -> float:
         return float("inf") if self.limit is None else self.limit - self.elapsed
 
-    def check(self, need: float = 0.0, what: str = "") -> None:
+    def check_cancelled(self) -> None:
+        """Raise :class:`SuiteTimeout` once the suite was cancelled (what
+        :func:`degzoo.metrics.base.checkpoint` calls inside a running metric call)."""
         if self.cancelled.is_set():
-            raise SuiteTimeout("the suite was abandoned after its hard time limit")
+            raise SuiteTimeout("the suite was cancelled (interrupted, or past its hard time limit)")
+
+    def check(self, need: float = 0.0, what: str = "") -> None:
+        self.check_cancelled()
         if self.limit is None:
             return
         if self.remaining <= 0:
@@ -169,7 +175,8 @@ class MetricRunner:
                             f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
         t0 = time.perf_counter()
         try:
-            return fn()
+            with cancellable(self.deadline.check_cancelled):
+                return fn()
         finally:
             dt = time.perf_counter() - t0
             for stats in (self.stats, self.total):
@@ -210,7 +217,7 @@ class MetricRunner:
         eb = ea if symmetric else self.embed(key_b, ens_b)
         n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
         out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
-        return np.asarray(out, dtype=np.float64)
+        return as_distances(self.metric, out)
 
     def cross(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble) -> np.ndarray:
         """Checked ``[Ea, Eb]`` distances (no probe-set check: reliability crosses probe sets)."""
@@ -316,8 +323,8 @@ class MetricRunner:
         new = idx[np.isnan(full[idx])]
         if new.size:
             ens = self.sub(cond, new)
-            s = np.asarray(self._call("member_scores", lambda: self.metric.member_scores(ens),
-                                      networks=len(ens)), dtype=np.float64)
+            s = as_distances(self.metric, self._call("member_scores", lambda: self.metric.member_scores(ens),
+                                                     networks=len(ens)), "member_scores")
             if s.shape != (new.size,):
                 raise MetricError(f"metric {self.name!r}: member_scores returned shape {s.shape}, "
                                   f"expected ({new.size},)")

@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from degzoo.errors import InvalidParameterError
+
+#: A thread count above this many times the machine's cores is refused as a typo.
+MAX_THREADS_PER_CORE = 4
+
+
+class _DeprecatedBudget(argparse.Action):
+    """``--budget``: the old name of ``--scorecard-seconds`` (``control --budget`` is small/full)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print("degzoo evaluate: --budget is deprecated; use --scorecard-seconds", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,12 +31,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run metrics through the benchmark suites (conformance, calibration, trend, "
         "discriminability, reliability, sample size, agreement, cost) on a zoo release, print "
         "each scorecard and write OUT/results/<metric>.json. Without --metric, scores every "
-        "reference metric and also writes the report (OUT/report.html, as degzoo report). "
-        "Exit status 1 when a metric could not be loaded (its result file says why), 130 when "
-        "interrupted.",
+        "reference metric and also writes the report (OUT/report.html, as degzoo report). With "
+        "--name and --authors the result file carries the leaderboard's submission block and goes "
+        "straight to `degzoo leaderboard validate`/`submit`. Exit status 2 on bad arguments or a "
+        "metric that cannot be loaded (nothing runs), 1 when every suite of a metric ended in an "
+        "error, 130 when interrupted (the partial result is written).",
     )
     p.add_argument("--metric", action="append", default=[], metavar="NAME|module:attr",
                    help="a registered metric or a 'module:attr' (repeatable; default: the reference metrics)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of the metric's constructor (repeatable; VALUE is read as JSON — "
+                   "10, 1e-3, true, null — else as text); recorded in the result and in its file name")
     p.add_argument("--release", default=None,
                    help="zoo release: a folder, or a Hub dataset repo with --revision "
                    "(default: the embedded zoo)")
@@ -28,58 +50,225 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output folder; result files go to OUT/results/ (default: degzoo-results)")
     p.add_argument("--suites", default=None, help="comma-separated suites (default: all)")
     p.add_argument("--max-members", type=int, default=6, help="members per condition (default: 6)")
-    p.add_argument("--time-limit", type=float, default=60.0,
+    p.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS",
                    help="seconds per suite, 0 for none (default: 60)")
-    p.add_argument("--budget", type=float, default=0.0,
-                   help="seconds for each metric's whole scorecard, 0 for none (default: none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scorecard-seconds", type=float, default=0.0, metavar="SECONDS",
+                   help="seconds for each metric's whole scorecard, 0 for none (default: none); "
+                   "--budget is a deprecated alias")
+    p.add_argument("--budget", dest="scorecard_seconds", type=float, action=_DeprecatedBudget,
+                   default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the suites' random draws (twins, bootstrap, subsets; default: 0)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the metrics' many small products run fastest so)")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
                    help="write OUT/report.html: degeneracy along the release's ladders and the "
                    "scorecards (default: yes without --metric, no with it; needs the [plots] extra)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    board = p.add_argument_group(
+        "leaderboard submission", "with --name and --authors (one --metric), the result file is a "
+        "submission: `degzoo leaderboard validate/submit OUT/results/<file>` accept it as it is")
+    board.add_argument("--name", default=None, help="display name of the entry on the leaderboard")
+    board.add_argument("--authors", default=None, help="authors, as one text (e.g. 'A. Author, B. Author')")
+    board.add_argument("--code-url", default=None, help="http(s) URL of the metric's code (default: none)")
+    board.add_argument("--paper-url", default=None, help="http(s) URL of its paper (default: none)")
+    board.add_argument("--package", default=None, metavar="NAME[==VERSION]",
+                       help="the pip distribution that provides the metric, pinned (default: found "
+                       "from the metric's module; the installed version when VERSION is left out)")
     p.set_defaults(run=run, accepts_extra=False)
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
+    threads = _check_threads(args.threads)
+    _check_numbers(args)
+    params = parse_params(args.param)
+    if params and len(args.metric) != 1:
+        raise InvalidParameterError("--param applies to one metric: give exactly one --metric with it")
+    if args.name is not None and len(args.metric) != 1:
+        raise InvalidParameterError(
+            "--name makes a leaderboard entry of one metric: give exactly one --metric")
     import torch
 
-    from degzoo.benchmark import REFERENCE_METRICS, evaluate_metric, format_scorecard, result_filename
+    from degzoo.benchmark import REFERENCE_METRICS, evaluate_metric, format_scorecard
+    from degzoo.benchmark.harness import abandoned_suites, result_stem
 
-    torch.set_num_threads(args.threads)
-    from degzoo.zoo import open_release
-
-    release = open_release(args.release, revision=args.revision)
-    metrics = args.metric or list(dict.fromkeys(REFERENCE_METRICS.values()))
+    specs = args.metric or list(dict.fromkeys(REFERENCE_METRICS.values()))
+    metrics = [_load_metric(spec, params) for spec in specs]  # fail once, before any suite
+    submission = _submission(args, specs[0], metrics[0]) if args.name is not None or args.authors else None
+    torch.set_num_threads(threads)
+    release = _open_release(args)
+    running_before = set(abandoned_suites())
     out_dir = args.out / "results"
     written = []
     code = 0
-    for spec in metrics:
-        result = evaluate_metric(spec, release, suites=args.suites, max_members=args.max_members,
+    for metric in metrics:
+        result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
                                  time_limit=args.time_limit or None, seed=args.seed,
-                                 budget=args.budget or None, progress=not args.quiet)
-        path = result.write(out_dir / result_filename(result.metric["name"]))
+                                 budget=args.scorecard_seconds or None, progress=not args.quiet)
+        result.submission = submission
+        path = result.write(out_dir / result_stem(result.metric["name"], params))
         written.append(path)
         print(format_scorecard(result))
         print(f"wrote {path}\n")
-        if result.metric.get("level") is None:  # the metric could not be loaded: nothing ran
-            code = max(code, 1)
         if result.cost.get("interrupted"):
             print("degzoo evaluate: interrupted; the partial result was written", file=sys.stderr)
             code = 130
             break
+        if result.suites and all(s.status == "error" for s in result.suites.values()):
+            print(f"degzoo evaluate: every suite of {result.metric['name']!r} ended in an error "
+                  f"(see {path})", file=sys.stderr)
+            code = 1
     if len(written) > 1:
         print("result files: " + ", ".join(str(p) for p in written))
     if code != 130 and (args.report if args.report is not None else not args.metric):
         _write_report(release, args)
+    if set(abandoned_suites()) - running_before:  # a call still running in native code would abort the exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     return code
+
+
+def _check_threads(threads: int) -> int:
+    cores = os.cpu_count() or 1
+    if not 1 <= threads <= MAX_THREADS_PER_CORE * cores:
+        raise InvalidParameterError(
+            f"--threads must be between 1 and {MAX_THREADS_PER_CORE * cores} "
+            f"({MAX_THREADS_PER_CORE} × the {cores} cores of this machine), got {threads}")
+    return threads
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Seconds are finite and >= 0 (0: no limit); a scorecard needs at least 2 members."""
+    import math
+
+    from degzoo.benchmark.harness import suite_names
+
+    for option, value in (("--time-limit", args.time_limit), ("--scorecard-seconds", args.scorecard_seconds)):
+        if not (math.isfinite(value) and value >= 0):
+            raise InvalidParameterError(
+                f"{option} must be a number of seconds >= 0 (0: no limit), got {value}")
+    if args.max_members < 2:
+        raise InvalidParameterError(f"--max-members must be at least 2 (distances need pairs), "
+                                    f"got {args.max_members}")
+    if args.suites is not None:
+        suite_names(args.suites)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["rank=10", "score=angular"]`` → ``{"rank": 10, "score": "angular"}`` (values as JSON,
+    else as text, as ``degzoo control --param``); NaN and infinity are refused: a result file
+    cannot record them."""
+    from degzoo.cli._args import parse_value
+
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise InvalidParameterError(
+                f"--param {item!r:.80}: write it as KEY=VALUE with KEY a parameter name (e.g. rank=10)")
+        if key in params:
+            raise InvalidParameterError(f"--param {key} is given twice; give each parameter once")
+        value = parse_value(text.strip())
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise InvalidParameterError(
+                f"--param {key}={text}: NaN and infinity cannot be recorded in a result; "
+                "give a number") from None
+        params[key] = value
+    return params
+
+
+def _load_metric(spec: str, params: dict[str, Any]) -> Any:
+    """The metric instance for ``spec``, or a one-line error saying why it cannot be loaded."""
+    from degzoo.errors import DegzooError
+    from degzoo.metrics import get
+    from degzoo.metrics.base import check_name
+
+    if not spec.isprintable():
+        raise InvalidParameterError(f"--metric {ascii(spec)[:80]} contains control or non-printable "
+                                    "characters; give a metric name or 'module:attr'")
+    try:
+        metric = get(spec, **params)
+        check_name(getattr(metric, "name", None))
+    except DegzooError:
+        raise
+    except Exception as exc:  # a third party's constructor or import: say which, in one line
+        raise InvalidParameterError(
+            f"metric {spec!r} could not be loaded: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+    return metric
+
+
+def _submission(args: argparse.Namespace, spec: str, metric: Any) -> dict[str, Any]:
+    """The leaderboard's ``submission`` block, checked by the leaderboard's own schema now, so
+    that a bad URL or package fails before the run, not at ``leaderboard validate``."""
+    from degzoo.leaderboard.schema import check_document
+
+    if args.name is None or not args.authors:
+        raise InvalidParameterError("a leaderboard submission needs both --name and --authors")
+    block = {
+        "name": args.name,
+        "authors": args.authors,
+        "code_url": args.code_url,
+        "paper_url": args.paper_url,
+        "package": _package(args.package, spec, metric),
+        "reference": False,
+    }
+    problems = [p for p in check_document({"submission": block}, harness=False)
+                if p.field.startswith("submission")]
+    if problems:
+        option = {"submission.name": "--name", "submission.authors": "--authors",
+                  "submission.code_url": "--code-url", "submission.paper_url": "--paper-url"}
+        first = problems[0]
+        where = option.get(first.field, "--package" if "package" in first.field else first.field)
+        raise InvalidParameterError(f"{where}: {first.message}")
+    return block
+
+
+def _package(text: str | None, spec: str, metric: Any) -> dict[str, str]:
+    """``{"name", "version", "entry"}`` of the distribution that provides ``metric``."""
+    from importlib import metadata
+
+    cls = getattr(metric, "fn", None) or type(metric)  # FunctionMetric: the wrapped function
+    entry = spec if ":" in spec else f"{cls.__module__}:{cls.__qualname__}"
+    if text is None:
+        top = entry.split(":", 1)[0].split(".", 1)[0]
+        dists = metadata.packages_distributions().get(top, [])
+        if len(dists) != 1:
+            raise InvalidParameterError(
+                f"cannot tell which installed package provides {entry!r} (module {top!r}); "
+                "say it with --package NAME==VERSION")
+        text = dists[0]
+    name, _, version = text.partition("==")
+    if not version:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise InvalidParameterError(
+                f"--package {name!r} is not installed, so its version is unknown; "
+                f"write --package {name}==VERSION") from None
+    return {"name": name, "version": version, "entry": entry}
+
+
+def _open_release(args: argparse.Namespace) -> Any:
+    """The release, with the Hub's download bars off when stderr is a log (one line instead)."""
+    from degzoo.zoo import open_release
+
+    if args.release is not None and (args.quiet or not sys.stderr.isatty()):
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+        if not args.quiet:
+            print(f"degzoo evaluate: opening release {args.release}"
+                  + (f" at {args.revision}" if args.revision else ""), file=sys.stderr, flush=True)
+    return open_release(args.release, revision=args.revision)
 
 
 def _write_report(release: object, args: argparse.Namespace) -> None:
     """The report of ``degzoo report`` on the same release, with this run's scorecards."""
     import importlib.util
-    import os
 
     if importlib.util.find_spec("matplotlib") is None:
         print("degzoo evaluate: report not written: its figures need matplotlib "

@@ -13,7 +13,10 @@ metric — ours or a third party's — fails the same clear way on NaN, negative
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
@@ -23,6 +26,51 @@ from degzoo.errors import InvalidParameterError, MetricError
 Level = Literal["behaviour", "dynamics", "weights", "representation"]
 LEVELS: tuple[str, ...] = ("behaviour", "dynamics", "weights", "representation")
 INVARIANCES: frozenset[str] = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
+#: Longest metric name: it names the result file (``results/<name>.json``) and table rows.
+MAX_NAME_LENGTH = 100
+#: Largest distance accepted: beyond it the suites' sums and squares overflow float64.
+MAX_DISTANCE = 1e100
+
+_checkpoint = threading.local()
+
+
+def check_name(name: Any, what: str = "metric") -> str:
+    """``name`` if it can name a metric (1-100 printable characters), else InvalidParameterError.
+
+    Names become file names and terminal output: a control character or a 300-character name
+    must be refused before anything runs, not fail when the result is written.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterError(f"{what} name must be a non-empty string, got {name!r:.60}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidParameterError(
+            f"{what} name {name[:40]!r}... is {len(name)} characters long; use at most {MAX_NAME_LENGTH}")
+    if not name.isprintable():
+        raise InvalidParameterError(
+            f"{what} name {ascii(name)[:80]} contains control or non-printable characters; "
+            "use printable text")
+    return name
+
+
+def checkpoint() -> None:
+    """Called by long-running metrics between steps: raises if whoever runs the metric has
+    cancelled the call (the harness on Ctrl-C or after a hard time limit), so that the call
+    ends promptly instead of running on in a thread nobody waits for. A no-op otherwise."""
+    hook = getattr(_checkpoint, "hook", None)
+    if hook is not None:
+        hook()
+
+
+@contextlib.contextmanager
+def cancellable(hook: Callable[[], None]) -> Iterator[None]:
+    """Make :func:`checkpoint` call ``hook`` (which raises to cancel) in this thread, for the
+    duration of the block."""
+    previous = getattr(_checkpoint, "hook", None)
+    _checkpoint.hook = hook
+    try:
+        yield
+    finally:
+        _checkpoint.hook = previous
 
 
 class EnsembleLike(Protocol):
@@ -49,6 +97,12 @@ class Metric(abc.ABC):
             return
         if level not in LEVELS:
             raise TypeError(f"metric {cls.__name__}: level must be one of {LEVELS}, got {level!r}")
+        name = getattr(cls, "name", None)
+        if isinstance(name, str):
+            try:
+                check_name(name)
+            except InvalidParameterError as exc:
+                raise TypeError(f"metric {cls.__name__}: {exc}") from None
         unknown = set(cls.invariances) - INVARIANCES
         if unknown:
             raise TypeError(
@@ -123,11 +177,43 @@ class Metric(abc.ABC):
     def _compare(self, emb_a: Any, emb_b: Any, n_a: int, n_b: int, symmetric: bool,
                  workers: int | None, scheduler: str | None, cluster: str | None) -> np.ndarray:
         if workers == 1 and scheduler is None and cluster is None:
-            return np.asarray(self.compare(emb_a, emb_b, symmetric), dtype=np.float64)
+            return as_distances(self, self.compare(emb_a, emb_b, symmetric))
         from degzoo.metrics.parallel import blocked_compare
 
         return blocked_compare(self, emb_a, emb_b, n_a, n_b, symmetric, workers=workers,
                                scheduler=scheduler, cluster=cluster)
+
+
+def as_distances(metric: Any, out: Any, what: str = "compare") -> np.ndarray:
+    """What a metric's ``compare`` (or ``member_scores``) returned, as float64, or
+    :class:`MetricError` naming the metric and what it returned: not numbers, complex numbers
+    (their imaginary part would be dropped silently), no finite value at all, or values beyond
+    :data:`MAX_DISTANCE` (which overflow the statistics computed from them)."""
+    name = getattr(metric, "name", type(metric).__name__)
+    arr = np.asarray(out)
+    if np.iscomplexobj(arr):
+        raise MetricError(
+            f"metric {name!r}: {what} returned complex numbers ({arr.dtype}); return real distances "
+            "(np.abs(z), or z.real if the imaginary part is rounding noise)")
+    if arr.dtype.kind not in "biuf":
+        raise MetricError(f"metric {name!r}: {what} returned {arr.dtype} values, not numbers "
+                          f"(a {type(out).__name__}); return a float array")
+    arr = arr.astype(np.float64, copy=False)
+    finite = np.isfinite(arr)
+    if arr.size and not finite.any():
+        raise MetricError(f"metric {name!r}: {what} returned no finite value (all {arr.size} are "
+                          f"{_kinds(arr)}); check the metric for a division by zero or NaN input")
+    big = finite & (np.abs(arr) > MAX_DISTANCE)
+    if big.any():
+        raise MetricError(
+            f"metric {name!r}: {what} returned {int(big.sum())} value(s) of magnitude up to "
+            f"{float(np.abs(arr[big]).max()):.3g}, beyond {MAX_DISTANCE:.0e}; the statistics "
+            "computed from them overflow: rescale the metric")
+    return arr
+
+
+def _kinds(arr: np.ndarray) -> str:
+    return " or ".join(k for k, m in (("NaN", np.isnan(arr)), ("infinite", np.isinf(arr))) if m.any())
 
 
 def check_distances(metric: Any, dist: np.ndarray, shape: tuple[int, int]) -> None:

@@ -54,7 +54,7 @@ from scipy.sparse.linalg import ArpackError as _ArpackError
 from scipy.sparse.linalg import eigsh as _eigsh
 
 from degzoo.errors import InvalidParameterError
-from degzoo.metrics.base import Level, Metric
+from degzoo.metrics.base import Level, Metric, checkpoint
 
 __all__ = [
     "DSA",
@@ -246,6 +246,7 @@ def fit_dmd_operators(
         )
     out = np.empty((trajs.shape[0], rank, rank))
     for e in range(trajs.shape[0]):
+        checkpoint()
         out[e] = fit_dmd(trajs[e], n_delays, rank, delay_interval, lamb, device)
     return out
 
@@ -549,6 +550,7 @@ def _ascend(
     out = {k: w[k].clone() for k in result_keys}
     ids = torch.arange(nb, device=dev)
     for k in itertools.count():
+        checkpoint()  # a cancelled call (Ctrl-C in the harness) stops here, not at exit in torch
         active = (w["gg"] > tol * tol) & ~w["stalled"] & (w["it"] < max_iter)
         n_act = int(active.sum())
         if n_act * 8 <= len(ids) * 7:  # compact: >= 1/8 of the working set has stopped

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from degzoo.errors import InvalidParameterError, MetricError
-from degzoo.metrics.base import LEVELS, Level, Metric
+from degzoo.metrics.base import LEVELS, Level, Metric, check_name
 
 
 class FunctionMetric(Metric):
@@ -33,7 +33,7 @@ class FunctionMetric(Metric):
             raise InvalidParameterError(f"FunctionMetric: level must be one of {LEVELS}, got {level!r}")
         self.fn = fn
         self.level = level
-        self.name = name or getattr(fn, "__name__", "function")
+        self.name = check_name(name or getattr(fn, "__name__", "function"))
         self.invariances = frozenset(invariances or getattr(fn, "invariances", ()))
         self.params = params
 
@@ -50,11 +50,18 @@ class FunctionMetric(Metric):
                 if symmetric and j <= i:
                     continue
                 try:
-                    out[i, j] = float(self.fn(net_a, net_b, **self.params))
+                    value = self.fn(net_a, net_b, **self.params)
                 except Exception as exc:
                     raise MetricError(
                         f"metric {self.name!r} raised on pair ({i}, {j}): {exc.__class__.__name__}: {exc}"
                     ) from exc
+                try:
+                    if np.iscomplexobj(value) or np.ndim(value) != 0:
+                        raise TypeError
+                    out[i, j] = float(value)
+                except (TypeError, ValueError):
+                    raise MetricError(f"metric {self.name!r} returned {value!r:.60} for pair ({i}, {j}); "
+                                      "return one real number (a float)") from None
         if symmetric:
             out = out + out.T
         return out

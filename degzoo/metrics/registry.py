@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from degzoo.errors import InvalidParameterError, UnknownNameError
-from degzoo.metrics.base import Level, Metric
+from degzoo.metrics.base import Level, Metric, check_name
 from degzoo.metrics.function import FunctionMetric
 from degzoo.plugins import import_object
 
@@ -21,6 +21,7 @@ def register(factory: Callable[..., Metric], name: str | None = None) -> Callabl
     key = name or getattr(factory, "name", None)
     if not isinstance(key, str) or not key:
         raise InvalidParameterError(f"register: {factory!r} has no name; pass name=...")
+    check_name(key)
     if key in _REGISTRY and _REGISTRY[key] is not factory:
         raise InvalidParameterError(f"register: a different metric is already registered as {key!r}")
     _REGISTRY[key] = factory
@@ -45,6 +46,7 @@ def get(spec: str | Metric | Callable[..., Any], *, level: Level | None = None, 
         return spec
     obj = _resolve(spec) if isinstance(spec, str) else spec
     if inspect.isclass(obj) and issubclass(obj, Metric):
+        _check_params(obj, params)
         return obj(**params)
     if isinstance(obj, Metric):
         return obj
@@ -60,6 +62,21 @@ def get(spec: str | Metric | Callable[..., Any], *, level: Level | None = None, 
             )
         return FunctionMetric(obj, level=lvl, **params)
     raise InvalidParameterError(f"get: cannot make a metric from {obj!r}")
+
+
+def _check_params(cls: type, params: dict[str, Any]) -> None:
+    """Unknown parameter names are an error that lists the metric's parameters."""
+    try:
+        accepted = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        return
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InvalidParameterError(
+            f"metric {getattr(cls, 'name', cls.__name__)!r} has no parameter(s) {', '.join(unknown)}; "
+            f"its parameters: {', '.join(accepted) or 'none'}")
 
 
 def _maybe_factory(obj: Callable[..., Any], params: dict[str, Any]) -> Metric | None:

@@ -1,0 +1,228 @@
+"""``degzoo evaluate`` on bad input, Ctrl-C, parameters and leaderboard submissions (embedded zoo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from degzoo.cli import build_parser, main
+from degzoo.leaderboard.schema import check_document
+from degzoo.metrics import FrobeniusWeightDistance
+
+
+@dataclass
+class AllNaN(FrobeniusWeightDistance):
+    name: ClassVar[str] = "all_nan"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        return np.full(super().compare(a, b, symmetric).shape, np.nan)
+
+
+@dataclass
+class Sleepy(FrobeniusWeightDistance):
+    """One long call that never reaches a checkpoint (a third party's metric)."""
+
+    name: ClassVar[str] = "sleepy"
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        time.sleep(3.0)
+        return super().compare(a, b, symmetric)
+
+
+LONG_NAME = FrobeniusWeightDistance()
+LONG_NAME.name = "x" * 300  # type: ignore[misc]
+ESCAPE_NAME = FrobeniusWeightDistance()
+ESCAPE_NAME.name = "evil\x1b[2Jname"  # type: ignore[misc]
+
+
+def _fails_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], out: Path) -> str:
+    """Run evaluate, expect exit 2 with one line on stderr, no traceback and nothing written."""
+    assert main(["evaluate", "--out", str(out), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("degzoo evaluate: error: "), err
+    assert "Traceback" not in err and "\x1b" not in err
+    assert not out.exists()
+    return lines[0]
+
+
+@pytest.mark.parametrize("threads", ["0", "-3", "100000"])
+def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
+    line = _fails_in_one_line(capsys, ["--threads", threads], tmp_path / "out")
+    assert f"--threads must be between 1 and {4 * (os.cpu_count() or 1)}" in line and line.endswith(threads)
+
+
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        (["--metric", "no_such_metric"], "unknown metric 'no_such_metric'; available: behaviour_ood"),
+        (["--metric", "no_such_module_for_degzoo:M"], "module 'no_such_module_for_degzoo' failed to import"),
+        (["--metric", "test_cli_evaluate:LONG_NAME"], "is 300 characters long; use at most 100"),
+        (["--metric", "test_cli_evaluate:ESCAPE_NAME"], r"metric name 'evil\x1b[2Jname' contains control"),
+        (["--metric", "dsa\x07"], r"--metric 'dsa\x07' contains control"),
+        (["--time-limit", "-1"], "--time-limit must be a number of seconds >= 0 (0: no limit), got -1.0"),
+        (["--scorecard-seconds", "nan"], "--scorecard-seconds must be a number of seconds >= 0"),
+        (["--max-members", "1"], "--max-members must be at least 2"),
+        (["--suites", "conformance,nope"], "unknown suite(s) ['nope']; choose from conformance"),
+        (["--metric", "dsa", "--param", "rank"], "--param 'rank': write it as KEY=VALUE"),
+        (["--metric", "dsa", "--param", "rnak=8"], "'dsa' has no parameter(s) rnak; its parameters: n_del"),
+        (["--metric", "dsa", "--param", "rank=8", "--param", "rank=9"], "--param rank is given twice"),
+        (["--metric", "dsa", "--param", "lamb=NaN"], "--param lamb=NaN: NaN and infinity cannot be recorded"),
+        (["--param", "rank=8"], "--param applies to one metric"),
+        (["--metric", "dsa", "--name", "x"], "needs both --name and --authors"),
+        (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--code-url", "ftp://x"],
+         "--code-url: 'ftp://x' is not an absolute http:// or https:// URL"),
+        (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--package", "no such pkg==1"],
+         "--package: "),
+        (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--package", "no-such-dist-for-degzoo"],
+         "--package 'no-such-dist-for-degzoo' is not installed"),
+        (["--metric", "dsa", "--metric", "cka", "--name", "x", "--authors", "A"], "exactly one --metric"),
+        (["--metric", "test_cli_evaluate:AllNaN", "--name", "x", "--authors", "A"],
+         "cannot tell which installed package provides 'test_cli_evaluate:AllNaN' (module "
+         "'test_cli_evaluate'); say it with --package NAME==VERSION"),
+    ],
+    ids=["unknown", "import", "long-name", "escape-name", "control-spec", "time-limit", "scorecard-nan",
+         "max-members", "suites", "param-syntax", "param-unknown",
+         "param-twice", "param-nan", "param-two-metrics", "name-without-authors", "bad-url", "bad-package",
+         "package-not-installed", "name-two-metrics", "package-unknown"],
+)
+def test_bad_metrics_and_options_fail_once_before_any_suite(capsys, tmp_path, argv, expect):
+    assert expect in _fails_in_one_line(capsys, argv, tmp_path / "out")
+
+
+def test_every_suite_in_error_is_a_failure(capsys, tmp_path):
+    code = main(["evaluate", "--metric", "test_cli_evaluate:AllNaN", "--suites", "conformance,trend",
+                 "--out", str(tmp_path), "--quiet"])
+    assert code == 1
+    assert "every suite of 'all_nan' ended in an error" in capsys.readouterr().err
+    data = json.loads((tmp_path / "results" / "all_nan.json").read_text())
+    assert {s["status"] for s in data["suites"].values()} == {"error"}
+
+
+def test_a_call_still_running_does_not_hold_up_or_abort_the_exit(capsys, tmp_path, monkeypatch):
+    from degzoo.benchmark import harness
+
+    monkeypatch.setattr(harness, "HARD_GRACE_SECONDS", 0.1)
+    monkeypatch.setattr(harness, "HARD_FACTOR", 1.0)
+    exits: list[int] = []
+    monkeypatch.setattr(os, "_exit", exits.append)  # the process would end here, skipping shutdown
+    code = main(["evaluate", "--metric", "test_cli_evaluate:Sleepy", "--suites", "conformance",
+                 "--time-limit", "0.3", "--out", str(tmp_path), "--quiet"])
+    assert code == 0 and exits == [0]
+    assert "conformance       timeout" in capsys.readouterr().out
+    assert (tmp_path / "results" / "sleepy.json").exists()
+    for _ in range(250):  # let the call end before other tests run (they would see its thread)
+        if not harness.abandoned_suites():
+            break
+        time.sleep(0.02)
+
+
+def test_params_reach_the_metric_result_and_file_name(capsys, tmp_path):
+    base = ["evaluate", "--metric", "weights_frobenius", "--suites", "conformance", "--out", str(tmp_path),
+            "--quiet"]
+    assert main([*base, "--param", "normalize=none", "--param", "use_io=true"]) == 0
+    assert main(base) == 0
+    results = tmp_path / "results"
+    given = json.loads((results / "weights_frobenius--normalize-none--use_io-true.json").read_text())
+    default = json.loads((results / "weights_frobenius.json").read_text())
+    assert given["metric"]["params"] == {"normalize": "none", "use_io": True}
+    assert default["metric"]["params"] == {"normalize": "entries", "use_io": False}
+
+
+def test_evaluate_output_is_a_leaderboard_submission(capsys, tmp_path):
+    code = main(["evaluate", "--metric", "weights_frobenius", "--suites", "conformance",
+                 "--out", str(tmp_path), "--quiet", "--name", "My Frobenius",
+                 "--authors", "A. Author, B. Author", "--code-url", "https://example.org/code"])
+    assert code == 0
+    doc = json.loads((tmp_path / "results" / "weights_frobenius.json").read_text())
+    from degzoo import __version__
+
+    assert doc["submission"] == {
+        "name": "My Frobenius", "authors": "A. Author, B. Author", "code_url": "https://example.org/code",
+        "paper_url": None, "reference": False,
+        "package": {"name": "degzoo", "version": __version__,
+                    "entry": "degzoo.metrics.weights:FrobeniusWeightDistance"},
+    }
+    # the leaderboard finds nothing wrong with the block or the rest of the file; what it misses
+    # is only the suites this quick run left out
+    problems = check_document(doc)
+    assert problems and all(p.field.startswith("suites") for p in problems), problems
+
+
+def test_every_option_has_help_and_budget_is_a_deprecated_alias(capsys):
+    parser = build_parser()
+    evaluate = parser._subparsers._group_actions[0].choices["evaluate"]
+    visible = [a for a in evaluate._actions if a.option_strings and a.help != "==SUPPRESS=="]
+    assert {"--scorecard-seconds", "--param", "--name", "--authors", "--code-url", "--package", "--seed"} <= {
+        s for a in visible for s in a.option_strings}
+    assert [a.option_strings for a in visible if not a.help] == []
+    assert parser.parse_args(["evaluate"]).scorecard_seconds == 0.0
+    assert parser.parse_args(["evaluate", "--scorecard-seconds", "30"]).scorecard_seconds == 30.0
+    assert capsys.readouterr().err == ""
+    assert parser.parse_args(["evaluate", "--budget", "30"]).scorecard_seconds == 30.0
+    assert "--budget is deprecated; use --scorecard-seconds" in capsys.readouterr().err
+
+
+def test_hub_download_bars_are_off_in_a_log(monkeypatch):
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+
+    from degzoo.cli.evaluate import _open_release
+    from degzoo.zoo import embedded_path
+
+    args = build_parser().parse_args(["evaluate", "--release", str(embedded_path())])
+    try:
+        enable_progress_bars()
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        _open_release(args)
+        assert not are_progress_bars_disabled()
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+        _open_release(args)
+        assert are_progress_bars_disabled()
+    finally:
+        enable_progress_bars()
+
+
+def test_ctrl_c_during_dsa_exits_130_with_the_partial_result(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from degzoo.cli import main; sys.exit(main())", "evaluate",
+         "--metric", "dsa", "--suites", "conformance,calibration", "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True)
+    reader.start()
+    log = []
+    try:
+        while not any("scoring on" in line for line in log):  # the suites have started
+            log.append(lines.get(timeout=60))
+        # inside DSA's conformance (seconds of torch work, which releases the GIL: without the fix,
+        # interpreter shutdown met the suite thread there and aborted the process in most tries)
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(5)
+    while not lines.empty():
+        log.append(lines.get())
+    text = "".join(log)
+    assert code == 130, text  # it was -6 (SIGABRT: "terminate called without an active exception")
+    assert "terminate called" not in text and "Traceback" not in text
+    data = json.loads((tmp_path / "results" / "dsa.json").read_text())
+    assert data["cost"]["interrupted"] is True
+    assert data["suites"]["conformance"]["message"] == "interrupted by the user"
+    assert data["suites"]["calibration"]["status"] == "skipped"

@@ -83,7 +83,7 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
         (["--param", "rank=8"], "--param applies to one metric"),
         (["--metric", "dsa", "--name", "x"], "needs both --name and --authors"),
         (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--code-url", "ftp://x"],
-         "--code-url: 'ftp://x' is not an absolute http:// or https:// URL"),
+         "--code-url: 'ftp://x' is not valid; use an absolute http:// or https:// URL"),
         (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--package", "no such pkg==1"],
          "--package: "),
         (["--metric", "dsa", "--name", "My DSA", "--authors", "A", "--package", "no-such-dist-for-degzoo"],
@@ -151,7 +151,7 @@ def test_evaluate_output_is_a_leaderboard_submission(capsys, tmp_path):
 
     assert doc["submission"] == {
         "name": "My Frobenius", "authors": "A. Author, B. Author", "code_url": "https://example.org/code",
-        "paper_url": None, "reference": False,
+        "paper_url": None,
         "package": {"name": "degzoo", "version": __version__,
                     "entry": "degzoo.metrics.weights:FrobeniusWeightDistance"},
     }

@@ -214,9 +214,8 @@ def _submission(args: argparse.Namespace, spec: str, metric: Any) -> dict[str, A
         "code_url": args.code_url,
         "paper_url": args.paper_url,
         "package": _package(args.package, spec, metric),
-        "reference": False,
     }
-    problems = [p for p in check_document({"submission": block}, harness=False)
+    problems = [p for p in check_document({"submission": block})
                 if p.field.startswith("submission")]
     if problems:
         option = {"submission.name": "--name", "submission.authors": "--authors",

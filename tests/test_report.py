@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from degzoo import metrics
 from degzoo.benchmark.figures import classical_mds
 from degzoo.benchmark.report import compute_ladder_degeneracy, load_results, render_report, write_report
 from degzoo.errors import InvalidParameterError
+from degzoo.zoo import Release
 from degzoo.zoo.builder import build_release
 
 # threshold 2.0: members "converge" within the first epoch; ff-bits3 never does (threshold 1e-9)
@@ -132,7 +134,7 @@ def _metric_result(path: Path) -> None:
                  suites=suites, summary={"conformance.symmetry": Score.exact(1.0, 6)}).write(path)
 
 
-def test_ladder_data_is_json_with_cis(ladder_data):
+def test_ladder_data_is_json_with_cis(ladder_data, tiny_release):
     text = json.dumps(ladder_data, allow_nan=False)  # strict JSON: the lead ships it as is
     assert json.loads(text) == ladder_data
     assert ladder_data["settings"]["max_members"] == 3
@@ -146,6 +148,14 @@ def test_ladder_data_is_json_with_cis(ladder_data):
         est = c["levels"][name]["estimate"]
         assert est["n"] == 3 and est["low"] <= est["high"]
     assert np.asarray(c["levels"]["dsa"]["pairwise"]).shape == (3, 3)
+    # weight-level values carry their null: the same distance between the members' initial weights
+    assert "initial_estimate" in c["levels"]["weights_perm"] and "initial_estimate" not in c["levels"]["dsa"]
+    with Release(tiny_release).ensemble("ff-bits2") as ens:
+        used = ens.subset([0, 1, 2])
+        null = metrics.get("weights_perm", **CHEAP_METRICS["weights_perm"]).pairwise(
+            used.with_params(used.initial_params))
+    off_diagonal = null[~np.eye(3, dtype=bool)].mean()
+    assert c["levels"]["weights_perm"]["initial_estimate"]["value"] == pytest.approx(off_diagonal)
     # ff-bits3 never converged: it falls back to its finite members and says so
     assert conds["ff-bits3"]["converged"] == 0 and not conds["ff-bits3"]["converged_only"]
     ladders = {lad["name"]: lad for lad in ladder_data["ladders"]}
@@ -194,7 +204,8 @@ def test_report_is_self_contained_and_escaped(report_html, ladder_data):
     assert "<link" not in page and "<script" not in page and "http://" not in page
     # one figure per ladder, one MDS figure per ladder
     assert len(srcs) == len(ladder_data["ladders"]) * 2
-    for text in ("Which of the paper", "ff-l1", "ff-bits3", "Scorecards", "control: l1",
+    for text in ("Which of the paper", "ff-l1", "at init", "trained/init ×", "ff-bits3", "Scorecards",
+                 "control: l1",
                  "notes.json", "not a degzoo result file", "MDS", "metric: my_metric",
                  "symmetry: 1 [1, 1]", "skipped", "needs a &lt;ladder&gt; release"):
         assert text in page, text

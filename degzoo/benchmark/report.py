@@ -172,6 +172,9 @@ def _measure_condition(root: str, cid: str, metrics: list[Any], max_members: int
                         entry: dict[str, Any] = {"scores": np.asarray(metric.member_scores(sub)).tolist()}
                     else:
                         entry = {"pairwise": np.asarray(metric.pairwise(sub)).tolist()}
+                        if metric.level == "weights":  # the null: the same members before training
+                            at_init = sub.with_params(sub.initial_params)
+                            entry["initial_pairwise"] = np.asarray(metric.pairwise(at_init)).tolist()
                     entry["seconds"] = round(time.perf_counter() - t0, 2)
                     rec["levels"][metric.name] = entry
                 except Exception as exc:
@@ -328,6 +331,11 @@ def compute_ladder_degeneracy(
             r = statistic_replicates(data, kind, idx)
             reps[(cid, name)] = r
             entry["estimate"] = score_dict(value, r, n, confidence)
+            if "initial_pairwise" in entry:
+                null = np.asarray(entry["initial_pairwise"], dtype=np.float64)
+                entry["initial_estimate"] = score_dict(
+                    float(statistic_replicates(null, "pairwise", np.arange(n)[None])[0]),
+                    statistic_replicates(null, "pairwise", idx), n, confidence)
 
     ladder_out = []
     for lad in all_ladders:
@@ -586,6 +594,7 @@ def _conditions_table(data: Mapping[str, Any]) -> str:
         errors = c.get("errors", {})
         cells = "".join(
             f"<td class='num'>{_ci(c['levels'].get(m['name'], {}).get('estimate'))}"
+            + _initial_null(c["levels"].get(m["name"], {}))
             + (f"<br><span class='small'>{E(errors[m['name']])}</span>" if m["name"] in errors else "")
             + "</td>" for m in metrics)
         rows.append(
@@ -595,6 +604,15 @@ def _conditions_table(data: Mapping[str, Any]) -> str:
             f"<td class='num'>{int(c['converged'])}/{int(c['members'])}{flag}</td>"
             f"<td class='num'>{len(c['used'])}</td>{cells}</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _initial_null(level: Mapping[str, Any]) -> str:
+    """The weight-level null beside a value: the same distance between the members' initial weights."""
+    null, trained = level.get("initial_estimate"), level.get("estimate")
+    if not null or not trained or not null["value"]:
+        return ""
+    return (f"<br><span class='small'>at init {_ci(null)} · trained/init "
+            f"×{trained['value'] / null['value']:.2f}</span>")
 
 
 def _ladder_section(data: Mapping[str, Any]) -> str:
@@ -819,6 +837,9 @@ def render_report(ladder_data: Mapping[str, Any], results: Sequence[Mapping[str,
         _maps_section(ladder_data),
         "<h2>Per-condition estimates</h2>",
         "<details open><summary>Ensemble degeneracy with 95% CI, per condition</summary>",
+        "<p class='small'>Weight-level values stand beside the same distance between the same members' "
+        "initial weights (“at init”): weight distances grow with weight scale, so what training added "
+        "beyond scale is the ratio, not the value.</p>",
         _conditions_table(ladder_data),
         "</details>",
     ]

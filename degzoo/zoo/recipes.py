@@ -28,6 +28,7 @@ release's manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -126,6 +127,21 @@ def condition_seeds(base_seed: int, condition_id: str, members: int) -> tuple[in
     """Member seeds of a condition: a function of the recipe seed and the condition id only."""
     key = int.from_bytes(hashlib.sha256(condition_id.encode()).digest()[:4], "little")
     return tuple(int(s) for s in np.random.SeedSequence([base_seed, key]).generate_state(members))
+
+
+@functools.cache
+def zoo_task_defaults(task_name: str) -> dict[str, Any]:
+    """Task parameters the embedded zoo sets the same way in every condition of ``task_name``.
+
+    E.g. ``{"trial_length": 60}`` for flip-flop: an ensemble trained with these settings shares
+    the zoo's task and probe set, so metrics can compare it with the zoo's ensembles.
+    """
+    raw = tomllib.loads(resources.files("degzoo.recipes").joinpath("embedded.toml").read_text())
+    tasks = [dict(c["task"]) for c in raw["condition"] if c["task"]["name"] == task_name]
+    if not tasks:
+        return {}
+    common = {k: v for k, v in tasks[0].items() if k != "name"}
+    return {k: v for k, v in common.items() if all(t.get(k, object()) == v for t in tasks)}
 
 
 def load_recipe(source: str | os.PathLike[str]) -> Recipe:

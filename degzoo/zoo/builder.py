@@ -7,7 +7,7 @@ fork of the code.
 The release folder is the builder's own: ``OUT/.build/state.json`` names the recipe whose build it
 holds, and a build refuses any folder that is neither new, empty, nor that recipe's own build, so it
 never deletes or rewrites someone else's release. When a shard is written, its sha256 is recorded
-in ``OUT/.build/<condition>.json`` before the shard is renamed into place; a rebuild trusts only
+in ``OUT/.build/<condition>.record.json`` before the shard is renamed into place; a rebuild trusts only
 shards that still match that record (a corrupt one is retrained, never hashed into a fresh
 manifest), so an interrupted build resumes where it stopped. Training checkpoints live in
 ``OUT/.build/`` too; a worker that dies leaves no temporary files behind.
@@ -155,7 +155,7 @@ def build_release(
     finally:
         bar.close()
     conditions = [summaries[c.id] for c in recipe.conditions]
-    _remove_stale(out, {c.file for c in recipe.conditions})
+    _remove_stale(out, recipe)
     manifest = build_manifest(
         out, release=recipe.name, recipe=recipe.source,
         conditions=conditions, degzoo_version=__version__,
@@ -225,7 +225,7 @@ def _verified_summary(out: Path, cond: Condition) -> dict[str, Any] | None:
 
 
 def _record_path(out: Path, condition_id: str) -> Path:
-    return out / BUILD_DIR / f"{condition_id}.json"
+    return out / BUILD_DIR / f"{condition_id}.record.json"
 
 
 def _read_record(out: Path, condition_id: str) -> dict[str, Any]:
@@ -262,10 +262,15 @@ def _worker_died(exc: BaseException) -> bool:
     return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
 
 
-def _remove_stale(out: Path, expected: set[str]) -> None:
-    """Drop ensemble files of conditions no longer in the recipe, so the manifest matches it."""
+def _remove_stale(out: Path, recipe: Recipe) -> None:
+    """Drop shards (and their records) of conditions no longer in the recipe, so the manifest matches it."""
+    expected = {c.file for c in recipe.conditions}
     for path in (out / "ensembles").glob("*.h5"):
         if f"ensembles/{path.name}" not in expected:
+            path.unlink()
+    records = {_record_path(out, c.id).name for c in recipe.conditions}
+    for path in (out / BUILD_DIR).glob("*.record.json"):
+        if path.name not in records:
             path.unlink()
 
 

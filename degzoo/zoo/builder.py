@@ -180,7 +180,7 @@ def _claim(out: Path, recipe_name: str) -> None:
     """Make ``out`` this recipe's build folder, or refuse it if it holds anything else."""
     state = out / BUILD_DIR / STATE_NAME
     if out.exists() and not out.is_dir():
-        raise InvalidParameterError(f"--out {out} is a file; give a folder for the release")
+        raise InvalidParameterError(f"{out} is a file; give a folder for the release")
     if state.is_file():
         try:
             recorded = json.loads(state.read_text())

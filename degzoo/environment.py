@@ -52,7 +52,17 @@ def environment() -> dict[str, Any]:
     }
 
 
-def bit_key(env: dict[str, Any]) -> tuple:
-    """The facts that must agree for two runs to be expected bit-identical."""
-    keys = ("torch", "torch_cpu_capability", "torch_blas", "torch_threads", "machine")
-    return tuple(env.get(k) for k in keys)
+BIT_KEYS = ("torch", "torch_cpu_capability", "torch_blas", "numpy_blas", "machine")
+
+
+def same_bits(recorded: dict[str, Any] | None, threads_matter: bool = True) -> bool:
+    """Whether a computation recorded with ``recorded`` should be bit-identical here.
+
+    An environment that recorded none of these facts (an artefact older than this module)
+    never counts as the same: its bits can be promised only within tolerances.
+    """
+    if not recorded:
+        return False
+    here = environment()
+    keys = BIT_KEYS + (("torch_threads",) if threads_matter else ())
+    return all(recorded.get(k) == here[k] for k in keys)

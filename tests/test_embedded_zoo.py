@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from contract import MEDIAN_OOD_FACTOR, assert_intervals_overlap, assert_retrained_within_contract
 
+from degzoo import metrics
+from degzoo.environment import same_bits
+from degzoo.metrics.degeneracy import degeneracy
 from degzoo.tasks import get_task
 from degzoo.zoo import Ensemble, Release, embedded_path, load, open_release
 from degzoo.zoo.builder import build_condition
@@ -52,17 +56,46 @@ def test_trained_flipflop_networks_hold_their_bits(embedded):
 
 
 def test_recipe_reproduces_a_shipped_condition(embedded, tmp_path):
-    """Retrain flipflop-bits1 from the shipped recipe and seeds: bitwise the shipped weights.
+    """Retrain flipflop-bits1 from the shipped recipe and seeds: the shipped networks, within the contract.
 
-    The whole condition is retrained because members are trained as one batch: a member trained
-    alone follows the same path only up to float32 rounding (measured: ~1 % after 700 steps).
-    Bitwise equality holds for the same torch version on the same kind of CPU.
+    Bitwise where the shipped build recorded this machine's kernels, BLAS and threads; elsewhere the
+    README's cross-machine tolerances (tests/contract.py), since float32 training is chaotic and the
+    shipped zoo may have been built on another CPU. The whole condition is retrained because
+    members are trained as one batch.
     """
     ens = embedded.ensemble("flipflop-bits1")
     recipe = recipe_from_dict(embedded.manifest["recipe"])
     assert tuple(int(s) for s in ens.seeds) == recipe.condition("flipflop-bits1").seeds
     build_condition(embedded.manifest["recipe"], "flipflop-bits1", str(tmp_path))
     with Ensemble.open(tmp_path / "ensembles" / "flipflop-bits1.h5") as again:
-        np.testing.assert_array_equal(again.members["steps"], ens.members["steps"])
-        for k, shipped in ens.params.items():
-            np.testing.assert_array_equal(again.params[k], shipped, err_msg=k)
+        if same_bits(ens.provenance.get("environment")):
+            np.testing.assert_array_equal(again.members["steps"], ens.members["steps"])
+            for k, shipped in ens.params.items():
+                np.testing.assert_array_equal(again.params[k], shipped, err_msg=k)
+            return
+        assert_retrained_within_contract(ens, again)
+        for level in ("weights_perm", "dsa", "cka"):
+            metric = metrics.get(level)
+            assert_intervals_overlap(degeneracy(ens, metric), degeneracy(again, metric), level)
+        ood = metrics.get("behaviour_ood")
+        median_old = np.median(ood.member_scores(ens))
+        median_new = np.median(ood.member_scores(again))
+        assert 1 / MEDIAN_OOD_FACTOR <= median_new / median_old <= MEDIAN_OOD_FACTOR, (median_new, median_old)
+
+
+def test_a_build_is_bit_identical_on_the_same_machine(tmp_path):
+    """The contract's same-machine half: the same condition built twice gives the same bits."""
+    recipe = {
+        "release": {"name": "twice", "seed": 3},
+        "defaults": {"members": 3, "hidden": 8,
+                     "training": {"lr": 1e-2, "batch_size": 8, "max_steps": 60, "steps_per_epoch": 20}},
+        "condition": [{"id": "ff", "task": {"name": "flipflop", "bits": 2, "trial_length": 20}}],
+    }
+    for run in ("a", "b"):
+        build_condition(recipe, "ff", str(tmp_path / run))
+    files = [tmp_path / run / "ensembles" / "ff.h5" for run in ("a", "b")]
+    with Ensemble.open(files[0]) as a, Ensemble.open(files[1]) as b:
+        assert same_bits(a.provenance["environment"]) and same_bits(b.provenance["environment"])
+        for k in a.params:
+            np.testing.assert_array_equal(a.params[k], b.params[k], err_msg=k)
+        np.testing.assert_array_equal(a.members["loss_curve"], b.members["loss_curve"])

@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from contract import assert_scores_agree
 
 from degzoo.benchmark import evaluate_metric
 from degzoo.benchmark.results import load_result
@@ -26,6 +27,7 @@ def test_reference_results_cite_the_embedded_zoo():
 
 @pytest.mark.parametrize("name", ["cka", "behaviour_ood"])
 def test_recomputed_subset_matches_shipped(name):
+    """On any machine, within the contract's score tolerance (the shipped files may come from another CPU)."""
     shipped = load_result(REFERENCE_DIR / f"{name}.json")
     settings = shipped.settings
     again = evaluate_metric(name, suites=RECOMPUTED_SUITES, max_members=settings["max_members"],
@@ -34,5 +36,4 @@ def test_recomputed_subset_matches_shipped(name):
         old, new = shipped.suites[suite], again.suites[suite]
         assert new.status == old.status == "ok", suite
         for score, value in old.scores.items():
-            expected = pytest.approx(value.value, rel=1e-6, abs=1e-9)
-            assert new.scores[score].value == expected, f"{suite}.{score}"
+            assert_scores_agree(value.value, new.scores[score].value, f"{suite}.{score}")

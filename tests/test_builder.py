@@ -131,12 +131,31 @@ def test_release_with_extra_or_missing_file_is_rejected(recipe_file, tmp_path):
         (lambda r: r.replace("bits = 1,", "bits = 2,"), "same task, controls and width"),
         (lambda r: r.replace('factor = "complexity"', 'factor = "colour"'), "factor must be one of"),
         (lambda r: r.replace("members = 2", "members = 1"), "members must be"),
+        (lambda r: r.replace("members = 2", "members = 100000000"), r"members must be an integer in \[2, 1"),
+        (lambda r: r.replace("hidden = 8", "hidden = 8.5"), "hidden must be an integer"),
+        (lambda r: r.replace("seed = 7", 'seed = "abc"'), r"seed must be an integer >= 0, got 'abc'"),
+        (lambda r: r.replace("seed = 7", "seed = -1"), "seed must be an integer >= 0"),
+        (lambda r: r.replace('controls = [{ name = "l1", weight = 1e-3 }]', 'controls = "l1"'),
+         r"\(ff-bits2-l1\): controls: expected a list of tables"),
+        (lambda r: r.replace('task = { name = "flipflop", bits = 1, trial_length = 15 }', 'task = "ff"'),
+         r"\(ff-bits1\): task must be a table like"),
+        (lambda r: r.replace("lr = 5e-3", "lr = inf"), r"lr must be a finite number in \(0, 1\]"),
+        (lambda r: r.replace("lr = 5e-3", "lr = 1e10"), r"lr must be a finite number in \(0, 1\]"),
+        (lambda r: "defaults = 3\n" + r.replace("[defaults]\n", "[x]\n"), r"\[defaults\] must be a table"),
+        (lambda r: r.replace("values = [1, 2]", 'values = ["one", 2]'), "values a list of numbers"),
     ],
 )
 def test_bad_recipes(tmp_path, edit, match):
     path = tmp_path / "bad.toml"
     path.write_text(edit(RECIPE))
     with pytest.raises(InvalidParameterError, match=match):
+        load_recipe(path)
+
+
+def test_recipe_that_is_not_utf8(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(RECIPE.replace("tiny", "t\u00e9").encode("latin-1"))
+    with pytest.raises(InvalidParameterError, match=r"not UTF-8 text \(byte 0xe9 at offset \d+\)"):
         load_recipe(path)
 
 

@@ -107,3 +107,105 @@ def test_write_is_atomic(tmp_path, tiny_result, tiny_task, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_ensemble(target, tiny_result, tiny_task.probe(n=4))
     assert list(tmp_path.iterdir()) == []
+
+
+def _flip_byte(path, key, member):
+    """Flip one byte inside one member's chunk of ``key``, as a failing disk or download would."""
+    with h5py.File(path, "r") as f:
+        info = f[key].id.get_chunk_info(member)
+    data = bytearray(path.read_bytes())
+    data[info.byte_offset + 5] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_every_array_dataset_carries_a_checksum(ens_file):
+    with h5py.File(ens_file, "r") as f:
+        arrays = []
+        f.visititems(lambda _, o: arrays.append(o) if isinstance(o, h5py.Dataset) and o.ndim else None)
+        assert len(arrays) == 18 and all(d.fletcher32 for d in arrays)
+        assert len(f.attrs["provenance_sha256"]) == 64
+
+
+def test_bit_flip_in_a_weight_chunk_is_caught(ens_file, capsys):
+    from degzoo.cli import main
+
+    _flip_byte(ens_file, "weights/W_hh", 1)
+    with Ensemble.open(ens_file) as ens:  # opening reads metadata only
+        assert ens.member_params(0)["W_hh"].shape == (16, 16)  # other members still read
+        with pytest.raises(ZooFormatError, match=r"weights/W_hh \(member 1\) cannot be read"):
+            ens.member_params(1)
+        with pytest.raises(ZooFormatError, match=r"weights/W_hh \(member 1\) cannot be read"):
+            ens.params  # noqa: B018
+    assert main(["info", str(ens_file)]) == 2
+    err = capsys.readouterr().err
+    assert "weights/W_hh (member 1)" in err and len(err.strip().splitlines()) == 1
+
+
+def test_tampered_provenance_is_caught(ens_file):
+    with h5py.File(ens_file, "a") as f:
+        text = f["provenance"][()].decode().replace('"hidden": 16', '"hidden": 17')
+        del f["provenance"]
+        f["provenance"] = text
+    with pytest.raises(ZooFormatError, match="provenance does not match its recorded sha256"):
+        Ensemble.open(ens_file)
+
+
+def test_shapes_must_match_the_architecture(ens_file):
+    with h5py.File(ens_file, "a") as f:
+        del f["initial/b"]
+        f.create_dataset("initial/b", data=np.zeros((4, 15), np.float32))
+    with pytest.raises(ZooFormatError, match=r"initial/b has shape \(4, 15\).*imply \(4, 16\)"):
+        Ensemble.open(ens_file)
+
+
+def test_absurd_declared_sizes_are_refused_before_reading(ens_file):
+    with h5py.File(ens_file, "a") as f:  # same shape, but no bytes behind it
+        del f["weights/W_hh"]
+        f.create_dataset("weights/W_hh", shape=(4, 16, 16), dtype=np.float32, chunks=(1, 16, 16))
+    with pytest.raises(ZooFormatError, match=r"W_hh declares \(4, 16, 16\) \(4,096 bytes\).*holds only 0"):
+        Ensemble.open(ens_file)
+    with h5py.File(ens_file, "a") as f:  # ~100 GB declared in a file of a few KB
+        for group in ("weights", "initial"):
+            for k, shape in (("W_in", (16, 2)), ("W_hh", (16, 16)), ("b", (16,)), ("W_out", (2, 16)),
+                             ("b_out", (2,))):
+                del f[f"{group}/{k}"]
+                f.create_dataset(f"{group}/{k}", shape=(10**8, *shape), dtype=np.float32, chunks=(1, *shape))
+        for k in ("seed", "status"):
+            arr = f[f"members/{k}"]
+            del f[f"members/{k}"]
+            f.create_dataset(f"members/{k}", shape=(10**8,), dtype=arr.dtype, chunks=(1000,))
+    with pytest.raises(ZooFormatError, match=r"declares \(100000000, 16, 2\).*holds only 0 bytes"):
+        Ensemble.open(ens_file)
+
+
+@pytest.mark.parametrize("version", [1.9, "1", np.array([1, 1]), True])
+def test_schema_version_must_be_an_integer(ens_file, version):
+    with h5py.File(ens_file, "a") as f:
+        f.attrs["schema_version"] = version
+    with pytest.raises(ZooFormatError, match="schema_version must be an integer"):
+        Ensemble.open(ens_file)
+
+
+def test_non_finite_weights_of_a_converged_member_are_refused(ens_file):
+    with h5py.File(ens_file, "a") as f:
+        f["members/status"][2] = b"converged"
+        w = f["weights/b"][2]
+        w[3] = np.nan
+        f["weights/b"][2] = w
+    with Ensemble.open(ens_file) as ens:
+        assert np.isfinite(ens.member_params(1)["b"]).all()
+        with pytest.raises(ZooFormatError, match=r"weights/b of member 2 is not finite.*converged"):
+            ens.member_params(2)
+        with pytest.raises(ZooFormatError, match="member 2 is not finite"):
+            ens.verify()
+    with h5py.File(ens_file, "a") as f:  # a diverged member may well hold NaN
+        f["members/status"][2] = b"diverged"
+    with Ensemble.open(ens_file) as ens:
+        assert ens.verify() is True and np.isnan(ens.params["b"][2, 3])
+
+
+def test_embedded_shards_without_checksums_stay_valid():
+    from degzoo.zoo import open_release
+
+    with open_release().ensemble("flipflop-bits1") as ens:
+        assert ens.verify() is False and len(ens) == 16

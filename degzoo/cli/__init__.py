@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -32,7 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return int(args.run(args, extra) or 0)
+        code = int(args.run(args, extra) or 0)
+        sys.stdout.flush()  # a closed pipe (``degzoo zoo list | head -1``) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away: stop quietly, as command-line tools do, and keep Python from
+        # reporting the failed flush again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except DegzooError as exc:
         print(f"degzoo {args.command}: error: {exc}", file=sys.stderr)
         return 2

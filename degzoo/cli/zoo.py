@@ -14,9 +14,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     zsub = p.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND", required=True)
 
     b = zsub.add_parser("build", help="train every condition of a recipe into a release folder",
-                        description="Resumable: rerun the same command after an interruption.")
+                        description="Resumable: rerun the same command after an interruption. --out must "
+                        "be a new or empty folder, or this recipe's own build: any other folder (an "
+                        "existing release, another recipe's build) is refused untouched.")
     b.add_argument("recipe", help="recipe file (TOML) or a built-in recipe: embedded, paper")
-    b.add_argument("--out", type=Path, required=True, help="release folder")
+    b.add_argument("--out", type=Path, required=True,
+                   help="release folder: new, empty, or this recipe's build in progress")
     b.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     b.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. from dask-jobqueue)")
     b.add_argument("--cluster", help="start a Dask LocalCluster: local:N")

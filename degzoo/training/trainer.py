@@ -68,8 +68,12 @@ class TrainSettings:
             raise InvalidParameterError(
                 f"TrainSettings: grad_clip must be > 0 or None, got {self.grad_clip!r}"
             )
-        if not self.lr > 0:
-            raise InvalidParameterError(f"TrainSettings: lr must be > 0, got {self.lr!r}")
+        numeric = isinstance(self.lr, (int, float, np.floating)) and not isinstance(self.lr, bool)
+        if not (numeric and 0 < self.lr <= 1):
+            raise InvalidParameterError(
+                f"TrainSettings: lr must be a finite number in (0, 1] (Adam's usual range is 1e-4 to "
+                f"1e-2), got {self.lr!r}"
+            )
         if self.dtype not in ("float32", "float64"):
             raise InvalidParameterError(
                 f"TrainSettings: dtype must be float32 or float64, got {self.dtype!r}"

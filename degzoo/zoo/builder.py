@@ -1,17 +1,27 @@
-"""Build a zoo release from a recipe, locally or on a Dask cluster, resumably.
+"""Build a zoo release from a recipe, locally or on a Dask cluster, resumably and safely.
 
 Every condition is an independent task, ``build_condition``, run in worker processes (one torch
 thread each, so two conditions use both cores) or as Dask tasks; the engine is a parameter, never a
-fork of the code. A condition whose finished file is present and matches the recipe is skipped, so
-an interrupted build resumes where it stopped; files are written under a temporary name and renamed,
-and training checkpoints live in ``OUT/.build/``.
+fork of the code.
+
+The release folder is the builder's own: ``OUT/.build/state.json`` names the recipe whose build it
+holds, and a build refuses any folder that is neither new, empty, nor that recipe's own build, so it
+never deletes or rewrites someone else's release. When a shard is written, its sha256 is recorded
+in ``OUT/.build/<condition>.record.json`` before the shard is renamed into place; a rebuild trusts only
+shards that still match that record (a corrupt one is retrained, never hashed into a fresh
+manifest), so an interrupted build resumes where it stopped. Training checkpoints live in
+``OUT/.build/`` too; a worker that dies leaves no temporary files behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -22,42 +32,58 @@ from tqdm.auto import tqdm
 from degzoo._version import __version__
 from degzoo.engine import run_jobs
 from degzoo.environment import environment
-from degzoo.errors import ZooFormatError
+from degzoo.errors import DegzooError, InvalidParameterError, ZooFormatError
 from degzoo.training import train_ensemble
 from degzoo.zoo.card import write_card
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.format import write_ensemble
-from degzoo.zoo.manifest import build_manifest, write_manifest
+from degzoo.zoo.manifest import build_manifest, sha256_file, write_manifest
 from degzoo.zoo.recipes import Condition, Recipe, load_recipe, recipe_from_dict
 
 BUILD_DIR = ".build"
+STATE_NAME = "state.json"
+STATE_FORMAT = "degzoo-build"
 PROBE_TRIALS = 64
+
+
+class BuildError(DegzooError):
+    """A build could not finish (a worker died); what was finished is kept and the build resumes."""
 
 
 def build_condition(recipe_source: dict[str, Any], condition_id: str, out_dir: str) -> dict[str, Any]:
     """Train one condition and write its ensemble file; return its summary for the manifest.
 
     Takes plain data (the recipe as a dict) so that it runs unchanged in a local worker process or
-    on a remote Dask worker.
+    on a remote Dask worker. The shard's sha256 is recorded before the shard is renamed into place,
+    so a shard in ``ensembles/`` always has its record.
     """
     torch.set_num_threads(1)
     recipe = recipe_from_dict(recipe_source)
     cond = recipe.condition(condition_id)
     out = Path(out_dir)
-    target = out / cond.file
-    existing = _finished_summary(target, cond)
-    if existing is not None:
-        return existing
+    build = out / BUILD_DIR
+    build.mkdir(parents=True, exist_ok=True)
+    (out / "ensembles").mkdir(exist_ok=True)
     start = time.perf_counter()
-    ckpt = out / BUILD_DIR / f"{cond.id}.ckpt"
+    ckpt = build / f"{cond.id}.ckpt"
     result = train_ensemble(cond.task, cond.architecture(), cond.seeds, cond.settings, cond.controls,
                             checkpoint=ckpt, progress=False)
     seconds = time.perf_counter() - start
     record = cond.to_dict()
     record["build_seconds"] = round(seconds, 1)
-    write_ensemble(target, result, result.task.probe(n=PROBE_TRIALS), condition=record)
+    part = build / f"{cond.id}.h5.part"
+    try:
+        write_ensemble(part, result, result.task.probe(n=PROBE_TRIALS), condition=record)
+        _write_json(_record_path(out, cond.id),
+                    {"file": cond.file, "fingerprint": cond.fingerprint, "sha256": sha256_file(part)})
+        os.replace(part, out / cond.file)
+    finally:
+        part.unlink(missing_ok=True)
     ckpt.unlink(missing_ok=True)
-    return _finished_summary(target, cond)
+    summary = _finished_summary(out / cond.file, cond)
+    if summary is None:
+        raise ZooFormatError(f"{out / cond.file}: the shard just written does not read back; check the disk")
+    return summary
 
 
 def _finished_summary(path: Path, cond: Condition) -> dict[str, Any] | None:
@@ -96,33 +122,49 @@ def build_release(
 ) -> Path:
     """Build every condition of ``recipe`` into ``out_dir`` and write its manifest and card.
 
-    Engines: ``workers`` local processes (default: the machine's cores); ``scheduler`` the address
-    of a running Dask scheduler (e.g. one started by ``dask-jobqueue`` on SLURM); ``cluster``
-    ``"local:N"`` starts a ``distributed.LocalCluster`` of N single-threaded workers.
+    ``out_dir`` must be new, empty, or this recipe's own build (finished or not); any other folder
+    is refused untouched. Engines: ``workers`` local processes (default: the machine's cores);
+    ``scheduler`` the address of a running Dask scheduler (e.g. one started by ``dask-jobqueue`` on
+    SLURM); ``cluster`` ``"local:N"`` starts a ``distributed.LocalCluster`` of N single-threaded workers.
     """
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     out = Path(out_dir)
-    (out / "ensembles").mkdir(parents=True, exist_ok=True)
-    ids = [c.id for c in recipe.conditions]
+    _claim(out, recipe.name)
+    _remove_partial(out)
+    summaries = {c.id: s for c in recipe.conditions if (s := _verified_summary(out, c)) is not None}
+    todo = [c.id for c in recipe.conditions if c.id not in summaries]
     start = time.perf_counter()
-    summaries: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(ids), disable=not progress, desc=f"build {recipe.name}", unit="condition")
     members = sum(c.members for c in recipe.conditions)
-    converged = 0
+    converged = sum(s["converged"] for s in summaries.values())
+    bar = tqdm(total=len(recipe.conditions), initial=len(summaries), disable=not progress,
+               desc=f"build {recipe.name}", unit="condition")
     try:
-        for summary in _run(recipe.source, ids, str(out), workers, scheduler, cluster):
+        for summary in _run(recipe.source, todo, str(out), workers, scheduler, cluster):
             summaries[summary["id"]] = summary
             converged += summary["converged"]
             bar.update(1)
             bar.set_postfix(converged=f"{converged}/{members}")
+    except BaseException as exc:
+        _remove_partial(out)
+        if _worker_died(exc):
+            raise BuildError(
+                f"a build worker died ({exc.__class__.__name__}: killed, or out of memory?); the "
+                f"{len(summaries)} finished condition(s) are kept in {out}: rerun the same command to resume"
+            ) from None
+        raise
     finally:
         bar.close()
-    conditions = [summaries[i] for i in ids]
-    _remove_stale(out, {c.file for c in recipe.conditions})
+    conditions = [summaries[c.id] for c in recipe.conditions]
+    _remove_stale(out, recipe)
     manifest = build_manifest(
         out, release=recipe.name, recipe=recipe.source,
         conditions=conditions, degzoo_version=__version__,
     )
+    for cond in recipe.conditions:  # the manifest hashes exactly the shards that were recorded
+        if manifest["files"][cond.file]["sha256"] != _read_record(out, cond.id).get("sha256"):
+            raise ZooFormatError(
+                f"{out / cond.file} changed on disk while the release was being built; rerun the build"
+            )
     manifest["ladders"] = [ladder.to_dict() for ladder in recipe.ladders]
     manifest["build"] = {
         "wall_seconds": round(time.perf_counter() - start, 1),
@@ -131,16 +173,104 @@ def build_release(
     }
     write_manifest(out, manifest)
     write_card(out, manifest)
-    build_dir = out / BUILD_DIR
-    if build_dir.exists() and not any(build_dir.iterdir()):
-        build_dir.rmdir()
     return out
 
 
-def _remove_stale(out: Path, expected: set[str]) -> None:
-    """Drop ensemble files of conditions no longer in the recipe, so the manifest matches it."""
+def _claim(out: Path, recipe_name: str) -> None:
+    """Make ``out`` this recipe's build folder, or refuse it if it holds anything else."""
+    state = out / BUILD_DIR / STATE_NAME
+    if out.exists() and not out.is_dir():
+        raise InvalidParameterError(f"{out} is a file; give a folder for the release")
+    if state.is_file():
+        try:
+            recorded = json.loads(state.read_text())
+            name = recorded["recipe"] if recorded.get("format") == STATE_FORMAT else None
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            name = None
+        if name is None:
+            raise ZooFormatError(f"{state} is unreadable; delete {out} or build into another folder")
+        if name != recipe_name:
+            raise InvalidParameterError(
+                f"{out} holds a build of recipe {name!r}, not {recipe_name!r}; build into another folder"
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise InvalidParameterError(
+            f"{out} is not empty and is not a build of recipe {recipe_name!r} (it has "
+            f"{', '.join(sorted(p.name for p in out.iterdir())[:3])}…); degzoo never overwrites a folder "
+            "it did not create: build into a new or empty folder"
+        )
+    (out / BUILD_DIR).mkdir(parents=True, exist_ok=True)
+    _write_json(state, {"format": STATE_FORMAT, "recipe": recipe_name, "degzoo_version": __version__})
+
+
+def _verified_summary(out: Path, cond: Condition) -> dict[str, Any] | None:
+    """The summary of a finished shard that still matches the sha256 recorded when it was written.
+
+    A shard without a matching record (corrupt on disk, or of an older version of the condition)
+    is deleted, so that it is trained again rather than hashed into a fresh manifest.
+    """
+    target = out / cond.file
+    if not target.exists():
+        return None
+    record = _read_record(out, cond.id)
+    if record.get("fingerprint") == cond.fingerprint:
+        if sha256_file(target) != record.get("sha256"):
+            print(f"warning: {target} does not match the sha256 recorded when it was written (corrupt "
+                  "on disk); training it again", file=sys.stderr, flush=True)
+        elif (summary := _finished_summary(target, cond)) is not None:
+            return summary
+    target.unlink()
+    return None
+
+
+def _record_path(out: Path, condition_id: str) -> Path:
+    return out / BUILD_DIR / f"{condition_id}.record.json"
+
+
+def _read_record(out: Path, condition_id: str) -> dict[str, Any]:
+    try:
+        record = json.loads(_record_path(out, condition_id).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a small JSON file atomically (temporary file + rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _remove_partial(out: Path) -> None:
+    """Delete half-written files (temporary files, unrenamed shards) a stopped worker left behind."""
+    for folder in (out / BUILD_DIR, out / "ensembles"):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.name.endswith((".tmp", ".part")) and path.is_file():
+                    path.unlink(missing_ok=True)
+
+
+def _worker_died(exc: BaseException) -> bool:
+    """A local worker process or a Dask worker was killed (not an error of the work itself)."""
+    return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
+
+
+def _remove_stale(out: Path, recipe: Recipe) -> None:
+    """Drop shards (and their records) of conditions no longer in the recipe, so the manifest matches it."""
+    expected = {c.file for c in recipe.conditions}
     for path in (out / "ensembles").glob("*.h5"):
         if f"ensembles/{path.name}" not in expected:
+            path.unlink()
+    records = {_record_path(out, c.id).name for c in recipe.conditions}
+    for path in (out / BUILD_DIR).glob("*.record.json"):
+        if path.name not in records:
             path.unlink()
 
 

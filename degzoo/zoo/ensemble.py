@@ -18,7 +18,7 @@ from degzoo.errors import InvalidParameterError, ZooFormatError
 from degzoo.models import PARAM_NAMES, Architecture, TorchRNN, simulate, to_torch
 from degzoo.tasks import task_from_dict
 from degzoo.training import Control, control_from_dict
-from degzoo.zoo.format import open_ensemble_file, read_provenance
+from degzoo.zoo.format import open_ensemble_file, read_dataset, read_provenance, validate_layout
 
 Params = dict[str, np.ndarray]
 
@@ -63,6 +63,7 @@ class Ensemble:
             prov = read_provenance(f, label)
             task = task_from_dict(prov["task"])
             arch = Architecture.from_dict(prov["architecture"])
+            validate_layout(f, arch, label)
         except ZooFormatError:
             f.close()
             raise
@@ -72,9 +73,6 @@ class Ensemble:
                 f"{label}: unreadable ensemble file ({exc.__class__.__name__}: {exc}); it is "
                 "truncated or corrupt — re-download it or rebuild it from its recipe"
             ) from None
-        if tuple(arch.shapes["W_hh"]) != tuple(f["weights/W_hh"].shape[1:]):
-            f.close()
-            raise ZooFormatError(f"{label}: weights do not match the recorded architecture {arch}")
         return cls(task=task, architecture=arch, probe_inputs=None, probe_targets=None,
                    provenance=prov, file=f, name=name)
 
@@ -156,7 +154,9 @@ class Ensemble:
     def params(self) -> Params:
         """Effective trained weights of all members (read on first use)."""
         if self._params is None:
-            self._params = self._read_group("weights")
+            params = self._read_group("weights")
+            self._check_finite(params, np.arange(self._n))
+            self._params = params
         return self._params
 
     @property
@@ -174,18 +174,44 @@ class Ensemble:
         if cached is not None:
             return {k: cached[k][i] for k in PARAM_NAMES}
         group = "initial" if initial else "weights"
-        return {k: self._dataset(f"{group}/{k}")[i] for k in PARAM_NAMES}
+        params = {k: self._read(f"{group}/{k}", member=int(i)) for k in PARAM_NAMES}
+        if not initial:
+            self._check_finite({k: v[None] for k, v in params.items()}, np.array([int(i)]))
+        return params
 
     def _read_group(self, group: str) -> Params:
-        return {k: self._dataset(f"{group}/{k}")[()] for k in PARAM_NAMES}
+        return {k: self._read(f"{group}/{k}") for k in PARAM_NAMES}
 
-    def _dataset(self, key: str) -> h5py.Dataset:
+    def _check_finite(self, params: Params, members: np.ndarray) -> None:
+        """A member recorded as converged cannot have non-finite weights: the file is corrupt."""
+        if self._file is None:
+            return
+        status = self.status[members]
+        for k, arr in params.items():
+            bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1) & (status == "converged")
+            if bad.any():
+                raise ZooFormatError(
+                    f"{self.name}: weights/{k} of member {int(members[bad][0])} is not finite, yet the "
+                    "member is recorded as converged; the file is corrupt — re-download it or rebuild it"
+                )
+
+    def _read(self, key: str, member: int | None = None) -> np.ndarray:
         if self._file is None:
             raise InvalidParameterError(f"{self.name}: the ensemble file is closed")
-        try:
-            return self._file[key]
-        except (KeyError, OSError) as exc:
-            raise ZooFormatError(f"{self.name}: cannot read {key} ({exc})") from None
+        return read_dataset(self._file, key, self.name, member)
+
+    def verify(self) -> bool:
+        """Read every dataset once, so a corrupt chunk or a non-finite converged member raises now.
+
+        Returns whether the file carries per-chunk checksums (files written before them do not).
+        """
+        if self._file is None:
+            return False
+        for group in ("members", "probe", "initial"):
+            for name in self._file[group]:
+                self._read(f"{group}/{name}")
+        self._check_finite(self._read_group("weights"), np.arange(self._n))
+        return bool(self._file["weights/W_hh"].fletcher32)
 
     # --- probe set ----------------------------------------------------------------------------
     @property
@@ -199,7 +225,7 @@ class Ensemble:
 
     def _probe_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._probe is None:
-            self._probe = (self._dataset("probe/inputs")[()], self._dataset("probe/targets")[()])
+            self._probe = (self._read("probe/inputs"), self._read("probe/targets"))
         return self._probe
 
     # --- members table ------------------------------------------------------------------------
@@ -207,11 +233,15 @@ class Ensemble:
     def members(self) -> dict[str, np.ndarray]:
         """Per-member records: seed, steps, reached_step, final_loss, status, loss_curve (lazy)."""
         if self._members is None:
+            if self._file is None:
+                raise InvalidParameterError(f"{self.name}: the ensemble file is closed")
+            members = {k: self._read(f"members/{k}") for k in self._file["members"]}
             try:
-                members = {k: self._dataset(f"members/{k}")[()] for k in self._file["members"]}
-            except (OSError, KeyError, ValueError) as exc:
-                raise ZooFormatError(f"{self.name}: cannot read the members table ({exc})") from None
-            members["status"] = members["status"].astype(str)
+                members["status"] = members["status"].astype(str)
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ZooFormatError(
+                    f"{self.name}: members/status is not text ({exc}); the file is corrupt"
+                ) from None
             self._members = members
         return self._members
 

@@ -28,6 +28,7 @@ release's manifest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,6 +47,9 @@ from degzoo.training import Control, TrainSettings, control_from_dict
 
 FACTORS = ("complexity", "memory", "width", "regularisation", "feature_learning", "aux")
 BUILTIN_RECIPES = ("embedded", "paper")
+#: Upper bounds that catch typos (an extra zero or three) before they exhaust memory.
+MAX_MEMBERS = 10_000
+MAX_HIDDEN = 8_192
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,21 @@ def condition_seeds(base_seed: int, condition_id: str, members: int) -> tuple[in
     return tuple(int(s) for s in np.random.SeedSequence([base_seed, key]).generate_state(members))
 
 
+@functools.cache
+def zoo_task_defaults(task_name: str) -> dict[str, Any]:
+    """Task parameters the embedded zoo sets the same way in every condition of ``task_name``.
+
+    E.g. ``{"trial_length": 60}`` for flip-flop: an ensemble trained with these settings shares
+    the zoo's task and probe set, so metrics can compare it with the zoo's ensembles.
+    """
+    raw = tomllib.loads(resources.files("degzoo.recipes").joinpath("embedded.toml").read_text())
+    tasks = [dict(c["task"]) for c in raw["condition"] if c["task"]["name"] == task_name]
+    if not tasks:
+        return {}
+    common = {k: v for k, v in tasks[0].items() if k != "name"}
+    return {k: v for k, v in common.items() if all(t.get(k, object()) == v for t in tasks)}
+
+
 def load_recipe(source: str | os.PathLike[str]) -> Recipe:
     """Parse a recipe file, or a built-in recipe by name (``embedded``, ``paper``)."""
     if isinstance(source, str) and source in BUILTIN_RECIPES:
@@ -136,7 +155,15 @@ def load_recipe(source: str | os.PathLike[str]) -> Recipe:
             raise InvalidParameterError(
                 f"recipe {source}: no such file; give a path or one of {', '.join(BUILTIN_RECIPES)}"
             )
-        text, label = path.read_text(), str(path)
+        label = str(path)
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidParameterError(
+                f"{label}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                "save the recipe as UTF-8"
+            ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -146,13 +173,15 @@ def load_recipe(source: str | os.PathLike[str]) -> Recipe:
 
 def recipe_from_dict(data: dict[str, Any], label: str = "recipe") -> Recipe:
     """Validate and build a :class:`Recipe`; every problem names the condition and the field."""
-    release = data.get("release", {})
+    release = _table(data.get("release", {}), f"{label}: [release]")
     name = release.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidParameterError(f"{label}: [release] needs a name")
     seed = release.get("seed", 0)
-    defaults = data.get("defaults", {})
-    raw_conditions = data.get("condition", [])
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InvalidParameterError(f"{label}: [release] seed must be an integer >= 0, got {seed!r}")
+    defaults = _table(data.get("defaults", {}), f"{label}: [defaults]")
+    raw_conditions = _tables(data.get("condition", []), f"{label}: condition", "[[condition]] entries")
     if not raw_conditions:
         raise InvalidParameterError(f"{label}: no [[condition]] entries")
     conditions, seen, fingerprints = [], set(), {}
@@ -169,8 +198,27 @@ def recipe_from_dict(data: dict[str, Any], label: str = "recipe") -> Recipe:
         seen.add(cond.id)
         fingerprints[(cond.task, cond.controls, cond.hidden)] = cond.id
         conditions.append(cond)
-    ladders = tuple(_ladder(raw, seen, label) for raw in data.get("ladder", []))
+    raw_ladders = _tables(data.get("ladder", []), f"{label}: ladder", "[[ladder]] entries")
+    ladders = tuple(_ladder(raw, seen, label) for raw in raw_ladders)
     return Recipe(name=name, seed=seed, conditions=tuple(conditions), ladders=ladders, source=data)
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"{where} must be a table (key = value pairs), got {value!r}")
+    return value
+
+
+def _tables(value: Any, where: str, what: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InvalidParameterError(f"{where}: expected {what} (tables), got {value!r}")
+    return value
+
+
+def _bounded_int(value: Any, where: str, name: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidParameterError(f"{where}: {name} must be an integer in [{low}, {high}], got {value!r}")
+    return value
 
 
 def _condition(raw: dict[str, Any], defaults: dict[str, Any], base_seed: int, where: str) -> Condition:
@@ -178,18 +226,27 @@ def _condition(raw: dict[str, Any], defaults: dict[str, Any], base_seed: int, wh
     if not isinstance(cid, str) or not cid or "/" in cid or cid.startswith("."):
         raise InvalidParameterError(f"{where}: needs an id (a plain name), got {cid!r}")
     where = f"{where} ({cid})"
+    if "task" not in raw:
+        raise InvalidParameterError(f"{where}: missing task, e.g. task = {{ name = \"flipflop\", bits = 3 }}")
+    raw_task = raw["task"]
+    if not isinstance(raw_task, dict):
+        raise InvalidParameterError(
+            f"{where}: task must be a table like {{ name = \"flipflop\", bits = 3 }}, got {raw_task!r}"
+        )
+    raw_controls = _tables(raw.get("controls", []), f"{where}: controls",
+                           'a list of tables like [{ name = "l1", weight = 1e-4 }]')
+    training = {**_table(defaults.get("training", {}), f"{where}: [defaults] training"),
+                **_table(raw.get("training", {}), f"{where}: training")}
     try:
-        task = task_from_dict(dict(raw["task"]))
-        controls = tuple(control_from_dict(dict(c)) for c in raw.get("controls", []))
-        settings = TrainSettings(**{**defaults.get("training", {}), **raw.get("training", {})})
+        task = task_from_dict(dict(raw_task))
+        controls = tuple(control_from_dict(dict(c)) for c in raw_controls)
+        settings = TrainSettings(**training)
     except KeyError as exc:
         raise InvalidParameterError(f"{where}: missing or unknown {exc}") from None
     except (InvalidParameterError, UnknownNameError, TypeError) as exc:
         raise InvalidParameterError(f"{where}: {exc}") from None
-    hidden = raw.get("hidden", defaults.get("hidden", 128))
-    members = raw.get("members", defaults.get("members", 16))
-    if not isinstance(members, int) or members < 2:
-        raise InvalidParameterError(f"{where}: members must be an integer >= 2, got {members!r}")
+    hidden = _bounded_int(raw.get("hidden", defaults.get("hidden", 128)), where, "hidden", 1, MAX_HIDDEN)
+    members = _bounded_int(raw.get("members", defaults.get("members", 16)), where, "members", 2, MAX_MEMBERS)
     for control in controls:
         task, arch = control.configure(task, Architecture(task.n_inputs, task.n_outputs, hidden=hidden))
         hidden = arch.hidden
@@ -202,7 +259,14 @@ def _ladder(raw: dict[str, Any], known: set[str], label: str) -> Ladder:
     factor = raw.get("factor")
     if factor not in FACTORS:
         raise InvalidParameterError(f"{label}: ladder {name!r}: factor must be one of {FACTORS}")
-    conds, values = tuple(raw.get("conditions", [])), tuple(raw.get("values", []))
+    conds, values = raw.get("conditions", []), raw.get("values", [])
+    if (not isinstance(conds, list) or not all(isinstance(c, str) for c in conds)
+            or not isinstance(values, list)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+        raise InvalidParameterError(
+            f"{label}: ladder {name!r}: conditions must be a list of condition ids, values a list of numbers"
+        )
+    conds, values = tuple(conds), tuple(values)
     if len(conds) < 2 or len(conds) != len(values):
         raise InvalidParameterError(
             f"{label}: ladder {name!r} needs >= 2 conditions and one value per condition"

@@ -224,7 +224,7 @@ def test_missing_repo_revision_and_file_are_clear_errors(
     with pytest.raises(ReleaseNotFoundError, match="no dataset repository 'degzoo/nope'"):
         download_release("degzoo/nope", revision="v1", endpoint=ep, cache_dir=cache)
     publish_release(release, REPO, tag="v1", endpoint=ep)
-    with pytest.raises(ReleaseNotFoundError, match=r"no revision 'v404'.*list_releases"):
+    with pytest.raises(ReleaseNotFoundError, match=r"no release tag or branch 'v404'.*release tags: v1"):
         download_release(REPO, revision="v404", endpoint=ep, cache_dir=cache)
     with pytest.raises(ReleaseNotFoundError, match=r"'ensembles/nope\.h5' does not exist"):
         download_file(REPO, "ensembles/nope.h5", revision="v1", endpoint=ep, cache_dir=cache)

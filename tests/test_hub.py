@@ -17,6 +17,7 @@ from hub_server import hub_server as _hub_server_fixture  # noqa: F401 - registe
 from degzoo.errors import ChecksumError, InvalidParameterError, ZooFormatError
 from degzoo.zoo.hub import (
     HubUnavailableError,
+    MovingRevisionWarning,
     ReleaseExistsError,
     ReleaseNotFoundError,
     download_file,
@@ -248,7 +249,8 @@ def test_download_of_a_repo_that_is_not_a_release(hub_server: HubServer, cache: 
     api = HfApi(endpoint=hub_server.endpoint)
     api.create_repo(REPO, repo_type="dataset")
     api.upload_file(path_or_fileobj=b"hello", path_in_repo="notes.txt", repo_id=REPO, repo_type="dataset")
-    with pytest.raises(ZooFormatError, match="not a degzoo zoo release"):
+    with pytest.raises(ZooFormatError, match="not a degzoo zoo release"), \
+            pytest.warns(MovingRevisionWarning, match="'main'.*branch"):
         download_release(REPO, revision="main", endpoint=hub_server.endpoint, cache_dir=cache)
 
 

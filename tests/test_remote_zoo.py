@@ -185,9 +185,11 @@ def test_cli_tags_and_list_of_a_hub_release(hub_server: HubServer, mini_release,
     assert rc == 0 and json.loads(out) == {"v1": commit}
     rc, out, _ = _cli(capsys, "zoo", "tags", ZOO, "--endpoint", hub_server.endpoint)
     assert rc == 0 and out.split() == ["v1", commit]
+    hub_server.clear_requests()
     rc, out, _ = _cli(capsys, "zoo", "list", ZOO, "--revision", "v1", "--endpoint", hub_server.endpoint,
                       "--json")
     assert rc == 0 and [c["id"] for c in json.loads(out)["conditions"]] == list(CONDITIONS)
+    assert set(_shard_bytes_fetched(hub_server)) == {"manifest.json"}  # no shard downloaded
     rc, _, err = _cli(capsys, "zoo", "list", ZOO, "--revision", "v9", "--endpoint", hub_server.endpoint)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "tags: v1" in err
 

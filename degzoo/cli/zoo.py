@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from degzoo.errors import DegzooError
-from degzoo.zoo import open_release
+from degzoo.zoo import Release, open_release
 
 _HUB_HELP = {
     "--endpoint": "Hub URL (default: $HF_ENDPOINT or https://huggingface.co)",
@@ -70,7 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ls = zsub.add_parser("list", help="list the conditions of a release (default: the embedded zoo)")
     ls.add_argument("release", nargs="?",
                     help="release folder or Hub repo ORG/NAME (default: the embedded zoo)")
-    ls.add_argument("--revision", help=_TAGS_HELP + "; needed for a Hub repo")
+    ls.add_argument("--revision",
+                    help=_TAGS_HELP + "; needed for a Hub repo, of which only the manifest is downloaded")
     _hub_options(ls, cache=True)
     ls.add_argument("--json", action="store_true", help="print the manifest's conditions and ladders as JSON")
     ls.set_defaults(run=run_list)
@@ -130,8 +131,15 @@ def run_download(args: argparse.Namespace, extra: list[str]) -> int:
 
 @_cli_errors
 def run_list(args: argparse.Namespace, extra: list[str]) -> int:
-    release = open_release(args.release, revision=args.revision, endpoint=args.endpoint, token=args.token,
-                           cache_dir=args.cache_dir, local_files_only=args.offline)
+    if args.release is None or Path(args.release).is_dir() or args.revision is None:
+        release = open_release(args.release, revision=args.revision)
+    else:  # a Hub release: its manifest says everything listed here, the shards are not needed
+        from degzoo.zoo.hub import check_repo_id, download_manifest
+
+        release = Release(download_manifest(check_repo_id(args.release), revision=args.revision,
+                                            endpoint=args.endpoint, token=args.token,
+                                            cache_dir=args.cache_dir, local_files_only=args.offline),
+                          verify=False)
     if args.json:
         print(json.dumps({"release": release.name, "manifest_sha256": release.sha256,
                           "conditions": release.conditions, "ladders": release.ladders}, indent=1))

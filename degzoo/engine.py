@@ -3,12 +3,17 @@
 The zoo builder and the control track hand their jobs (a picklable function and plain-data
 arguments) to :func:`run_jobs`; the engine is chosen by arguments, never by a fork of the code:
 
-- ``workers=N`` local processes (spawned; default all cores; 1 runs in this process);
+- ``workers=N`` local processes (default and cap: the cores this process may use; 1 runs in this
+  process). On Linux they are forked, so a plain script without an ``if __name__ == "__main__":``
+  guard, a notebook or ``python -`` works, and functions defined there can be jobs; elsewhere they
+  are spawned (macOS cannot fork safely), which needs that guard. Every job runs with one torch
+  thread: a forked child that used the parent's OpenMP pool would hang;
 - ``cluster="local:N"`` a ``distributed.LocalCluster`` of N single-threaded workers on loopback;
 - ``scheduler=ADDRESS`` a running Dask scheduler (e.g. one started by ``dask-jobqueue`` on SLURM).
 
 Results are yielded as jobs finish. Local workers leave Ctrl-C to the parent and die with it, so an
-interrupted run never leaves a worker going on to its next job.
+interrupted run never leaves a worker going on to its next job. A worker that dies (killed, out of
+memory) raises :class:`WorkerDiedError`.
 """
 
 from __future__ import annotations
@@ -20,10 +25,29 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from degzoo.errors import InvalidParameterError
+from degzoo.errors import DegzooError, InvalidParameterError
+
+
+class WorkerDiedError(DegzooError, BrokenProcessPool):
+    """A local worker process died (killed, out of memory, crashed) before finishing its job."""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under taskset or a batch scheduler)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork on Linux (no re-import of ``__main__``); spawn where fork is unsafe (macOS) or missing."""
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    return multiprocessing.get_context(method)
 
 
 def run_jobs(
@@ -42,29 +66,59 @@ def run_jobs(
     if scheduler or cluster:
         yield from _run_dask(fn, jobs, scheduler, cluster)
         return
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    if workers is not None and workers < 1:
+        raise InvalidParameterError(f"workers must be a positive number of processes, got {workers}")
+    workers = max(1, min(workers or usable_cores(), usable_cores(), len(jobs)))
     if workers == 1:
         for job in jobs:
             yield fn(*job)
         return
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
-    futures = [pool.submit(fn, *job) for job in jobs]
+    pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_worker_init)
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns that forking a threaded process may deadlock: the workers are
+        # single-threaded in torch (see _worker_init), which is what makes the fork safe.
+        warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
+                                category=DeprecationWarning)
+        futures = [pool.submit(fn, *job) for job in jobs]
     try:
         for fut in cf.as_completed(futures):
-            yield fut.result()
+            try:
+                result = fut.result()
+            except BrokenProcessPool as exc:
+                raise WorkerDiedError(
+                    f"a worker process died before finishing its job ({_exit_reasons(pool)}); results "
+                    f"already returned are kept. Too little memory is the usual cause: rerun with fewer "
+                    f"workers (workers=, --workers; now {workers}) or one process (workers=1)."
+                ) from exc
+            yield result
     except BaseException:
         # Ctrl-C or an error: stop the workers now; what they finished (files, checkpoints) stays.
-        for proc in list(getattr(pool, "_processes", {}).values()):
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
             proc.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
 
+def _exit_reasons(pool: cf.ProcessPoolExecutor) -> str:
+    """How the pool's workers ended, e.g. 'killed by signal 9 (SIGKILL)'."""
+    reasons = set()
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        code = proc.exitcode
+        if code is not None and code < 0:
+            reasons.add(f"killed by signal {-code} ({signal.Signals(-code).name})")
+        elif code:
+            reasons.add(f"exit status {code}")
+    return ", ".join(sorted(reasons)) or "it was terminated abruptly"
+
+
 def _worker_init() -> None:
-    """Workers ignore SIGINT (the parent handles it) and, on Linux, die with their parent."""
+    """Workers ignore SIGINT (the parent handles it), die with their parent on Linux, and run torch
+    on one thread (a forked child that used the parent's OpenMP thread pool would hang)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch = sys.modules.get("torch")  # imported by the parent before the fork: reset its pool
+    if torch is not None:
+        torch.set_num_threads(1)
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

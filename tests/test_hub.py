@@ -17,6 +17,7 @@ from hub_server import hub_server as _hub_server_fixture  # noqa: F401 - registe
 from degzoo.errors import ChecksumError, InvalidParameterError, ZooFormatError
 from degzoo.zoo.hub import (
     HubUnavailableError,
+    MovingRevisionWarning,
     ReleaseExistsError,
     ReleaseNotFoundError,
     download_file,
@@ -224,7 +225,7 @@ def test_missing_repo_revision_and_file_are_clear_errors(
     with pytest.raises(ReleaseNotFoundError, match="no dataset repository 'degzoo/nope'"):
         download_release("degzoo/nope", revision="v1", endpoint=ep, cache_dir=cache)
     publish_release(release, REPO, tag="v1", endpoint=ep)
-    with pytest.raises(ReleaseNotFoundError, match=r"no revision 'v404'.*list_releases"):
+    with pytest.raises(ReleaseNotFoundError, match=r"no release tag or branch 'v404'.*release tags: v1"):
         download_release(REPO, revision="v404", endpoint=ep, cache_dir=cache)
     with pytest.raises(ReleaseNotFoundError, match=r"'ensembles/nope\.h5' does not exist"):
         download_file(REPO, "ensembles/nope.h5", revision="v1", endpoint=ep, cache_dir=cache)
@@ -248,7 +249,8 @@ def test_download_of_a_repo_that_is_not_a_release(hub_server: HubServer, cache: 
     api = HfApi(endpoint=hub_server.endpoint)
     api.create_repo(REPO, repo_type="dataset")
     api.upload_file(path_or_fileobj=b"hello", path_in_repo="notes.txt", repo_id=REPO, repo_type="dataset")
-    with pytest.raises(ZooFormatError, match="not a degzoo zoo release"):
+    with pytest.raises(ZooFormatError, match="not a degzoo zoo release"), \
+            pytest.warns(MovingRevisionWarning, match="'main'.*branch"):
         download_release(REPO, revision="main", endpoint=hub_server.endpoint, cache_dir=cache)
 
 

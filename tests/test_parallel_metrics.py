@@ -1,14 +1,25 @@
 """All-pairs distances in blocks on local processes and on a real Dask LocalCluster equal the
-single-process ones."""
+single-process ones; worker processes work from plain scripts and a dead worker is a clear error."""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from degzoo import metrics, zoo
+from degzoo.engine import WorkerDiedError, run_jobs
 from degzoo.errors import InvalidParameterError
+from degzoo.metrics import parallel
 from degzoo.metrics.parallel import blocked_compare, take_members
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -16,18 +27,90 @@ def ens():
     return zoo.load("flipflop", bits=2).subset(np.arange(7))
 
 
+@pytest.fixture
+def always_parallel(monkeypatch):
+    """Send every block after the first to worker processes, however cheap."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)
+
+
 @pytest.mark.parametrize("name", ["weights_perm", "cka"])
-def test_local_processes_give_the_same_matrix(ens, name):
+def test_local_processes_give_the_same_matrix(ens, name, always_parallel):
     metric = metrics.get(name)
     np.testing.assert_array_equal(metric.pairwise(ens, workers=2), metric.pairwise(ens))
 
 
-def test_dsa_blocks_agree_to_the_solver_tolerance(ens):
-    """DSA's float32 batched products round differently in batches of another size."""
+def test_dsa_blocks_equal_the_single_process_matrix(ens, always_parallel):
+    """Bit for bit, whatever the blocks: a pair's solve does not depend on its batch-mates."""
     metric = metrics.get("dsa", n_delays=5, rank=12, n_starts=4)
-    blocked = metric.pairwise(ens, workers=2)
-    np.testing.assert_allclose(blocked, metric.pairwise(ens), atol=1e-4)
-    np.testing.assert_array_equal(blocked, blocked.T)
+    single = metric.pairwise(ens)
+    np.testing.assert_array_equal(metric.pairwise(ens, workers=2), single)
+    emb = metric.embed(ens)
+    for blocks in (2, 3):
+        got = blocked_compare(metric, emb, emb, len(ens), len(ens), True, workers=1, blocks=blocks)
+        got = 0.5 * (got + got.T)
+        np.fill_diagonal(got, 0.0)
+        np.testing.assert_array_equal(got, single)
+
+
+class CountingMetric:
+    """Records the process id that computed each block."""
+
+    name = "pid"
+
+    def compare(self, emb_a, emb_b, symmetric):
+        return np.full((len(emb_a), len(emb_b)), float(os.getpid()))
+
+
+def test_cheap_work_stays_in_this_process():
+    emb = np.arange(12.0)
+    got = blocked_compare(CountingMetric(), emb, emb, 12, 12, True, workers=2)
+    assert set(np.unique(got)) == {float(os.getpid())}
+
+
+def test_expensive_work_goes_to_workers(always_parallel):
+    emb = np.arange(12.0)
+    got = blocked_compare(CountingMetric(), emb, emb, 12, 12, True, workers=2)
+    assert len(set(np.unique(got)) - {float(os.getpid())}) >= 1
+
+
+def test_pairwise_with_workers_from_an_unguarded_script(tmp_path):
+    """No ``if __name__ == "__main__":`` guard, and a metric defined in the script itself."""
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        from degzoo import metrics, zoo
+        from degzoo.metrics import parallel
+
+        parallel.MIN_PARALLEL_SECONDS = 0.0
+        print("script body ran", flush=True)
+
+        def my_distance(a, b):
+            return float(np.abs(a.params["W_hh"] - b.params["W_hh"]).sum())
+
+        ens = zoo.load("flipflop", bits=2).subset(np.arange(5))
+        for metric in (metrics.get("weights_perm"), metrics.get(my_distance, level="weights")):
+            assert np.array_equal(metric.pairwise(ens, workers=2), metric.pairwise(ens))
+        print("ok")
+    """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["script", "body", "ran", "ok"]  # the children did not rerun it
+
+
+def _die(_: int) -> int:
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
+
+
+def test_a_killed_worker_is_a_clear_error():
+    with pytest.raises(WorkerDiedError, match=r"killed by signal 9 \(SIGKILL\).*fewer workers"):
+        list(run_jobs(_die, [(i,) for i in range(4)], workers=2))
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(InvalidParameterError, match="workers must be a positive"):
+        list(run_jobs(abs, [(1,)], workers=-2))
 
 
 def test_dask_local_cluster_cross(ens):

@@ -1,12 +1,43 @@
-"""``degzoo zoo build|publish|download|list``: make, publish and fetch zoo releases."""
+"""``degzoo zoo build|publish|download|list|tags``: make, publish, fetch and list zoo releases."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
-from degzoo.zoo import open_release
+from degzoo.errors import DegzooError
+from degzoo.zoo import Release, open_release
+
+_HUB_HELP = {
+    "--endpoint": "Hub URL (default: $HF_ENDPOINT or https://huggingface.co)",
+    "--token": "Hub access token (default: the one saved by `hf auth login`; needed for private repos)",
+}
+# Python keywords in library messages -> the options of this command line
+_CLI_WORDS = {"revision": "--revision", "token": "--token", "cache_dir": "--cache-dir",
+              "endpoint": "--endpoint", "workers": "--workers", "repo_id": "--repo-id",
+              "release": "--release"}
+_TAGS_HELP = "release tag or commit id (`degzoo zoo tags ORG/NAME` lists the tags)"
+
+
+def cli_message(text: str) -> str:
+    """A library error message with its Python keywords (``revision='v1'``) as CLI options."""
+    text = re.sub(r"local_files_only=True", "--offline", text)
+    text = re.sub(r"\blist_releases\(\)", "`degzoo zoo tags REPO`", text)
+    text = re.sub(r"degzoo\.zoo\.hub\.`degzoo", "`degzoo", text)
+    return re.sub(r"\b(" + "|".join(_CLI_WORDS) + r")=('?)([^'\s,)]*)\2",
+                  lambda m: f"{_CLI_WORDS[m.group(1)]} {m.group(3)}".rstrip(), text)
+
+
+def _hub_options(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
+    p.add_argument("--endpoint", help=_HUB_HELP["--endpoint"])
+    p.add_argument("--token", help=_HUB_HELP["--token"])
+    if cache:
+        p.add_argument("--cache-dir", type=Path, help="Hub cache folder (default: $HF_HUB_CACHE)")
+        p.add_argument("--offline", action="store_true", help="serve from the cache only, no network")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,31 +54,50 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
     b.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. from dask-jobqueue)")
     b.add_argument("--cluster", help="start a Dask LocalCluster: local:N")
-    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--quiet", action="store_true", help="no progress output")
     b.set_defaults(run=run_build)
 
     pub = zsub.add_parser("publish", help="upload a release folder to a Hub dataset repo and tag it")
-    pub.add_argument("release_dir", type=Path)
-    pub.add_argument("--repo-id", required=True)
-    pub.add_argument("--tag", required=True, help="release tag, e.g. v1.0")
-    pub.add_argument("--endpoint")
-    pub.add_argument("--token")
+    pub.add_argument("release_dir", type=Path, help="release folder (with manifest.json)")
+    pub.add_argument("--repo-id", required=True, help="Hub dataset repo, ORG/NAME (created if missing)")
+    pub.add_argument("--tag", required=True, help="release tag, e.g. v1.0 (never moved or replaced)")
+    _hub_options(pub)
     pub.set_defaults(run=run_publish)
 
     d = zsub.add_parser("download", help="download and verify a release from the Hub")
-    d.add_argument("--repo-id", required=True)
-    d.add_argument("--revision", required=True, help="release tag or commit id")
-    d.add_argument("--endpoint")
-    d.add_argument("--token")
-    d.add_argument("--cache-dir", type=Path)
-    d.add_argument("--offline", action="store_true", help="serve from the cache only")
+    d.add_argument("--repo-id", required=True, help="Hub dataset repo, ORG/NAME")
+    d.add_argument("--revision", required=True, help=_TAGS_HELP)
+    _hub_options(d, cache=True)
     d.set_defaults(run=run_download)
 
     ls = zsub.add_parser("list", help="list the conditions of a release (default: the embedded zoo)")
-    ls.add_argument("release", nargs="?", help="release folder (default: the embedded zoo)")
+    ls.add_argument("release", nargs="?",
+                    help="release folder or Hub repo ORG/NAME (default: the embedded zoo)")
+    ls.add_argument("--revision",
+                    help=_TAGS_HELP + "; needed for a Hub repo, of which only the manifest is downloaded")
+    _hub_options(ls, cache=True)
+    ls.add_argument("--json", action="store_true", help="print the manifest's conditions and ladders as JSON")
     ls.set_defaults(run=run_list)
 
+    t = zsub.add_parser("tags", help="list the release tags of a Hub zoo repository")
+    t.add_argument("repo_id", metavar="ORG/NAME", help="Hub dataset repo")
+    _hub_options(t)
+    t.add_argument("--json", action="store_true", help="print {tag: commit id} as JSON")
+    t.set_defaults(run=run_tags)
 
+
+def _cli_errors(run: Any) -> Any:
+    """Re-raise library errors with CLI options in place of Python keywords."""
+    def wrapped(args: argparse.Namespace, extra: list[str]) -> int:
+        try:
+            return int(run(args, extra) or 0)
+        except DegzooError as exc:
+            raise type(exc)(cli_message(str(exc))) from exc
+    wrapped.__doc__ = run.__doc__
+    return wrapped
+
+
+@_cli_errors
 def run_build(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.builder import build_release
 
@@ -58,9 +108,11 @@ def run_build(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"interrupted: finished conditions are kept in {args.out}; rerun to resume", file=sys.stderr)
         return 130
     print(f"built release in {out}")
-    return run_list(argparse.Namespace(release=str(out)), [])
+    return run_list(argparse.Namespace(release=str(out), revision=None, endpoint=None, token=None,
+                                       cache_dir=None, offline=False, json=False), [])
 
 
+@_cli_errors
 def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.hub import publish_release
 
@@ -70,6 +122,7 @@ def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+@_cli_errors
 def run_download(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.hub import download_release
 
@@ -79,8 +132,21 @@ def run_download(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+@_cli_errors
 def run_list(args: argparse.Namespace, extra: list[str]) -> int:
-    release = open_release(args.release)
+    if args.release is None or Path(args.release).is_dir() or args.revision is None:
+        release = open_release(args.release, revision=args.revision)
+    else:  # a Hub release: its manifest says everything listed here, the shards are not needed
+        from degzoo.zoo.hub import check_repo_id, download_manifest
+
+        release = Release(download_manifest(check_repo_id(args.release), revision=args.revision,
+                                            endpoint=args.endpoint, token=args.token,
+                                            cache_dir=args.cache_dir, local_files_only=args.offline),
+                          verify=False)
+    if args.json:
+        print(json.dumps({"release": release.name, "manifest_sha256": release.sha256,
+                          "conditions": release.conditions, "ladders": release.ladders}, indent=1))
+        return 0
     print(f"release {release.name} ({release.root}), manifest sha256 {release.sha256[:12]}…")
     for cond in release.conditions:
         controls = ", ".join(c["name"] for c in cond.get("controls", [])) or "-"
@@ -90,4 +156,19 @@ def run_list(args: argparse.Namespace, extra: list[str]) -> int:
               f"median loss {'-' if loss is None else f'{loss:.3g}'}")
     for ladder in release.ladders:
         print(f"  ladder {ladder['name']} ({ladder['factor']}): {' → '.join(ladder['conditions'])}")
+    return 0
+
+
+@_cli_errors
+def run_tags(args: argparse.Namespace, extra: list[str]) -> int:
+    from degzoo.zoo.hub import check_repo_id, list_releases
+
+    tags = list_releases(check_repo_id(args.repo_id), endpoint=args.endpoint, token=args.token)
+    if args.json:
+        print(json.dumps(tags, indent=1))
+    elif not tags:
+        print(f"{args.repo_id} has no release tags")
+    else:
+        for tag, commit in tags.items():
+            print(f"{tag}\t{commit}")
     return 0

@@ -462,7 +462,12 @@ _MAX_STEP = 4.0  # largest |W|_F of a step C <- C cay(W)
 
 
 def _dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Row-wise dot products of two ``[B, k]`` batches (BLAS; ``linalg.vecdot`` is slower on CPU)."""
+    """Row-wise dot products of two ``[B, k]`` batches (BLAS; ``linalg.vecdot`` is slower on CPU).
+
+    A batch of one is computed as a batch of two: ``bmm`` takes another kernel (another summation
+    order) for a single item, which made a pair's result depend on what else was in its batch."""
+    if u.shape[0] == 1:
+        return torch.bmm(u.repeat(2, 1).unsqueeze(1), v.repeat(2, 1).unsqueeze(2)).view(-1)[:1]
     return torch.bmm(u.unsqueeze(1), v.unsqueeze(2)).view(-1)
 
 

@@ -6,28 +6,36 @@ members, and every block (``compare`` of two slices of the embeddings) is one jo
 as the zoo builder and the control track. Each job carries only its two slices, so a worker's
 memory is bounded by two blocks of embeddings, whatever the ensemble size.
 
-Blocked results equal the single-process ones up to rounding: exactly for ``weights_perm`` and
-``cka``; within the solver tolerance for DSA, whose float32 batched products round differently in
-batches of another size. Starting worker processes costs a few seconds (each imports torch), so
-blocks pay off for large ensembles (E = 50 at H = 128), not for a dozen small networks.
+Blocked results equal the single-process ones exactly (bit for bit) for the reference metrics,
+whatever the number of workers or blocks: each pair's arithmetic does not depend on which other
+pairs share its batch, and the thread count does not change it (tested for ``weights_perm``,
+``cka`` and DSA). A third-party metric whose ``compare`` batches pairs may round differently.
 
-The metric and its embeddings travel to the workers by pickle, between our own processes only:
-they must be importable (a metric class or function defined at module level, not a lambda).
+No pool is started when it cannot pay: the first block is computed in this process and timed; if
+the remaining blocks would take less than :data:`MIN_PARALLEL_SECONDS` in this process, they are
+computed here too. Workers are capped at the usable cores (:func:`degzoo.engine.usable_cores`).
+
+The metric and its embeddings travel to the workers by pickle, between our own processes only.
+On Linux the workers are forked, so metrics defined in a script or a notebook work as they are.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from degzoo.engine import run_jobs
+from degzoo.engine import run_jobs, usable_cores
 from degzoo.errors import InvalidParameterError, MetricError
 
-__all__ = ["blocked_compare", "take_members"]
+__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "take_members"]
+
+#: Below this much estimated work in one process, the blocks are not sent to worker processes
+#: (forking workers and shipping embeddings costs a few tenths of a second per worker).
+MIN_PARALLEL_SECONDS = 2.0
 
 
 def take_members(emb: Any, idx: Sequence[int] | np.ndarray) -> Any:
@@ -81,11 +89,13 @@ def blocked_compare(
 
     ``symmetric``: ``emb_b is emb_a`` (all pairs of one ensemble): only blocks on and above the
     diagonal are computed. ``blocks``: blocks per side (default: enough for about four jobs per
-    worker, each block holding at least two members).
+    worker, each block holding at least two members). Local work that would take less than
+    :data:`MIN_PARALLEL_SECONDS` in one process stays in this process.
     """
-    n_workers = workers or os.cpu_count() or 1  # None: all cores, as run_jobs does
     if scheduler or cluster:
-        n_workers = max(n_workers, 4)  # the cluster's size is not known here
+        n_workers = max(workers or 1, 4)  # the cluster's size is not known here
+    else:
+        n_workers = min(workers or usable_cores(), usable_cores())  # as run_jobs does
     if blocks is None:
         jobs_wanted = 4 * n_workers
         # k(k+1)/2 blocks on and above the diagonal (symmetric), k*k otherwise
@@ -105,8 +115,11 @@ def blocked_compare(
             sub_a = take_members(emb_a, ia)
             jobs.append((metric, sub_a, sub_a if same else take_members(emb_b, jb), same, (i, j)))
     out = np.zeros((n_a, n_b))
-    for (i, j), dist in run_jobs(_compare_block, jobs, workers=workers, scheduler=scheduler,
-                                 cluster=cluster):
+    if scheduler or cluster:
+        results = run_jobs(_compare_block, jobs, scheduler=scheduler, cluster=cluster)
+    else:
+        results = _local_results(jobs, n_workers)
+    for (i, j), dist in results:
         ia, jb = rows[i], cols[j]
         if dist.shape != (ia.size, jb.size):
             raise MetricError(
@@ -117,3 +130,18 @@ def blocked_compare(
         if symmetric and i != j:
             out[np.ix_(jb, ia)] = dist.T
     return out
+
+
+def _local_results(jobs: list[tuple[Any, ...]], n_workers: int
+                   ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+    """The first block here, timed; the rest here too unless they would take long enough to pay
+    for worker processes."""
+    start = time.perf_counter()
+    yield _compare_block(*jobs[0])
+    rest = jobs[1:]
+    serial_estimate = (time.perf_counter() - start) * len(rest)
+    if n_workers <= 1 or serial_estimate < MIN_PARALLEL_SECONDS:
+        for job in rest:
+            yield _compare_block(*job)
+    else:
+        yield from run_jobs(_compare_block, rest, workers=n_workers)

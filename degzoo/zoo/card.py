@@ -6,7 +6,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+from degzoo.zoo.dataset import PARQUET_NAME
 from degzoo.zoo.manifest import README_NAME
+
+CITATION = """```bibtex
+@inproceedings{huang2025degeneracy,
+  title     = {Measuring and Controlling Solution Degeneracy across Task-Trained Recurrent Neural Networks},
+  author    = {Huang, Ann and Singh, Satpreet H. and Martinelli, Flavio and Rajan, Kanaka},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year      = {2025},
+  eprint    = {2410.03972},
+  archivePrefix = {arXiv}
+}
+```"""
 
 
 def _size_category(n_networks: int) -> str:
@@ -17,7 +29,11 @@ def _size_category(n_networks: int) -> str:
 
 
 def render_card(manifest: dict[str, Any]) -> str:
-    """Markdown with a YAML header (license, tags, size, configs) and a table of the conditions."""
+    """Markdown with a YAML header (license, tags, size, configs) and a table of the conditions.
+
+    ``configs`` points ``datasets.load_dataset`` at the release's parquet of networks
+    (:data:`~degzoo.zoo.dataset.PARQUET_NAME`) when the manifest lists one; the HDF5 shards are
+    not loadable by ``datasets`` as rows."""
     conditions = manifest["conditions"]
     n_networks = sum(c["members"] for c in conditions)
     header = [
@@ -30,11 +46,11 @@ def render_card(manifest: dict[str, Any]) -> str:
         "- neuroscience",
         "size_categories:",
         f"- {_size_category(n_networks)}",
-        "configs:",
-        "- config_name: default",
-        "  data_files: ensembles/*.h5",
-        "---",
     ]
+    if PARQUET_NAME in manifest.get("files", {}):
+        header += ["configs:", "- config_name: default", "  data_files:", "  - split: train",
+                   f"    path: {PARQUET_NAME}"]
+    header.append("---")
     build = manifest.get("build", {})
     lines = [
         f"# degzoo release `{manifest['release']}`",
@@ -45,6 +61,9 @@ def render_card(manifest: dict[str, Any]) -> str:
         "`degzoo.zoo.load(...)`. `manifest.json` lists every file's sha256.",
         "",
     ]
+    if PARQUET_NAME in manifest.get("files", {}):
+        lines += [f"`{PARQUET_NAME}` holds one row per network (weights, condition, seed, final loss): "
+                  "`datasets.load_dataset(<this repo>, revision=<tag>)` loads it.", ""]
     if build:
         env = build.get("environment") or {}
         machine = build.get("machine") or f"{env.get('machine')}, {env.get('cpu_count')} cores, " \
@@ -76,6 +95,8 @@ def render_card(manifest: dict[str, Any]) -> str:
         lines += ["", "Ladders (ordered series of conditions along one factor):", ""]
         lines += [f"- **{lad['name']}** ({lad['factor']}): {' → '.join(lad['conditions'])}"
                   for lad in ladders]
+    lines += ["", "## Citation", "", "If you use this zoo, cite the paper and the software (degzoo, its "
+              "`CITATION.cff`):", "", CITATION]
     return "\n".join([*header, "", *lines]) + "\n"
 
 

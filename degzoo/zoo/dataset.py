@@ -2,15 +2,24 @@
 
 For weight-space learning: each row holds one network's effective weights as arrays, its condition
 (task, parameters, controls, width), its seed, status and final loss.
+
+A release also carries these rows as one parquet file (:data:`PARQUET_NAME`, written by
+:func:`write_parquet`), which the dataset card's ``configs`` name, so that
+``datasets.load_dataset(<release repo or folder>)`` works: the HDF5 shards themselves hold scalar
+datasets (provenance) that the ``datasets`` HDF5 loader cannot turn into rows.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from degzoo.errors import InvalidParameterError
 from degzoo.models import PARAM_NAMES
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.release import Release
@@ -49,3 +58,25 @@ def to_dataset(source: Ensemble | Release) -> Any:
         with source.ensemble(cond["id"]) as ens:
             parts.append(Dataset.from_dict(_rows(ens, cond["id"])))
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+#: The release file with one row per network, for ``datasets.load_dataset``.
+PARQUET_NAME = "data/networks.parquet"
+
+
+def write_parquet(release_dir: str | os.PathLike[str], conditions: Iterable[Mapping[str, Any]]) -> Path:
+    """Write the rows of every condition (``id``, ``file`` as in the manifest) to
+    ``release_dir/``:data:`PARQUET_NAME`; call it before the manifest is built, so that it is hashed."""
+    from datasets import Dataset, concatenate_datasets
+
+    root = Path(release_dir)
+    parts = []
+    for cond in conditions:
+        with Ensemble.open(root / cond["file"], name=cond["id"]) as ens:
+            parts.append(Dataset.from_dict(_rows(ens, cond["id"])))
+    if not parts:
+        raise InvalidParameterError(f"no conditions to write to {root / PARQUET_NAME}")
+    path = root / PARQUET_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    concatenate_datasets(parts).to_parquet(str(path))
+    return path

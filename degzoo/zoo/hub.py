@@ -11,7 +11,11 @@ release name), so a download pinned to a tag or commit id always gets the same b
   deleted from the cache (snapshot link and blob) and reported with :class:`ChecksumError`; a
   corrupt release is never returned. Offline (``local_files_only=True`` or
   ``HF_HUB_OFFLINE=1``) it serves the cache, still verified.
-- :func:`download_file` fetches one file (optionally checked against a sha256).
+- :func:`download_file` fetches one file (optionally checked against a sha256);
+  :func:`download_manifest` fetches a release's ``manifest.json`` alone, so that
+  ``degzoo.zoo.load`` can then fetch just the one shard it needs.
+- :func:`resolve_revision` turns a tag or branch into its commit id, warning
+  (:class:`MovingRevisionWarning`) when it is a branch such as ``main``, which moves.
 - :func:`open_remote_file` is the no-download option: a lazy, seekable, read-only file object
   that fetches only the byte ranges that are read (``h5py.File(fileobj, "r")`` works on it).
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -47,13 +52,17 @@ __all__ = [
     "REPO_TYPE",
     "HubError",
     "HubUnavailableError",
+    "MovingRevisionWarning",
     "ReleaseExistsError",
     "ReleaseNotFoundError",
+    "check_repo_id",
     "download_file",
+    "download_manifest",
     "download_release",
     "list_releases",
     "open_remote_file",
     "publish_release",
+    "resolve_revision",
 ]
 
 #: Zoo releases are dataset repositories.
@@ -62,6 +71,7 @@ REPO_TYPE = "dataset"
 _HUB_MANAGED = frozenset({".gitattributes"})
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 _TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_REPO_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class HubError(DegzooError):
@@ -78,6 +88,22 @@ class HubUnavailableError(HubError, ConnectionError):
 
 class ReleaseExistsError(HubError):
     """A release with this tag was already published; tags are immutable."""
+
+
+class MovingRevisionWarning(UserWarning):
+    """A download was pinned to a branch (e.g. ``main``), whose content changes with every push."""
+
+
+def check_repo_id(release: str | os.PathLike[str]) -> str:
+    """``release`` as a Hub repo id ('namespace/name'); a path that does not exist is an error here,
+    not a confusing Hub lookup."""
+    text = os.fspath(release)
+    if not _REPO_ID_RE.fullmatch(text) or Path(text).exists():
+        raise InvalidParameterError(
+            f"release {text!r} is not an existing release folder, nor a Hub repo id of the form "
+            "'namespace/name': check the path (a folder with manifest.json) or the repo id"
+        )
+    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,6 +273,58 @@ def list_releases(repo_id: str, *, endpoint: str | None = None, token: str | Non
     return {t.name: t.target_commit for t in sorted(refs.tags, key=lambda t: t.name)}
 
 
+def resolve_revision(
+    repo_id: str,
+    revision: str,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    local_files_only: bool = False,
+) -> str:
+    """The commit id that ``revision`` (a tag, branch or commit id) points to now.
+
+    A branch moves, so the same call may later return other bytes: that is a
+    :class:`MovingRevisionWarning` naming the commit to pin instead. Offline, the Hub is not
+    asked (nor when it cannot be reached): a commit id is returned as it is, anything else unchanged
+    (``main`` still warns when offline).
+    """
+    from huggingface_hub import HfApi
+
+    if _COMMIT_RE.fullmatch(revision):
+        return revision
+    if _is_offline(local_files_only):
+        if revision == "main":
+            _warn_moving(repo_id, revision, None)
+        return revision
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        with _translate_errors("resolve the revision of", repo_id, revision=revision, endpoint=endpoint):
+            refs = api.list_repo_refs(repo_id, repo_type=REPO_TYPE)
+    except HubUnavailableError:
+        return revision  # unreachable: the download falls back to the cache, or says why not
+    tags = {t.name: t.target_commit for t in refs.tags}
+    branches = {b.name: b.target_commit for b in refs.branches}
+    if revision in tags:
+        return tags[revision]
+    if revision in branches:
+        _warn_moving(repo_id, revision, branches[revision])
+        return branches[revision]
+    raise ReleaseNotFoundError(
+        f"'{repo_id}' on {_endpoint_name(endpoint)} has no release tag or branch '{revision}'; its release "
+        f"tags: {', '.join(sorted(tags)) or 'none'}"
+    )
+
+
+def _warn_moving(repo_id: str, revision: str, commit: str | None) -> None:
+    now = f"it points to commit {commit} now; pin revision='{commit}'" if commit else "pin a commit id"
+    warnings.warn(
+        f"revision '{revision}' of {repo_id} is a branch, which moves with every push: {now} or a "
+        "release tag to get the same zoo again",
+        MovingRevisionWarning,
+        stacklevel=3,
+    )
+
+
 def publish_release(
     release_dir: str | os.PathLike[str],
     repo_id: str,
@@ -375,6 +453,15 @@ def _evict_cached_file(path: Path) -> None:
             blob.unlink(missing_ok=True)
 
 
+def _has_every_file(folder: Path) -> bool:
+    """Whether a cached snapshot holds its manifest, card and every file the manifest lists."""
+    try:
+        listed = load_manifest(folder)["files"]
+    except ZooFormatError:
+        return False
+    return all((folder / p).is_file() for p in (README_NAME, *listed))
+
+
 def download_release(
     repo_id: str,
     *,
@@ -388,8 +475,9 @@ def download_release(
 ) -> Path:
     """Download the release ``repo_id@revision`` into the Hub cache, verify it, return its folder.
 
-    ``revision`` should be a release tag or a commit id (a branch such as ``main`` moves).
-    The folder is the cache's read-only snapshot (``<cache>/datasets--ns--name/snapshots/<commit>``).
+    ``revision`` should be a release tag or a commit id (a branch such as ``main`` moves, and
+    warns). The folder is the cache's read-only snapshot
+    (``<cache>/datasets--ns--name/snapshots/<commit>``): its name records the resolved commit.
     With ``verify`` (the default) every file is checked against ``manifest.json``: a file whose
     size or sha256 differs is deleted from the cache and :class:`ChecksumError` is raised (re-run
     to download it again); missing or unlisted files raise :class:`ZooFormatError`. With
@@ -397,12 +485,17 @@ def download_release(
     ``HF_HUB_OFFLINE=1``) serves the cache without any network call.
     """
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
     if not isinstance(revision, str) or not revision:
         raise InvalidParameterError(
             "download_release needs revision= (a release tag such as 'embedded-v1' or a commit "
             "id), so that the same call always returns the same bytes."
         )
+    commit = resolve_revision(repo_id, revision, endpoint=endpoint, token=token,
+                              local_files_only=local_files_only)
+    kwargs: dict[str, Any] = {"repo_type": REPO_TYPE, "endpoint": endpoint, "token": token,
+                              "cache_dir": cache_dir}
     with _translate_errors(
         "download the release",
         repo_id,
@@ -411,17 +504,15 @@ def download_release(
         local_files_only=local_files_only,
         cache_dir=cache_dir,
     ):
-        folder = Path(
-            snapshot_download(
-                repo_id,
-                repo_type=REPO_TYPE,
-                revision=revision,
-                endpoint=endpoint,
-                token=token,
-                cache_dir=cache_dir,
-                local_files_only=local_files_only,
-            )
-        )
+        try:  # complete in the cache at that commit: no request, no "Fetching N files" bar
+            folder = Path(snapshot_download(repo_id, revision=commit, local_files_only=True, **kwargs))
+        except LocalEntryNotFoundError:
+            if local_files_only:
+                raise
+            folder = None
+        if folder is None or not (local_files_only or _has_every_file(folder)):
+            # (zoo.load fills a snapshot folder one shard at a time: not complete)
+            folder = Path(snapshot_download(repo_id, revision=revision, **kwargs))
     if not verify:
         return folder
     where = f"{repo_id}@{revision}"
@@ -520,6 +611,39 @@ def download_file(
                 "again, and if it fails again report the corrupt file to the zoo maintainers."
             )
     return path
+
+
+def download_manifest(
+    repo_id: str,
+    *,
+    revision: str,
+    endpoint: str | None = None,
+    token: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> Path:
+    """Download only the ``manifest.json`` of ``repo_id@revision``; return its snapshot folder.
+
+    The folder (named by the resolved commit) then receives the shards fetched one by one with
+    :func:`download_file`, each verified against this manifest. A branch warns, as in
+    :func:`resolve_revision`.
+    """
+    if not isinstance(revision, str) or not revision:
+        raise InvalidParameterError(
+            f"a Hub release needs revision= (a release tag or commit id) to pin which zoo {repo_id} gives"
+        )
+    resolve_revision(repo_id, revision, endpoint=endpoint, token=token, local_files_only=local_files_only)
+    path = download_file(repo_id, MANIFEST_NAME, revision=revision, endpoint=endpoint, token=token,
+                         cache_dir=cache_dir, local_files_only=local_files_only)
+    try:
+        load_manifest(path.parent)
+    except ZooFormatError as exc:
+        _evict_cached_file(path)
+        raise ZooFormatError(
+            f"The {MANIFEST_NAME} of {repo_id}@{revision} is unreadable; the cached copy was deleted, "
+            f"re-run to fetch it again. {exc}"
+        ) from exc
+    return path.parent
 
 
 def open_remote_file(

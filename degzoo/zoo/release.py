@@ -122,32 +122,15 @@ def open_release(
         return Release(embedded_path(), verify=verify)
     if Path(release).is_dir():
         return Release(release, verify=verify)
+    from degzoo.zoo.hub import check_repo_id, download_release
+
+    check_repo_id(release)
     if revision is None:
         raise InvalidParameterError(
             f"release {release!r} is not a local folder, so it is read as a Hub dataset repo: pass "
             "revision='vX.Y' (a release tag) to pin exactly which zoo you use"
         )
-    from degzoo.zoo.hub import download_release
-
     root = download_release(str(release), revision=revision, endpoint=endpoint, token=token,
                             cache_dir=cache_dir, local_files_only=local_files_only, verify=verify)
     return Release(root, verify=False)  # download_release has verified every file
 
-
-def load(
-    task: str | None = None,
-    *,
-    condition: str | None = None,
-    release: str | os.PathLike[str] | None = None,
-    revision: str | None = None,
-    endpoint: str | None = None,
-    token: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    local_files_only: bool = False,
-    **filters: Any,
-) -> Ensemble:
-    """One ensemble of a release: ``load("flipflop", bits=3)`` or ``load(condition="flipflop-bits3")``."""
-    rel = open_release(release, revision=revision, endpoint=endpoint, token=token,
-                       cache_dir=cache_dir, local_files_only=local_files_only)
-    cid = condition or rel.find(task, **filters)
-    return rel.ensemble(cid)

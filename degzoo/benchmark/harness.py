@@ -27,22 +27,12 @@ import numpy as np
 
 from degzoo.benchmark.results import MetricResult, Score, SuiteResult, jsonable
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
-from degzoo.benchmark.suites import REFERENCE_METRICS, SUITE_FUNCTIONS, SUITES, Context, Settings
+from degzoo.benchmark.suites import MAIN_SCORES, REFERENCE_METRICS, SUITE_FUNCTIONS, SUITES, Context, Settings
 from degzoo.errors import InvalidParameterError
 
-#: Scores copied to the result's summary, as ``suite.score``.
-SUMMARY_SCORES: tuple[tuple[str, str], ...] = (
-    ("conformance", "checks_passed"),
-    ("calibration", "twin_auroc"),
-    ("calibration", "noise_spearman"),
-    ("calibration", "mixture_ari"),
-    ("trend", "expected_sign_share"),
-    ("discriminability", "auroc"),
-    ("reliability", "test_retest_spearman"),
-    ("reliability", "null_auroc"),
-    ("agreement", "spearman"),
-    ("cost", "seconds_per_pair"),
-)
+#: Scores copied to the result's summary, as ``suite.score``: each suite's main scores (suites.py).
+SUMMARY_SCORES: tuple[tuple[str, str], ...] = tuple(
+    (suite, score) for suite, names in MAIN_SCORES.items() for score in names)
 
 #: A suite whose metric call overruns its time limit is waited for until
 #: ``HARD_FACTOR × time_limit + HARD_GRACE_SECONDS``, then abandoned.

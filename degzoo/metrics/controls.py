@@ -143,8 +143,9 @@ class SpectrumControl(NegativeControl):
         if self.level == "weights":
             s = np.linalg.svd(np.asarray(ensemble.params["W_hh"], np.float64), compute_uv=False)
         else:
-            x = _states(ensemble)
-            s = np.linalg.svd(x, compute_uv=False) / np.sqrt(x.shape[1])
+            x = _states(ensemble)  # singular values of x / √samples, from the H × H second moments
+            gram = np.einsum("esh,esk->ehk", x, x) / x.shape[1]
+            s = np.sqrt(np.clip(np.linalg.eigvalsh(gram)[:, ::-1], 0.0, None))
         out = np.zeros((len(ensemble), self.k))
         m = min(self.k, s.shape[1])
         out[:, :m] = s[:, :m]

@@ -101,3 +101,14 @@ def test_every_ranked_suite_declares_main_scores_that_the_summary_carries():
 ])
 def test_score_directions(suite, score, expected):
     assert higher_is_better(suite, score) is expected
+
+
+def test_equivalent_is_the_same_solution_under_every_claimed_invariance(ens):
+    from degzoo.benchmark.twins import equivalent
+    from degzoo.metrics import get
+
+    kinds = ["orthogonal", "permutation", "scale", "sign_flip"]
+    eq = equivalent(ens, kinds, np.random.default_rng(2))
+    np.testing.assert_allclose(eq.run()[0], ens.run()[0], atol=1e-5)  # same outputs
+    d = np.diag(get("cka").cross(ens, eq))  # cka claims all four invariances
+    assert np.all(d < 1e-6)

@@ -169,6 +169,26 @@ def make_twin(ens: Ensemble, kind: str, rng: np.random.Generator) -> Ensemble:
     raise InvalidParameterError(f"unknown twin kind {kind!r}; one of {TWIN_KINDS}")
 
 
+def equivalent(ens: Ensemble, kinds: Sequence[str], rng: np.random.Generator) -> Ensemble:
+    """Every member under all of ``kinds`` at once (units relabelled and sign-flipped, states seen
+    in a random orthogonal basis and at another scale, as claimed): the same solution for a metric
+    that claims those invariances, in one ensemble."""
+    E, H = len(ens), ens.architecture.hidden
+    kinds = set(kinds)
+    out = ens
+    if kinds & {"permutation", "sign_flip"}:
+        perms = (np.stack([_derangement(H, rng) for _ in range(E)]) if "permutation" in kinds
+                 else np.tile(np.arange(H), (E, 1)))
+        signs = _random_signs(E, H, rng) if "sign_flip" in kinds else np.ones((E, H))
+        out = from_params(ens, signed_permutation(ens.params, perms, signs), f"{ens.name}~equivalent")
+    if kinds & {"orthogonal", "scale"}:
+        G = random_orthogonal(H, E, rng) if "orthogonal" in kinds else np.tile(np.eye(H), (E, 1, 1))
+        if "scale" in kinds:
+            G = G * random_scales(E, rng)[:, None, None]
+        out = TransformedEnsemble(out, G, name=f"{ens.name}~equivalent")
+    return out
+
+
 def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
     """A random permutation that moves every unit (when n > 1)."""
     if n < 2:

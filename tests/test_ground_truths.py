@@ -78,7 +78,7 @@ def test_size_keeping_noise_ladder_keeps_every_norm_and_moves_away(ens):
 
 def test_shuffled_hands_members_over_in_another_order(ens):
     sh, order = shuffled(ens, np.random.default_rng(3))
-    assert sorted(order.tolist()) == [0, 1, 2]
+    assert sorted(order.tolist()) == [0, 1, 2] and np.all(order != np.arange(3))
     np.testing.assert_array_equal(sh.params["W_hh"], ens.params["W_hh"][order])
 
 

@@ -345,7 +345,7 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
 
 
 def shuffled(ens: Ensemble, rng: np.random.Generator) -> tuple[Ensemble, np.ndarray]:
-    """``ens`` with its members in a random order, and ``order`` (member k of the result is ``order[k]``):
-    a metric must not depend on the position of a network in its ensemble."""
-    order = rng.permutation(len(ens))
+    """``ens`` with its members in a random order in which none keeps its position, and ``order``
+    (member k of the result is ``order[k]``): a metric must not depend on where a network sits."""
+    order = _derangement(len(ens), rng)
     return ens.subset(order), order

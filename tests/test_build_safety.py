@@ -75,7 +75,8 @@ def test_rebuild_retrains_a_bit_flipped_shard_instead_of_hashing_it(recipe_file,
 
 
 def _spawned_workers(pid):
-    """Pids of the worker processes a ``ProcessPoolExecutor`` in process ``pid`` has spawned (Linux)."""
+    """Pids of the worker processes a ``ProcessPoolExecutor`` in process ``pid`` has started (Linux):
+    its children, forked or spawned, other than multiprocessing's resource tracker."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
@@ -83,7 +84,7 @@ def _spawned_workers(pid):
             cmdline = (proc / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == pid and b"spawn_main" in cmdline:
+        if ppid == pid and b"resource_tracker" not in cmdline:
             found.append(int(proc.name))
     return found
 

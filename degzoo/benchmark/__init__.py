@@ -23,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     "evaluate_metric": "harness",
     "run_suite": "harness",
     "clear_cache": "harness",
-    "SUMMARY_SCORES": "harness",
+    "SUMMARY_SCORES": "results",
     "format_scorecard": "scorecard",
     "SCHEMA_VERSION": "results",
     "STATUSES": "results",

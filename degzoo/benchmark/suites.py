@@ -28,11 +28,14 @@ from degzoo.benchmark.store import MetricRunner, SuiteTimeout
 from degzoo.benchmark.twins import (
     TWIN_KINDS,
     describe_twins,
+    equivalent,
     from_params,
     interpolate,
     make_twin,
+    matched_ensemble,
     member,
     perturb,
+    shuffled,
     signed_permutation,
     with_probe,
 )
@@ -59,6 +62,23 @@ EXPECTED_DIRECTION: dict[str, dict[str, int]] = {
 EXPECTED_DIRECTION["representation"] = EXPECTED_DIRECTION["dynamics"]
 
 
+
+#: Scores that are better lower (ratios of twins to between-network distances, widths, costs).
+_LOWER_IS_BETTER = ("self_distance_ratio", "asymmetry_ratio", "twin_ratio", "null_ratio", "ci_width_",
+                    "seconds_per_pair", "compare_seconds_per_pair", "embed_seconds_per_network",
+                    "seconds_per_pair_traced", "peak_traced_mb", "peak_rss_delta_mb")
+#: Scores with no better direction: estimates (degeneracy), signed correlations per ladder (their
+#: expected sign is in the details), agreement with the reference (more is not better per se).
+_NO_DIRECTION = ("degeneracy_n", "spearman[")
+
+
+def higher_is_better(suite: str, score: str) -> bool | None:
+    """Whether a higher value of ``suite``'s ``score`` is better (None: neither, it is an estimate)."""
+    if suite == "agreement" or score.startswith(_NO_DIRECTION):
+        return None
+    return not score.startswith(_LOWER_IS_BETTER)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Sizes and tolerances of a run (recorded in the result's ``settings``)."""
@@ -72,7 +92,10 @@ class Settings:
     calibration_members: int = 3
     identity_tolerance: float = 0.01
     invariance_tolerance: float = 0.05
+    float_copy_noise: float = 1e-6
     twin_noise: float = 0.01
+    families: int = 3
+    family_size: int = 3
     noise_levels: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
     alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     sample_sizes: tuple[int, ...] = (4, 8, 12, 16)
@@ -112,6 +135,11 @@ def _single(runner: MetricRunner, cond: str, i: int) -> tuple[Any, Any]:
     return ("member", cond, (int(i),)), runner.sub(cond, np.array([i]))
 
 
+def _stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Stacked ``[L, ...]`` weights of several sets, one after the other."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def _median_positive(x: np.ndarray) -> float:
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -124,10 +152,13 @@ def _median_positive(x: np.ndarray) -> float:
 
 
 def conformance(ctx: Context, out: SuiteResult) -> None:
-    """Finite, non-negative, symmetric, zero on identical networks, separates networks, and every
-    claimed invariance holds on twins: ``max twin distance ≤ tolerance × median between-network
-    distance`` (median over the off-diagonal of the same members compared with each other).
-    Unclaimed invariances are measured too and reported, without consequence."""
+    """Finite, non-negative, symmetric, zero on identical networks (itself, and its copy to
+    ``float_copy_noise`` relative precision), separates networks, *definite* (another member brought
+    to a network's size and spectrum is not at distance 0 from it: ``min ≥ invariance_tolerance ×
+    median between``), and every claimed invariance holds on twins: ``max twin distance ≤
+    tolerance × median between-network distance`` (median over the off-diagonal of the same members
+    compared with each other). Unclaimed invariances are measured too and reported, without
+    consequence."""
     s, runner, home = ctx.settings, ctx.runner, ctx.home
     idx = ctx.members(home, s.conformance_members)
     if idx.size < 2:
@@ -181,6 +212,22 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
         runner.remember_within(home, idx, np.maximum(D, 0.0))
 
     rng = ctx.rng("conformance")
+    copy = from_params(ens, _stack([perturb(member(ens, i), [s.float_copy_noise], rng) for i in range(n)]),
+                       f"{home}~float-copy")
+    C = runner.raw_compare(key, ens, ("float-copy", home, key[2]), copy)
+    c = np.abs(np.diag(C)) if C.shape == (n, n) else np.full(n, np.nan)
+    copy_ratio = float(np.max(c) / ref) if np.isfinite(c).all() else float("nan")
+    check("zero_on_float_copy", np.isfinite(copy_ratio) and copy_ratio <= s.identity_tolerance, True,
+          relative_noise=s.float_copy_noise, distances=c.tolist(), median_between=scale, ratio=copy_ratio,
+          note="the same network with every weight changed in its 6th significant digit")
+    sources = np.roll(np.arange(n), -1)
+    matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, name=f"{home}~matched")
+    M = runner.raw_compare(key, ens, ("matched", home, key[2]), matched)
+    d = np.diag(M) if M.shape == (n, n) else np.full(n, np.nan)
+    definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
+    check("definite", np.isfinite(definite) and definite >= s.invariance_tolerance, True,
+          distances=d.tolist(), median_between=scale, min_ratio=definite,
+          how=_matched_how(ctx.level))
     for kind in TWIN_KINDS:
         # one call per kind: the diagonal is member i vs its own twin, the off-diagonal member i
         # vs the twin of member j (a between-network distance, under a claimed invariance)
@@ -204,6 +251,21 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
         out.message = "; ".join(_explain(c, s) for c in failed)
 
 
+#: How the "different solution at the same size" networks are made, per level (details and docs).
+_MATCHED_HOW: dict[str, str] = {
+    "weights": "another member with W_hh = U diag(σ_target) Vᵀ (its own singular vectors, the target's "
+               "singular values) and W_in, b, W_out rescaled to the target's norms",
+    "dynamics": "another member's states seen through G = U_t √(Λ_t/Λ_s) U_sᵀ: the target's state RMS "
+                "and singular values on the probe set",
+    "behaviour": "another member with its readout rescaled to the target's output RMS on the probe set",
+}
+_MATCHED_HOW["representation"] = _MATCHED_HOW["dynamics"]
+
+
+def _matched_how(level: str | None) -> str:
+    return _MATCHED_HOW.get(level or "", _MATCHED_HOW["dynamics"])
+
+
 def _explain(c: dict[str, Any], s: Settings) -> str:
     name = c["check"]
     if name.startswith("invariance:"):
@@ -214,6 +276,14 @@ def _explain(c: dict[str, Any], s: Settings) -> str:
                 f"{c['median_between']:.3g}; tolerance {s.invariance_tolerance:g}×)")
     if name == "finite":
         return f"returned {c['non_finite']} non-finite distance(s), first at pair {c['first_pair']}"
+    if name == "zero_on_float_copy":
+        return (f"a network and its copy to {c['relative_noise']:g} relative precision are up to "
+                f"{c['ratio']:.3g}× the median distance between networks apart (tolerance "
+                f"{s.identity_tolerance:g}×): the metric reads the float encoding, not the network")
+    if name == "definite":
+        return (f"another network brought to a member's size and spectrum is only {c['min_ratio']:.3g}× "
+                f"the median distance between networks from it (at least {s.invariance_tolerance:g}× "
+                "needed): the metric does not tell that different solution from the network")
     if name == "non_negative":
         return f"returned a negative distance ({c['min_value']:.3g})"
     if name == "separates_networks":
@@ -232,27 +302,29 @@ def _explain(c: dict[str, Any], s: Settings) -> str:
 
 
 def calibration(ctx: Context, out: SuiteResult) -> None:
-    """Near-twins far closer than independent members; distance grows with weight noise and along an
-    interpolation; mixtures of conditions recovered by clustering (ARI)."""
+    """Planted ground truth, every constructed network handed to the metric at a random position:
+    near-twins far closer than independent members; distance grows along a size-preserving noise
+    ladder and along an interpolation; different solutions brought to a network's size and
+    spectrum farther than its near-twins and its exact equivalents (``confound_auroc``); mixtures
+    of conditions recovered by clustering (ARI)."""
     s, runner, home = ctx.settings, ctx.runner, ctx.home
     idx = ctx.members(home, s.calibration_members)
     if idx.size < 2:
         out.status, out.message = "skipped", f"condition {home!r} has fewer than 2 members"
         return
-    out.details.update(condition=home, base_members=idx.tolist())
+    out.details.update(condition=home, base_members=idx.tolist(),
+                       positions="constructed networks are compared in a random order")
     rng = ctx.rng("calibration")
     base = runner.sub(home, idx)
+    key = ("member", home, tuple(int(i) for i in idx))
     H = base.architecture.hidden
+    n = idx.size
 
     # (a) near-twins: 1 % relative weight noise, then units relabelled
-    twins = np.empty(idx.size)
-    for i, m in enumerate(idx):
-        noisy = perturb(member(base, i), [s.twin_noise], rng)
-        perm = np.stack([rng.permutation(H)])
-        relabelled = signed_permutation(noisy, perm, np.ones((1, H)))
-        twin = from_params(base, relabelled, f"{home}~near-twin{m}")
-        ka, ea = _single(runner, home, int(m))
-        twins[i] = runner.cross(ka, ea, ("near-twin", home, int(m)), twin)[0, 0]
+    noisy = _stack([perturb(member(base, i), [s.twin_noise], rng) for i in range(n)])
+    relabelled = signed_permutation(noisy, np.stack([rng.permutation(H) for _ in range(n)]), np.ones((n, H)))
+    twins = _paired(runner, key, base, ("near-twin", home, key[2]),
+                    from_params(base, relabelled, f"{home}~near-twins"), rng)
     all_idx = ctx.members(home)
     W = runner.within(home, all_idx)
     between = stats.off_diagonal(W)
@@ -268,30 +340,34 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
                                  "between_members": all_idx.tolist(),
                                  "how": "member + noise (relative to each weight's RMS), units permuted"}
 
-    # (b) weight-noise ladder
+    # (b) weight-noise ladder at constant size
     levels = np.asarray(s.noise_levels)
-    dn = np.empty((idx.size, levels.size))
+    dn = np.empty((n, levels.size))
     for i, m in enumerate(idx):
-        pert = from_params(base, perturb(member(base, i), levels, rng), f"{home}~noise{m}")
+        pert = from_params(base, perturb(member(base, i), levels, rng, keep_norm=True), f"{home}~noise{m}")
         ka, ea = _single(runner, home, int(m))
-        dn[i] = runner.cross(ka, ea, ("noise", home, int(m)), pert)[0]
+        dn[i] = _shuffled_cross(runner, ka, ea, ("noise", home, int(m)), pert, rng)[0]
     _ladder_score(out, "noise_spearman", levels, dn, s.n_boot, ctx.rng("noise-boot"))
     out.details["noise_ladder"] = {"levels": levels.tolist(), "distances": dn.tolist(),
-                                   "how": "d(member, member + level·rms·z), one noise direction z"}
+                                   "how": "d(member, member + level·rms·z rescaled to the member's norm), "
+                                          "one noise direction z per parameter"}
 
     # (c) interpolation between two solutions
     alphas = np.asarray(s.alphas)
-    pairs = [(i, i + 1) for i in range(idx.size - 1)]
+    pairs = [(i, i + 1) for i in range(n - 1)]
     di = np.empty((len(pairs), alphas.size))
     for p, (i, j) in enumerate(pairs):
         path = from_params(base, interpolate(member(base, i), member(base, j), alphas),
                            f"{home}~interp{idx[i]}-{idx[j]}")
         ka, ea = _single(runner, home, int(idx[i]))
-        di[p] = runner.cross(ka, ea, ("interp", home, int(idx[i]), int(idx[j])), path)[0]
+        di[p] = _shuffled_cross(runner, ka, ea, ("interp", home, int(idx[i]), int(idx[j])), path, rng)[0]
     _ladder_score(out, "interpolation_spearman", alphas, di, s.n_boot, ctx.rng("interp-boot"))
     out.details["interpolation"] = {"alphas": alphas.tolist(), "pairs": [[int(idx[i]), int(idx[j])]
                                     for i, j in pairs], "distances": di.tolist(),
                                     "how": "d(A, (1-α)A + αB) in raw weight coordinates"}
+
+    # (e) different solutions at the same size vs the same solution (near-twin, claimed equivalents)
+    _confound(ctx, out, key, base, twins, rng)
 
     # (d) mixture of known solution families
     if not ctx.groups:
@@ -308,6 +384,54 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
     out.details["mixture"] = {"conditions": group, "members": {c: v.tolist() for c, v in sel.items()},
                               "k": k, "clustering": "scipy average linkage, k clusters",
                               "interval": f"{s.mixture_subsample:.0%} subsamples within each condition"}
+
+
+def _shuffled_cross(runner: MetricRunner, key_a: Any, ens_a: Any, key_b: Any, ens_b: Any,
+                    rng: np.random.Generator) -> np.ndarray:
+    """``[Ea, Eb]`` distances with ``ens_b``'s members handed to the metric in a random order
+    (columns put back in ``ens_b``'s order)."""
+    order_ens, order = shuffled(ens_b, rng)
+    X = runner.cross(key_a, ens_a, (*key_b, "order", tuple(int(o) for o in order)), order_ens)
+    out = np.empty_like(X)
+    out[:, order] = X
+    return out
+
+
+def _paired(runner: MetricRunner, key: Any, base: Any, key_b: Any, ens_b: Any,
+            rng: np.random.Generator) -> np.ndarray:
+    """``d(base_i, ens_b_i)`` for every i, ``ens_b`` in a random order."""
+    return np.diag(_shuffled_cross(runner, key, base, key_b, ens_b, rng)).copy()
+
+
+def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.ndarray,
+              rng: np.random.Generator) -> None:
+    """``confound_auroc``: P(d(A, B brought to A's size and spectrum) > d(A, A')) over members A,
+    where A' is A's near-twin or A under each invariance the metric claims (a same solution, at
+    another size when it claims ``scale``). Known by construction, and not monotone in scale: the
+    different solutions have A's size, the same solutions need not. Interval: members resampled."""
+    runner, home, s = ctx.runner, ctx.home, ctx.settings
+    n = len(base)
+    matched = matched_ensemble(base, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
+                               name=f"{home}~matched")
+    different = _paired(runner, key, base, ("matched", home, key[2]), matched, rng)
+    same = {"near_twin": twins}
+    kinds = sorted(set(getattr(ctx.metric, "invariances", ())) & set(TWIN_KINDS))
+    if kinds:
+        same["+".join(kinds)] = _paired(runner, key, base, ("same", *kinds, home, key[2]),
+                                        equivalent(base, kinds, rng), rng)
+    neg = np.stack(list(same.values()), axis=1)  # [n, kinds]
+    value = stats.auroc(different, neg)
+    boot = ctx.rng("confound-boot").integers(0, n, size=(s.n_boot, n))
+    vals = np.concatenate([different[boot], neg[boot].reshape(s.n_boot, -1)], axis=1)
+    positive = np.concatenate([np.ones(n, bool), np.zeros(neg.shape[1] * n, bool)])
+    reps = stats.auroc_rows(vals, np.broadcast_to(positive, vals.shape))
+    if (sc := stats.score(value, reps, n)) is not None:
+        out.scores["confound_auroc"] = sc
+    out.details["confound"] = {"different": different.tolist(),
+                               "same": {k: v.tolist() for k, v in same.items()},
+                               "how_different": _matched_how(ctx.level),
+                               "how_same": "the near-twin, and the member under all its claimed "
+                                           "invariances at once (twins as in conformance, composed)"}
 
 
 def _twin_reps(W: np.ndarray, twins: np.ndarray, n_boot: int, rng: np.random.Generator
@@ -337,8 +461,9 @@ def _ladder_score(out: SuiteResult, name: str, x: np.ndarray, d: np.ndarray, n_b
     reps = stats.spearman_rows(X, d[picks].reshape(n_boot, -1))
     if (sc := stats.score(value, reps, rows)) is not None:
         out.scores[name] = sc
-    else:
-        out.details[f"{name}_undefined"] = "the distances did not vary with the planted level"
+    else:  # no evidence that the metric follows the planted level
+        out.scores[name] = Score.exact(0.0, rows)
+        out.details[f"{name}_undefined"] = "the distances did not vary with the planted level: scored 0"
 
 
 def _mixture_reps(D: np.ndarray, labels: np.ndarray, k: int, s: Settings, rng: np.random.Generator
@@ -442,11 +567,15 @@ def trend(ctx: Context, out: SuiteResult) -> None:
 
 
 def discriminability(ctx: Context, out: SuiteResult) -> None:
-    """AUROC of between-condition vs within-condition distances (same task and architecture)."""
+    """AUROC of between-condition vs within-condition distances (same task and architecture), and
+    of between-family vs within-family distances for planted families of equal size (``planted_auroc``:
+    near-twins of ``families`` members, every network brought to the first member's size and
+    spectrum, handed to the metric in a random order)."""
     if not ctx.groups:
         out.status, out.message = "skipped", "no two conditions of the release share task and architecture"
         return
     s = ctx.settings
+    _planted(ctx, out)
     per_group, mats = [], []
     out.details["groups"] = per_group
     for group in ctx.groups:
@@ -460,8 +589,38 @@ def discriminability(ctx: Context, out: SuiteResult) -> None:
         _pooled(out, mats, s, ctx.rng("discriminability"))
 
 
+def _planted(ctx: Context, out: SuiteResult) -> None:
+    """Planted families: ``family_size`` near-twins of each of ``families`` members of the home
+    condition, all brought to the first member's size and spectrum (see :func:`matched_ensemble`)."""
+    s, runner, home = ctx.settings, ctx.runner, ctx.home
+    idx = ctx.members(home, s.families)
+    if idx.size < 2:
+        out.details["planted"] = f"skipped: condition {home!r} has fewer than 2 members"
+        return
+    base = runner.sub(home, idx)
+    rng = ctx.rng("planted")
+    k, f = idx.size, s.family_size
+    copies = [perturb(member(base, i), [s.twin_noise], rng) for i in range(k) for _ in range(f)]
+    target = {name: v[None] for name, v in member(base, 0).items()}
+    pool = from_params(base, _stack([*copies, target]), f"{home}~families")
+    families = matched_ensemble(pool, np.arange(k * f), np.full(k * f, k * f), ctx.level,
+                                name=f"{home}~families")
+    order_ens, order = shuffled(families, rng)
+    key = ("planted", home, tuple(int(i) for i in idx), tuple(int(o) for o in order))
+    Dsh = runner.pairwise(key, order_ens)
+    D = np.empty_like(Dsh)
+    D[np.ix_(order, order)] = Dsh
+    labels = np.repeat(np.arange(k), f)
+    _pooled(out, [(D, labels)], s, ctx.rng("planted-boot"), prefix="planted_")
+    w, b = stats.within_between(D, labels)
+    out.details["planted"] = {"members": idx.tolist(), "family_size": f, "noise": s.twin_noise,
+                              "median_within": float(np.median(w)), "median_between": float(np.median(b)),
+                              "how": f"near-twins of each member; then {_matched_how(ctx.level)} "
+                                     f"(target: member {int(idx[0])})"}
+
+
 def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Settings,
-            rng: np.random.Generator) -> None:
+            rng: np.random.Generator, prefix: str = "") -> None:
     """Pooled AUROC (between > within) and median ratio over groups, CI over members."""
     def pooled(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         vals = np.concatenate([p[0] for p in parts], axis=1)
@@ -485,9 +644,9 @@ def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Sett
     reps, ratio_reps = pooled(parts_of([stats.resample_within(lab, s.n_boot, rng) for _, lab in mats]))
     n = int(sum(lab.size for _, lab in mats))
     if (sc := stats.score(float(value[0]), reps, n)) is not None:
-        out.scores["auroc"] = sc
+        out.scores[f"{prefix}auroc"] = sc
     if (sc := stats.score(float(ratio[0]), ratio_reps, n)) is not None:
-        out.scores["between_within_ratio"] = sc
+        out.scores[f"{prefix}between_within_ratio"] = sc
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,8 +655,9 @@ def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Sett
 
 
 def reliability(ctx: Context, out: SuiteResult) -> None:
-    """Same networks on two independent probe sets: same pairwise matrix (Spearman), and a network
-    against itself across probe sets below the between-network distances (AUROC; the paper's null)."""
+    """Same networks on two independent probe sets, handed over in another order the second time:
+    same pairwise matrix (Spearman), and a network against itself across probe sets below the
+    between-network distances (AUROC; the paper's null)."""
     s, runner, home = ctx.settings, ctx.runner, ctx.home
     idx = ctx.members(home)
     if idx.size < 3:
@@ -509,13 +669,15 @@ def reliability(ctx: Context, out: SuiteResult) -> None:
     key = tuple(int(i) for i in idx)
     out.details.update(condition=home, members=idx.tolist(), probe_sets=[
         f"task.probe(n={n_probe}, seed=1)", f"task.probe(n={n_probe}, seed=2)"])
+    rng = ctx.rng("reliability")
     D1 = runner.pairwise(("probe1", home, key), e1)
-    D2 = runner.pairwise(("probe2", home, key), e2)
+    e2_order, order = shuffled(e2, rng)  # the retest hands the networks over in another order
+    D2 = np.empty((idx.size, idx.size))
+    D2[np.ix_(order, order)] = runner.pairwise(("probe2", home, key, tuple(int(o) for o in order)), e2_order)
     u1, u2 = stats.off_diagonal(D1), stats.off_diagonal(D2)
     if np.array_equal(D1, D2):
         out.details["note"] = "identical matrices on both probe sets: the metric does not use the probe set"
     n = idx.size
-    rng = ctx.rng("reliability")
     value = stats.spearman(u1, u2)
     boot = rng.integers(0, n, size=(s.n_boot, n))
     v1, _, _, _ = stats.pair_values(D1, boot)
@@ -525,7 +687,7 @@ def reliability(ctx: Context, out: SuiteResult) -> None:
         out.scores["test_retest_spearman"] = sc
     else:
         out.details["test_retest_undefined"] = "a pairwise matrix is constant"
-    X = runner.cross(("probe1", home, key), e1, ("probe2", home, key), e2)
+    X = _shuffled_cross(runner, ("probe1", home, key), e1, ("probe2", home, key), e2, rng)
     self_d = np.diag(X)
     off = ~np.eye(n, dtype=bool)
     between = X[off]

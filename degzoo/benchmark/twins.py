@@ -169,6 +169,26 @@ def make_twin(ens: Ensemble, kind: str, rng: np.random.Generator) -> Ensemble:
     raise InvalidParameterError(f"unknown twin kind {kind!r}; one of {TWIN_KINDS}")
 
 
+def equivalent(ens: Ensemble, kinds: Sequence[str], rng: np.random.Generator) -> Ensemble:
+    """Every member under all of ``kinds`` at once (units relabelled and sign-flipped, states seen
+    in a random orthogonal basis and at another scale, as claimed): the same solution for a metric
+    that claims those invariances, in one ensemble."""
+    E, H = len(ens), ens.architecture.hidden
+    kinds = set(kinds)
+    out = ens
+    if kinds & {"permutation", "sign_flip"}:
+        perms = (np.stack([_derangement(H, rng) for _ in range(E)]) if "permutation" in kinds
+                 else np.tile(np.arange(H), (E, 1)))
+        signs = _random_signs(E, H, rng) if "sign_flip" in kinds else np.ones((E, H))
+        out = from_params(ens, signed_permutation(ens.params, perms, signs), f"{ens.name}~equivalent")
+    if kinds & {"orthogonal", "scale"}:
+        G = random_orthogonal(H, E, rng) if "orthogonal" in kinds else np.tile(np.eye(H), (E, 1, 1))
+        if "scale" in kinds:
+            G = G * random_scales(E, rng)[:, None, None]
+        out = TransformedEnsemble(out, G, name=f"{ens.name}~equivalent")
+    return out
+
+
 def _derangement(n: int, rng: np.random.Generator) -> np.ndarray:
     """A random permutation that moves every unit (when n > 1)."""
     if n < 2:
@@ -190,18 +210,27 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2))) if np.size(x) else 0.0
 
 
-def perturb(member: Params, levels: Sequence[float], rng: np.random.Generator) -> Params:
+def perturb(member: Params, levels: Sequence[float], rng: np.random.Generator, *,
+            keep_norm: bool = False) -> Params:
     """One copy of a single member's weights per noise level, stacked ``[L, ...]``.
 
     Each parameter ``X`` gets ``level · rms(X) · N(0, 1)`` noise, so the level is relative noise.
     The noise direction is shared across levels (one draw, scaled), so the copies lie on one ray.
+    With ``keep_norm`` every noisy parameter is rescaled back to its original norm, so the copies
+    differ from the member more and more at the same size (a ladder that scale cannot follow).
     """
     out: Params = {}
     for k in PARAM_NAMES:
         x = np.asarray(member[k])
         z = rng.standard_normal(x.shape)
         scale = rms(x)
-        out[k] = np.stack([x + (lv * scale * z).astype(x.dtype) for lv in levels]).astype(x.dtype)
+        copies = []
+        for lv in levels:
+            y = x.astype(np.float64) + lv * scale * z
+            if keep_norm and rms(y) > 0:
+                y *= scale / rms(y)
+            copies.append(y.astype(x.dtype))
+        out[k] = np.stack(copies)
     return out
 
 
@@ -239,3 +268,84 @@ def describe_twins() -> dict[str, Any]:
         "scale": "states recorded scaled by c in [1/4, 1/2] or [2, 4]: trajectories c h, weights "
                  "W_hh, c W_in, c b, W_out / c; outputs unchanged",
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Different solutions at the same size: ground truth that a scale or spectrum confound cannot fake
+# --------------------------------------------------------------------------------------------
+
+
+def match_weights(source: Params, target: Params) -> Params:
+    """``source``'s network brought to ``target``'s size and recurrent spectrum (one member each).
+
+    ``W_hh = U_s diag(σ_t) V_sᵀ`` keeps the source's singular vectors (its connectivity) with the
+    target's singular values, so the two recurrent matrices have equal norm and equal singular
+    values; ``W_in``, ``b``, ``W_out`` are rescaled to the target's Frobenius norms, ``b_out`` is
+    the target's. The result is a different network from ``target`` at the weights level by
+    construction, yet every norm and the recurrent spectrum are the target's.
+    """
+    out: Params = {}
+    W = np.asarray(source["W_hh"], np.float64)
+    u, _, vt = np.linalg.svd(W)
+    sigma_t = np.linalg.svd(np.asarray(target["W_hh"], np.float64), compute_uv=False)
+    out["W_hh"] = ((u * sigma_t) @ vt).astype(source["W_hh"].dtype)
+    for k in ("W_in", "b", "W_out"):
+        x = np.asarray(source[k], np.float64)
+        ns, nt = np.linalg.norm(x), np.linalg.norm(np.asarray(target[k], np.float64))
+        out[k] = (x * (nt / ns if ns > 0 else 1.0)).astype(source[k].dtype)
+    out["b_out"] = np.asarray(target["b_out"]).copy()
+    return out
+
+
+def moment_basis(states: np.ndarray, target: np.ndarray, floor: float = 1e-6) -> np.ndarray:
+    """``G [H, H]`` with ``G M_s Gᵀ = M_t`` for the second moments ``M = XᵀX / n`` of two state sets.
+
+    ``states``/``target`` are ``[..., H]`` rates of one network each. ``G = U_t √(Λ_t/Λ_s) U_sᵀ``
+    (eigen-decompositions, descending): the source's states seen through ``G`` have the target's
+    RMS and the target's singular values. Source eigenvalues below ``floor`` × the largest keep
+    gain 1 (a state direction the network never visits cannot be matched; it carries no energy).
+    """
+    def eig(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x, np.float64).reshape(-1, x.shape[-1])
+        lam, vec = np.linalg.eigh(x.T @ x / x.shape[0])
+        return np.clip(lam[::-1], 0.0, None), vec[:, ::-1]
+
+    lam_s, u_s = eig(states)
+    lam_t, u_t = eig(target)
+    ok = lam_s > floor * max(lam_s[0], 1e-300)
+    gain = np.where(ok, np.sqrt(lam_t / np.where(ok, lam_s, 1.0)), 1.0)
+    return (u_t * gain) @ u_s.T
+
+
+def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[int], level: str | None,
+                     *, name: str) -> Ensemble:
+    """Member ``sources[k]`` of ``ens`` brought to the size of member ``targets[k]``, for every k.
+
+    What "size" means follows the level a metric reads: weights level, every weight norm and the
+    recurrent singular values (:func:`match_weights`); dynamics and representation levels, the
+    states' RMS and singular values on the probe set (a linear view of the source's states,
+    :func:`moment_basis`); behaviour level, the RMS of the outputs (the readout rescaled). Each
+    result is a different solution from its target by construction, at the target's size.
+    """
+    src, tgt = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
+    if level == "weights":
+        pairs = zip(src, tgt, strict=True)
+        mats = [match_weights(member(ens, int(s)), member(ens, int(t))) for s, t in pairs]
+        return from_params(ens, {k: np.stack([m[k] for m in mats]) for k in PARAM_NAMES}, name)
+    if level == "behaviour":
+        out, _ = ens.run()
+        params = {k: np.asarray(v)[src].copy() for k, v in ens.params.items()}
+        c = np.array([rms(out[t]) / max(rms(out[s]), 1e-12) for s, t in zip(src, tgt, strict=True)])
+        params["W_out"] = (params["W_out"] * c[:, None, None]).astype(params["W_out"].dtype)
+        params["b_out"] = (params["b_out"] * c[:, None]).astype(params["b_out"].dtype)
+        return from_params(ens, params, name)
+    states = ens.trajectories()
+    G = np.stack([moment_basis(states[s], states[t]) for s, t in zip(src, tgt, strict=True)])
+    return TransformedEnsemble(ens.subset(src), G, name=name)
+
+
+def shuffled(ens: Ensemble, rng: np.random.Generator) -> tuple[Ensemble, np.ndarray]:
+    """``ens`` with its members in a random order in which none keeps its position, and ``order``
+    (member k of the result is ``order[k]``): a metric must not depend on where a network sits."""
+    order = _derangement(len(ens), rng)
+    return ens.subset(order), order

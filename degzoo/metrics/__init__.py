@@ -2,12 +2,15 @@
 
 Reference metrics: ``behaviour_ood`` (σ_OOD), ``dsa`` and ``dsa_wasserstein`` (dynamics),
 ``weights_perm`` and ``weights_frobenius`` (weights), ``cka``, ``procrustes``, ``svcca``
-(representation). ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party
-metric; a plain ``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``.
+(representation). Negative controls (``control_noise``, ``control_scale``, ``control_spectrum``,
+``control_order``, each as ``<control>-<level>``; :mod:`degzoo.metrics.controls`) measure nothing.
+``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
+``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``.
 """
 
 from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
 from degzoo.metrics.behaviour import BehaviourOOD
+from degzoo.metrics.controls import NEGATIVE_CONTROLS, NegativeControl, control_factories, control_names
 from degzoo.metrics.degeneracy import (
     Estimate,
     bootstrap_mean,
@@ -26,12 +29,15 @@ from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDis
 for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
                 CKA, ProcrustesShape, SVCCA):
     register(_metric)
+for _name, _factory in control_factories().items():
+    register(_factory, _name)
 
 __all__ = [
     "CKA",
     "DSA",
     "INVARIANCES",
     "LEVELS",
+    "NEGATIVE_CONTROLS",
     "SVCCA",
     "BehaviourOOD",
     "DSAWasserstein",
@@ -40,6 +46,7 @@ __all__ = [
     "FunctionMetric",
     "KernelAlignment",
     "Metric",
+    "NegativeControl",
     "PermutationWeightDistance",
     "ProcrustesShape",
     "WeightChange",
@@ -47,6 +54,7 @@ __all__ = [
     "bootstrap_mean",
     "bootstrap_pairwise",
     "bootstrap_std",
+    "control_names",
     "degeneracy",
     "get",
     "kernel_alignment",

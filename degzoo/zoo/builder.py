@@ -35,6 +35,7 @@ from degzoo.environment import environment
 from degzoo.errors import DegzooError, InvalidParameterError, ZooFormatError
 from degzoo.training import train_ensemble
 from degzoo.zoo.card import write_card
+from degzoo.zoo.dataset import write_parquet
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.format import write_ensemble
 from degzoo.zoo.manifest import build_manifest, sha256_file, write_manifest
@@ -156,6 +157,7 @@ def build_release(
         bar.close()
     conditions = [summaries[c.id] for c in recipe.conditions]
     _remove_stale(out, recipe)
+    write_parquet(out, conditions)  # the card's `datasets` config: one row per network, hashed below
     manifest = build_manifest(
         out, release=recipe.name, recipe=recipe.source,
         conditions=conditions, degzoo_version=__version__,

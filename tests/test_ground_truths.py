@@ -1,0 +1,115 @@
+"""Ground truths a confound cannot fake: networks at another's size and spectrum, size-keeping ladders,
+and the suites' declared main scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from degzoo.benchmark.harness import SUMMARY_SCORES
+from degzoo.benchmark.results import MAIN_SCORES
+from degzoo.benchmark.suites import SUITES, higher_is_better
+from degzoo.benchmark.twins import (
+    match_weights,
+    matched_ensemble,
+    member,
+    moment_basis,
+    perturb,
+    rms,
+    shuffled,
+)
+from degzoo.leaderboard.tiers import RANKED_SUITES
+from degzoo.zoo import open_release
+
+
+@pytest.fixture(scope="module")
+def ens():
+    return open_release().ensemble("flipflop-bits1").subset([0, 1, 2])
+
+
+def _sv(W):
+    return np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
+
+
+def test_match_weights_has_the_targets_size_and_spectrum_but_other_connectivity(ens):
+    a, b = member(ens, 0), member(ens, 1)
+    m = match_weights(b, a)
+    np.testing.assert_allclose(_sv(m["W_hh"]), _sv(a["W_hh"]), rtol=1e-5, atol=1e-6)
+    for k in ("W_in", "b", "W_out"):
+        assert np.linalg.norm(m[k]) == pytest.approx(np.linalg.norm(a[k]), rel=1e-5)
+    # the connectivity is b's, not a's: far from a, near b (whose spectrum differs a little)
+    assert np.linalg.norm(m["W_hh"] - a["W_hh"]) > 0.5 * np.linalg.norm(a["W_hh"])
+    assert np.linalg.norm(m["W_hh"] - b["W_hh"]) < np.linalg.norm(m["W_hh"] - a["W_hh"])
+
+
+def test_moment_basis_maps_second_moments():
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((500, 4)) @ rng.standard_normal((4, 4))
+    xt = rng.standard_normal((500, 4)) * np.array([3.0, 1.0, 0.5, 0.1])
+    G = moment_basis(xs, xt)
+    ms, mt = xs.T @ xs / 500, xt.T @ xt / 500
+    np.testing.assert_allclose(G @ ms @ G.T, mt, atol=1e-10)
+
+
+@pytest.mark.parametrize("level", ["dynamics", "behaviour"])
+def test_matched_ensemble_gives_the_targets_state_or_output_size(ens, level):
+    m = matched_ensemble(ens, [1, 2], [0, 0], level, name="m")
+    out, states = ens.run()
+    m_out, m_states = m.run()
+    if level == "dynamics":
+        for k in range(2):
+            x, y = m_states[k].reshape(-1, states.shape[-1]), states[0].reshape(-1, states.shape[-1])
+            np.testing.assert_allclose(_sv(x)[:8], _sv(y)[:8], rtol=1e-4)
+        # outputs (behaviour) are the sources', untouched by a change of recorded basis
+        np.testing.assert_array_equal(m_out, out[[1, 2]])
+    else:
+        for k in range(2):
+            assert rms(m_out[k]) == pytest.approx(rms(out[0]), rel=1e-4)
+
+
+def test_size_keeping_noise_ladder_keeps_every_norm_and_moves_away(ens):
+    a = member(ens, 0)
+    levels = [0.01, 0.1, 0.3, 1.0]
+    ladder = perturb(a, levels, np.random.default_rng(1), keep_norm=True)
+    for k in ("W_hh", "W_in", "W_out"):
+        np.testing.assert_allclose([rms(x) for x in ladder[k]], rms(a[k]), rtol=1e-5)
+    dist = [np.linalg.norm(w - a["W_hh"]) for w in ladder["W_hh"]]
+    assert np.all(np.diff(dist) > 0)
+
+
+def test_shuffled_hands_members_over_in_another_order(ens):
+    sh, order = shuffled(ens, np.random.default_rng(3))
+    assert sorted(order.tolist()) == [0, 1, 2] and np.all(order != np.arange(3))
+    np.testing.assert_array_equal(sh.params["W_hh"], ens.params["W_hh"][order])
+
+
+def test_every_ranked_suite_declares_main_scores_that_the_summary_carries():
+    assert set(MAIN_SCORES) <= set(SUITES)
+    assert set(RANKED_SUITES) <= set(MAIN_SCORES)
+    assert set(SUMMARY_SCORES) == {(s, k) for s, ks in MAIN_SCORES.items() for k in ks}
+    for suite in RANKED_SUITES:
+        assert all(higher_is_better(suite, k) for k in MAIN_SCORES[suite]), suite
+
+
+@pytest.mark.parametrize(("suite", "score", "expected"), [
+    ("calibration", "twin_ratio", False),
+    ("conformance", "twin_ratio_scale", False),
+    ("cost", "seconds_per_pair", False),
+    ("sample_size", "degeneracy_n8", None),
+    ("trend", "spearman[flipflop-bits]", None),
+    ("agreement", "spearman", None),
+    ("calibration", "confound_auroc", True),
+])
+def test_score_directions(suite, score, expected):
+    assert higher_is_better(suite, score) is expected
+
+
+def test_equivalent_is_the_same_solution_under_every_claimed_invariance(ens):
+    from degzoo.benchmark.twins import equivalent
+    from degzoo.metrics import get
+
+    kinds = ["orthogonal", "permutation", "scale", "sign_flip"]
+    eq = equivalent(ens, kinds, np.random.default_rng(2))
+    np.testing.assert_allclose(eq.run()[0], ens.run()[0], atol=1e-5)  # same outputs
+    d = np.diag(get("cka").cross(ens, eq))  # cka claims all four invariances
+    assert np.all(d < 1e-6)

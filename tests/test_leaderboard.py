@@ -102,11 +102,11 @@ def _mutate(doc: dict, change: str) -> None:
     elif change == "unknown":
         doc["extra_field"] = 1
     elif change == "unknown_nested":
-        s["discriminability"]["scores"]["auroc"]["stderr"] = 0.1
+        s["discriminability"]["scores"]["planted_auroc"]["stderr"] = 0.1
     elif change == "schema_version":
         doc["schema_version"] = 2
     elif change == "auroc_range":
-        s["discriminability"]["scores"]["auroc"].update(value=1.2, high=1.3)
+        s["discriminability"]["scores"]["planted_auroc"].update(value=1.2, high=1.3)
     elif change == "ci":
         s["reliability"]["scores"]["test_retest_spearman"]["low"] = 0.9
     elif change == "release":
@@ -131,7 +131,8 @@ def _mutate(doc: dict, change: str) -> None:
         doc["zoo"]["release"] = "../../etc"
     elif change == "no_main_score":
         s["calibration"]["scores"] = {"slope": {"value": 2.0, "low": 1.0, "high": 3.0, "n": 5}}
-        del doc["summary"]["calibration.twin_auroc"], doc["summary"]["calibration.noise_spearman"]
+        for name in ("twin_auroc", "noise_spearman", "confound_auroc"):
+            del doc["summary"][f"calibration.{name}"]
     elif change == "bad_name":
         doc["submission"]["name"] = "∑∑∑"
     elif change == "created":
@@ -145,9 +146,9 @@ def _mutate(doc: dict, change: str) -> None:
     [
         ("missing", "created", "required"),
         ("unknown", "extra_field", "unknown field"),
-        ("unknown_nested", "suites.discriminability.scores.auroc.stderr", "unknown field"),
+        ("unknown_nested", "suites.discriminability.scores.planted_auroc.stderr", "unknown field"),
         ("schema_version", "schema_version", "supported"),
-        ("auroc_range", "suites.discriminability.scores.auroc.value", "[0, 1]"),
+        ("auroc_range", "suites.discriminability.scores.planted_auroc.value", "[0, 1]"),
         ("ci", "suites.reliability.scores.test_retest_spearman", "low ≤ value ≤ high"),
         ("release", "zoo.release", "unknown zoo release"),
         ("sha", "zoo.manifest_sha256", "re-run the harness"),
@@ -184,7 +185,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(info.value.problems) == 7
     text = str(info.value)
     for field in ("created", "extra_field", "auroc.value", "zoo.manifest_sha256", "submission.code_url",
-                  "summary.discriminability.auroc"):
+                  "summary.discriminability.planted_auroc"):
         assert field in text
     assert isinstance(info.value, ValidationError)
 
@@ -367,6 +368,19 @@ def test_an_entry_better_on_every_suite_is_separated_even_with_wide_suite_spread
     assert [x.tier for x in r] == [1, 2]
 
 
+def test_suites_that_define_the_score_are_not_resampled() -> None:
+    # known exactly: 1, 1, 1, 0, 0 is a score of 0.6 with no uncertainty, and 0.55 is below it
+    values = np.array([[1.0, 1.0, 1.0, 0.0, 0.0], [0.55] * 5])
+    ses = np.full_like(values, 0.005)
+    fixed = rank_with_tiers(values, ses, resample_units=False)
+    assert fixed[0].score_high - fixed[0].score_low < 0.02
+    assert [x.tier for x in fixed] == [1, 2]
+    # resampling the suites measures their spread instead: wide, and the two cannot be told apart
+    resampled = rank_with_tiers(values, ses, resample_units=True)
+    assert resampled[0].score_high - resampled[0].score_low > 0.5
+    assert [x.tier for x in resampled] == [1, 1]
+
+
 # --------------------------------------------------------------------------------------------
 # build and render
 # --------------------------------------------------------------------------------------------
@@ -477,7 +491,7 @@ def test_verify_records_reproduced_and_not_reproduced(tmp_path: Path) -> None:
     def same(metric, *, release=None, suites=(), max_members=0):
         calls.append((type(metric).__name__, release, tuple(suites), max_members))
         out = clone(submitted)
-        out["suites"]["discriminability"]["scores"]["auroc"]["value"] += 0.01
+        out["suites"]["discriminability"]["scores"]["planted_auroc"]["value"] += 0.01
         return out
 
     record, out = verify_result(path, known=KNOWN, evaluate=same, max_members=4)
@@ -489,7 +503,7 @@ def test_verify_records_reproduced_and_not_reproduced(tmp_path: Path) -> None:
 
     def off(metric, **kwargs):
         out = clone(submitted)
-        out["suites"]["discriminability"]["scores"]["auroc"].update(value=0.1, low=0.05, high=0.15)
+        out["suites"]["discriminability"]["scores"]["planted_auroc"].update(value=0.1, low=0.05, high=0.15)
         out["suites"]["conformance"]["status"] = "failed"
         return out
 
@@ -724,10 +738,13 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     assert [p.field for p in problems] == ["submission.reference"]
     assert "only results that degzoo itself ships" in problems[0].message
 
-    # the shipped board: its entries are references because their content is shipped in degzoo/reference
+    # the shipped board: its entries are references or negative controls because their content is
+    # shipped in degzoo/reference (metrics/ and negative-controls/)
     shipped_root = Path(__file__).resolve().parents[1] / "leaderboard"
-    entries = validate_tree(shipped_root)
-    assert entries and all(e.reference and e.role == "reference" for e in entries)
+    entries = [e for e in validate_tree(shipped_root) if e.role == "reference"]
+    controls = [e for e in validate_tree(shipped_root) if e.role == "negative control"]
+    assert len(entries) == 4 and all(e.reference for e in entries)
+    assert len(controls) == 15 and not any(e.reference for e in controls)
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())
     doc["suites"]["discriminability"]["details"]["note"] = "edited"

@@ -44,7 +44,7 @@ def test_submit_opens_a_pull_request_with_the_file(hub_server: HubServer, repo: 
 
 def test_an_invalid_result_never_leaves_the_machine(hub_server: HubServer, repo: str, tmp_path: Path) -> None:
     bad = make_result()
-    bad["suites"]["discriminability"]["scores"]["auroc"]["value"] = float("nan")
+    bad["suites"]["discriminability"]["scores"]["planted_auroc"]["value"] = float("nan")
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bad))  # writes NaN
     hub_server.clear_requests()

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from degzoo.benchmark.results import MAIN_SCORES
 from degzoo.leaderboard import layout_path
 
 RELEASE = "test-zoo-v1"
@@ -21,23 +22,15 @@ KNOWN = {RELEASE: SHA}
 #: scores the harness lists in the summary (``degzoo.benchmark.results.SUMMARY_SCORES``)
 SCORES = {
     "conformance": ("checks_passed",),
-    "calibration": ("twin_auroc", "noise_spearman"),
+    "calibration": ("twin_auroc", "noise_spearman", "confound_auroc", "mixture_ari"),
     "trend": ("expected_sign_share", "spearman[complexity]"),
-    "discriminability": ("auroc",),
+    "discriminability": ("planted_auroc", "auroc"),
     "reliability": ("test_retest_spearman", "null_auroc"),
     "sample_size": ("ci_width_n4",),
     "agreement": ("spearman",),
     "cost": ("seconds_per_pair",),
 }
-SUMMARY = {
-    "conformance": ("checks_passed",),
-    "calibration": ("twin_auroc", "noise_spearman"),
-    "trend": ("expected_sign_share",),
-    "discriminability": ("auroc",),
-    "reliability": ("test_retest_spearman", "null_auroc"),
-    "agreement": ("spearman",),
-    "cost": ("seconds_per_pair",),
-}
+SUMMARY = MAIN_SCORES
 
 
 ENVIRONMENT = {"python": "3.11.7", "torch": "2.13.0", "numpy": "2.1.0", "platform": "Linux", "cpu_count": 2}

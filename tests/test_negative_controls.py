@@ -14,7 +14,7 @@ from degzoo.benchmark import evaluate_metric
 from degzoo.benchmark.suites import REFERENCE_METRICS
 from degzoo.benchmark.twins import make_twin, member, perturb
 from degzoo.errors import InvalidParameterError
-from degzoo.leaderboard.tiers import RANKED_SUITES, group_table, rank_with_tiers, suite_main_score
+from degzoo.leaderboard.tiers import RANKED_SUITES, rank_documents, suite_main_score
 from degzoo.metrics import NEGATIVE_CONTROLS, available, control_names, get
 from degzoo.zoo import open_release
 
@@ -25,13 +25,6 @@ MARGIN = 0.05
 #: Recomputed here (the others simulate many networks: their shipped results are checked only).
 CHEAP = ("control_noise-weights", "control_scale-weights", "control_spectrum-weights",
          "control_order-weights", "control_noise-behaviour", "control_order-dynamics")
-#: Controls that share the reference metric's tier on embedded-v1 (see the xfail reason).
-SHARES_TIER: frozenset[str] = frozenset({
-    "control_noise-behaviour", "control_scale-behaviour",
-    "control_noise-dynamics", "control_scale-dynamics", "control_spectrum-dynamics",
-    "control_scale-weights",
-    "control_noise-representation", "control_scale-representation", "control_spectrum-representation",
-})
 #: Largest change of a suite's main score between the shipped and a recomputed result: rank
 #: statistics over distances that are exactly tied up to float rounding (a scale control on
 #: networks of equal size) may order differently on another machine's BLAS.
@@ -96,8 +89,7 @@ def _board(docs: dict[str, dict], level: str) -> dict[str, tuple[float, int]]:
     """(main score, tier) of every result of ``level``, ranked together as on the leaderboard."""
     group = {n: d for n, d in docs.items() if d["metric"]["level"] == level}
     names = sorted(group)
-    _, values, ses, _ = group_table([group[n] for n in names])
-    ranks = rank_with_tiers(values, ses, names=names)
+    ranks = rank_documents([group[n] for n in names], names)
     return {n: (r.score, r.tier) for n, r in zip(names, ranks, strict=True)}
 
 
@@ -126,13 +118,7 @@ def test_every_shipped_control_scores_at_least_the_margin_below_the_reference_of
         _assert_below(docs, name, tier=False)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=(
-        "the board's tiers resample the 5 ranked suites: a control that ties the reference on "
-        "reliability and matches it on trend cannot be significantly lower on embedded-v1"
-    ))) if n in SHARES_TIER else n
-    for n in control_names()
-])
+@pytest.mark.parametrize("name", control_names())
 def test_shipped_control_ranks_in_a_lower_tier_than_the_reference_of_its_level(name):
     _assert_below(_shipped(), name, tier=True)
 
@@ -144,11 +130,11 @@ def test_recomputed_controls_match_shipped_and_still_rank_below():
         again = evaluate_metric(name, suites=list(RANKED_SUITES), max_members=settings["max_members"],
                                 seed=settings["seed"], n_boot=settings["n_boot"], progress=False).to_json()
         for suite in RANKED_SUITES:
-            old = suite_main_score(suite, docs[name]["suites"][suite], docs[name]["summary"])
-            new = suite_main_score(suite, again["suites"][suite], again["summary"])
+            old = suite_main_score(suite, docs[name]["suites"][suite])
+            new = suite_main_score(suite, again["suites"][suite])
             if old is None or new is None:
                 assert old == new, f"{name}.{suite}: status changed"
             else:
                 assert abs(old[0] - new[0]) <= MAIN_TOLERANCE, f"{name}.{suite}: {old[0]:.3f} → {new[0]:.3f}"
         docs[name] = again
-        _assert_below(docs, name, tier=name not in SHARES_TIER)
+        _assert_below(docs, name, tier=True)

@@ -42,8 +42,7 @@ from degzoo.leaderboard.tiers import (
     Ranking,
     Triple,
     _triple,
-    group_table,
-    rank_with_tiers,
+    rank_documents,
     suite_main_score,
 )
 from degzoo.leaderboard.validate import Entry, validate_tree
@@ -214,16 +213,9 @@ def _columns(track: str, group: Sequence[Entry]) -> tuple[tuple[str, ...], Any]:
 
 
 def _rank_section(rows: list[Row], *, n_boot: int, seed: int) -> None:
-    if not rows:
-        return
-    _, values, ses, rankable = group_table([r.entry.doc for r in rows])
-    ranked = [r for r, ok in zip(rows, rankable, strict=True) if ok]
-    if not ranked:
-        return
-    rankings = rank_with_tiers(
-        values, ses, n_boot=n_boot, seed=seed, names=[r.entry.entry_id for r in ranked]
-    )
-    for row, ranking in zip(ranked, rankings, strict=True):
+    rankings = rank_documents([r.entry.doc for r in rows], [r.entry.entry_id for r in rows],
+                              n_boot=n_boot, seed=seed)
+    for row, ranking in zip(rows, rankings, strict=True):
         row.ranking = ranking
 
 
@@ -288,7 +280,8 @@ _HOW_TO_READ = (
     "-ln(method / baseline) over conditions and levels at matched task performance (0 = no "
     "change; the level columns show the geometric-mean ratio method / baseline). **Tier**: "
     "entries in one tier cannot be separated from the tier's best entry at 95 % (paired "
-    "bootstrap over the suites); the order inside a tier is not significant. **Rank** is the "
+    "bootstrap of each suite's measurement error; the control track also resamples its "
+    "conditions); the order inside a tier is not significant. **Rank** is the "
     "95 % bootstrap interval of the entry's rank. ✓ = re-run and reproduced by "
     "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (control) = negative "
     "control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "

@@ -23,15 +23,18 @@ reports, and its main score is the mean of its units.
   entry with a unit that did not complete is listed but not ranked.
 
 **Uncertainty.** Result files carry per-suite scores with 95 % intervals, not per-ensemble
-scores, so the resampling units are these units. Each bootstrap replicate (``n_boot`` = 2000,
-fixed seed, so the board is reproducible)
+scores. Each bootstrap replicate (``n_boot`` = 2000, fixed seed, so the board is reproducible)
 
-1. resamples the units with replacement — the *same* draw for every entry (paired: all entries
-   were scored on the same suites and ensembles of the same zoo release);
+1. on the control track only, resamples the units with replacement — the *same* draw for every
+   entry (paired: all entries were scored on the same conditions of the same budget). Its
+   conditions are a sample of where a method could be applied, so their spread is uncertainty.
+   A metric track's five suites are not a sample: they *define* its score, so they are never
+   resampled (resampling them measured how unevenly a metric does across suites, not how well
+   its score is known: a metric known exactly to score 1, 1, 1, 0, 0 got 0.6 ± 0.4);
 2. draws each entry's value on each unit from a normal with the unit's value and standard error
    ``(high - low) / (2 · 1.96)``, independently per entry (their estimation errors are
    independent);
-3. averages over the drawn units, giving every entry a score, and ranks the entries.
+3. averages over the units, giving every entry a score, and ranks the entries.
 
 An entry's **rank interval** is the 2.5–97.5 % range of its rank over the replicates and its
 score interval the same range of its score. **Tiers**: entries are sorted by main score; the
@@ -60,6 +63,7 @@ __all__ = [
     "entry_units",
     "group_table",
     "main_score_names",
+    "rank_documents",
     "rank_with_tiers",
     "suite_main_score",
 ]
@@ -218,11 +222,13 @@ def rank_with_tiers(
     seed: int = 0,
     level: float = 0.95,
     names: Sequence[str] | None = None,
+    resample_units: bool = True,
 ) -> list[Ranking]:
-    """Rank ``K`` entries scored on ``S`` shared suites (``values``/``ses`` of shape ``[K, S]``).
+    """Rank ``K`` entries scored on ``S`` shared units (``values``/``ses`` of shape ``[K, S]``).
 
-    See the module docstring for the method. Ties in the point score are broken by ``names``
-    (then by input order), so the result is deterministic.
+    See the module docstring for the method; ``resample_units`` is true for the control track's
+    conditions and false for a metric track's suites. Ties in the point score are broken by
+    ``names`` (then by input order), so the result is deterministic.
     """
     values = np.asarray(values, dtype=float)
     ses = np.asarray(ses, dtype=float)
@@ -237,11 +243,12 @@ def rank_with_tiers(
         values, ses, s = np.zeros((k, 1)), np.zeros((k, 1)), 1
     point = values.mean(axis=1)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, s, size=(n_boot, s))  # shared suite draws: paired
     noise = rng.standard_normal((n_boot, k, s))
     draws = values[None] + ses[None] * noise  # [B, K, S]
-    picked = np.take_along_axis(draws, np.broadcast_to(idx[:, None, :], (n_boot, k, s)), axis=2)
-    boot = picked.mean(axis=2)  # [B, K]
+    if resample_units:
+        idx = rng.integers(0, s, size=(n_boot, s))  # shared unit draws: paired
+        draws = np.take_along_axis(draws, np.broadcast_to(idx[:, None, :], (n_boot, k, s)), axis=2)
+    boot = draws.mean(axis=2)  # [B, K]
     ranks = rankdata(-boot, method="min", axis=1)  # [B, K]: 1 + entries strictly better
     lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
     score_lo = np.percentile(boot, lo_q, axis=0)
@@ -271,3 +278,17 @@ def rank_with_tiers(
         )
         for i in range(k)
     ]
+
+
+def rank_documents(
+    docs: Sequence[Mapping[str, Any]], names: Sequence[str], *, n_boot: int = 2000, seed: int = 0
+) -> list[Ranking | None]:
+    """Rank the result documents of one group as the board does (``None``: listed, not ranked)."""
+    _, values, ses, rankable = group_table(docs)
+    ranked_names = [n for n, ok in zip(names, rankable, strict=True) if ok]
+    if not ranked_names:
+        return [None] * len(docs)
+    metric_track = docs[0].get("kind") == "metric"
+    rankings = iter(rank_with_tiers(values, ses, n_boot=n_boot, seed=seed, names=ranked_names,
+                                    resample_units=not metric_track))
+    return [next(rankings) if ok else None for ok in rankable]

@@ -113,3 +113,10 @@ def test_equivalent_is_the_same_solution_under_every_claimed_invariance(ens):
     np.testing.assert_allclose(eq.run()[0], ens.run()[0], atol=1e-5)  # same outputs
     d = np.diag(get("cka").cross(ens, eq))  # cka claims all four invariances
     assert np.all(d < 1e-6)
+
+
+def test_a_failed_check_without_a_value_is_explained_not_a_type_error():
+    from degzoo.benchmark.suites import Settings, _explain
+
+    text = _explain({"check": "symmetric", "max_asymmetry": None, "ratio": None}, Settings())
+    assert text == "d(a, b) and d(b, a) differ by up to n/a (n/a× the median)"

@@ -270,30 +270,35 @@ def _explain(c: dict[str, Any], s: Settings) -> str:
     name = c["check"]
     if name.startswith("invariance:"):
         kind = name.split(":", 1)[1]
-        return (f"claims {kind!r} invariance but {kind} twins are up to {c['worst_ratio']:.3g}× the "
+        return (f"claims {kind!r} invariance but {kind} twins are up to {_g(c['worst_ratio'])}× the "
                 f"median distance between independently trained networks (twin distances "
-                f"{', '.join(f'{v:.3g}' for v in c['twin_distances'])} vs median between "
-                f"{c['median_between']:.3g}; tolerance {s.invariance_tolerance:g}×)")
+                f"{', '.join(_g(v) for v in c['twin_distances'])} vs median between "
+                f"{_g(c['median_between'])}; tolerance {s.invariance_tolerance:g}×)")
     if name == "finite":
         return f"returned {c['non_finite']} non-finite distance(s), first at pair {c['first_pair']}"
     if name == "zero_on_float_copy":
         return (f"a network and its copy to {c['relative_noise']:g} relative precision are up to "
-                f"{c['ratio']:.3g}× the median distance between networks apart (tolerance "
+                f"{_g(c['ratio'])}× the median distance between networks apart (tolerance "
                 f"{s.identity_tolerance:g}×): the metric reads the float encoding, not the network")
     if name == "definite":
-        return (f"another network brought to a member's size and spectrum is only {c['min_ratio']:.3g}× "
+        return (f"another network brought to a member's size and spectrum is only {_g(c['min_ratio'])}× "
                 f"the median distance between networks from it (at least {s.invariance_tolerance:g}× "
                 "needed): the metric does not tell that different solution from the network")
     if name == "non_negative":
-        return f"returned a negative distance ({c['min_value']:.3g})"
+        return f"returned a negative distance ({_g(c['min_value'])})"
     if name == "separates_networks":
         return "returned 0 for every pair of independently trained networks"
     if name == "zero_on_identical":
         return (f"a network is at distance {c['max_self_distance']} from itself "
-                f"({c['ratio']:.3g}× the median between networks; tolerance {s.identity_tolerance:g}×)")
+                f"({_g(c['ratio'])}× the median between networks; tolerance {s.identity_tolerance:g}×)")
     if name == "symmetric":
-        return f"d(a, b) and d(b, a) differ by up to {c['max_asymmetry']:.3g} ({c['ratio']:.3g}× the median)"
+        return f"d(a, b) and d(b, a) differ by up to {_g(c['max_asymmetry'])} ({_g(c['ratio'])}× the median)"
     return name
+
+
+def _g(value: float | None) -> str:
+    """A number in a conformance message; None (a check with no value, e.g. on NaN output) as n/a."""
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from hub_server import hub_server as _hub_server_fixture  # noqa: F401 - registe
 from test_builder import RECIPE
 
 from degzoo.cli import build_parser, main
-from degzoo.cli.zoo import cli_message
+from degzoo.cli._args import cli_message
 from degzoo.errors import ChecksumError
 from degzoo.zoo import Ensemble, Release, load, open_release
 from degzoo.zoo.builder import build_release

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from degzoo._version import __version__
 from degzoo.cli import control, evaluate, info, leaderboard, report, train, zoo
+from degzoo.cli._args import cli_message
 from degzoo.errors import DegzooError
 
 COMMANDS = (evaluate, train, info, zoo, control, report, leaderboard)
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except DegzooError as exc:
-        print(f"degzoo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"degzoo {args.command}: error: {cli_message(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"degzoo {args.command}: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,3 +45,18 @@ def parse_control(spec: str) -> tuple[str, dict[str, Any]]:
             raise InvalidParameterError(f"control {spec!r}: write parameters as name:key=value,key=value")
         params[key.strip()] = parse_value(value.strip())
     return name.strip(), params
+
+
+# Python keywords in library messages -> the options of this command line
+_CLI_WORDS = {"revision": "--revision", "token": "--token", "cache_dir": "--cache-dir",
+              "endpoint": "--endpoint", "workers": "--workers", "repo_id": "--repo-id",
+              "release": "--release"}
+
+
+def cli_message(text: str) -> str:
+    """A library error message with its Python keywords (``revision='v1'``) as CLI options."""
+    text = re.sub(r"local_files_only=True", "--offline", text)
+    text = re.sub(r"\blist_releases\(\)", "`degzoo zoo tags REPO`", text)
+    text = re.sub(r"degzoo\.zoo\.hub\.`degzoo", "`degzoo", text)
+    return re.sub(r"\b(" + "|".join(_CLI_WORDS) + r")=('?)([^'\s,)]*)\2",
+                  lambda m: f"{_CLI_WORDS[m.group(1)]} {m.group(3)}".rstrip(), text)

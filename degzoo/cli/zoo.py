@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
-from typing import Any
 
-from degzoo.errors import DegzooError
 from degzoo.zoo import Release, open_release
 
 _HUB_HELP = {
     "--endpoint": "Hub URL (default: $HF_ENDPOINT or https://huggingface.co)",
     "--token": "Hub access token (default: the one saved by `hf auth login`; needed for private repos)",
 }
-# Python keywords in library messages -> the options of this command line
-_CLI_WORDS = {"revision": "--revision", "token": "--token", "cache_dir": "--cache-dir",
-              "endpoint": "--endpoint", "workers": "--workers", "repo_id": "--repo-id",
-              "release": "--release"}
 _TAGS_HELP = "release tag or commit id (`degzoo zoo tags ORG/NAME` lists the tags)"
-
-
-def cli_message(text: str) -> str:
-    """A library error message with its Python keywords (``revision='v1'``) as CLI options."""
-    text = re.sub(r"local_files_only=True", "--offline", text)
-    text = re.sub(r"\blist_releases\(\)", "`degzoo zoo tags REPO`", text)
-    text = re.sub(r"degzoo\.zoo\.hub\.`degzoo", "`degzoo", text)
-    return re.sub(r"\b(" + "|".join(_CLI_WORDS) + r")=('?)([^'\s,)]*)\2",
-                  lambda m: f"{_CLI_WORDS[m.group(1)]} {m.group(3)}".rstrip(), text)
 
 
 def _hub_options(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
@@ -86,18 +70,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(run=run_tags)
 
 
-def _cli_errors(run: Any) -> Any:
-    """Re-raise library errors with CLI options in place of Python keywords."""
-    def wrapped(args: argparse.Namespace, extra: list[str]) -> int:
-        try:
-            return int(run(args, extra) or 0)
-        except DegzooError as exc:
-            raise type(exc)(cli_message(str(exc))) from exc
-    wrapped.__doc__ = run.__doc__
-    return wrapped
-
-
-@_cli_errors
 def run_build(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.builder import build_release
 
@@ -112,7 +84,6 @@ def run_build(args: argparse.Namespace, extra: list[str]) -> int:
                                        cache_dir=None, offline=False, json=False), [])
 
 
-@_cli_errors
 def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.hub import publish_release
 
@@ -122,7 +93,6 @@ def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-@_cli_errors
 def run_download(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.hub import download_release
 
@@ -132,7 +102,6 @@ def run_download(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-@_cli_errors
 def run_list(args: argparse.Namespace, extra: list[str]) -> int:
     if args.release is None or Path(args.release).is_dir() or args.revision is None:
         release = open_release(args.release, revision=args.revision)
@@ -159,7 +128,6 @@ def run_list(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-@_cli_errors
 def run_tags(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.hub import check_repo_id, list_releases
 

@@ -128,3 +128,18 @@ def test_bptt_equals_autograd(kind, through_rates):
     for k, g_ref in grads_ref.items():
         assert float(g_ref.abs().max()) > 1e-3, k  # a real gradient, not zeros on both sides
         assert float((grads[k] - g_ref).abs().max() / g_ref.abs().max()) < 1e-10, k
+
+
+def test_bptt_workspace_reuse_is_guarded():
+    """Reusing the buffers before the previous backward raises instead of corrupting gradients."""
+    arch = Architecture(n_inputs=2, n_outputs=1, hidden=4)
+    params = {k: v.requires_grad_(True) for k, v in init_params(arch, [0, 1]).items()}
+    x = torch.ones(2, 3, 5, 2)
+    workspace = {}
+    first, _ = forward_bptt(params, x, arch, workspace=workspace)
+    forward_bptt(params, 2 * x, arch, workspace=workspace)
+    with pytest.raises(RuntimeError, match="inplace"):
+        first.sum().backward()
+    out, _ = forward_bptt(params, x, arch, workspace=workspace)
+    out.sum().backward()  # in turn, as the trainer uses it: fine
+    assert set(workspace) == {"z", "g"}

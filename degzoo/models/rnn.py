@@ -108,7 +108,11 @@ def _member_inputs(inputs: torch.Tensor, W_in: torch.Tensor, where: str) -> torc
 
 
 def forward_bptt(
-    params: Mapping[str, torch.Tensor], inputs: torch.Tensor, arch: Architecture
+    params: Mapping[str, torch.Tensor],
+    inputs: torch.Tensor,
+    arch: Architecture,
+    *,
+    workspace: dict[str, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`forward` for training: the same contract and values, with a hand-written backward pass.
 
@@ -117,11 +121,16 @@ def forward_bptt(
     :class:`torch.autograd.Function` (see :class:`_BPTT`) whose gradients equal autograd's up to
     rounding (tested in float64). The returned tensors are transposed views of time-major
     buffers; ``inputs`` receive no gradient.
+
+    ``workspace`` (a dict the caller keeps, initially empty) lets repeated calls reuse the two large
+    buffers instead of allocating, and page-faulting in, some 50 MB each per step. Only for a caller
+    that finishes one call's backward before the next call and keeps none of its outputs (the
+    trainer); a buffer overwritten too early makes autograd raise, never a silent wrong gradient.
     """
     inputs = _member_inputs(inputs, params["W_in"], "forward_bptt")
     tau = arch.tau if arch.kind == "mup" else None
     outputs, rates = _BPTT.apply(inputs, params["W_hh"], params["W_in"], params["b"], params["W_out"],
-                                 params["b_out"], tau)
+                                 params["b_out"], tau, workspace)
     return outputs.transpose(1, 2), rates.transpose(1, 2)
 
 
@@ -138,10 +147,11 @@ class _BPTT(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, inputs: torch.Tensor, W_hh: torch.Tensor, W_in: torch.Tensor, b: torch.Tensor,
-                W_out: torch.Tensor, b_out: torch.Tensor, tau: float | None) -> tuple[torch.Tensor, ...]:
+                W_out: torch.Tensor, b_out: torch.Tensor, tau: float | None,
+                workspace: dict[str, torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
         E, B, T, I = inputs.shape
         H, O = W_hh.shape[-1], W_out.shape[1]
-        z = W_hh.new_empty(E, T + 1, B, H + I + 1)
+        z = _buffer(workspace, "z", (E, T + 1, B, H + I + 1), W_hh)
         z[:, 0, :, :H] = 0.0
         z[:, :T, :, H:H + I] = inputs.transpose(1, 2)
         z[:, T, :, H:H + I] = 0.0
@@ -157,7 +167,7 @@ class _BPTT(torch.autograd.Function):
         readout = torch.cat([W_out, W_out.new_zeros(E, O, I), b_out[..., None]], -1)
         outputs = torch.bmm(z[:, 1:].reshape(E, T * B, -1), readout.transpose(1, 2))
         ctx.save_for_backward(z, W_hh, W_out)
-        ctx.tau, ctx.n_inputs = tau, I
+        ctx.tau, ctx.n_inputs, ctx.workspace = tau, I, workspace
         ctx.set_materialize_grads(False)
         return outputs.view(E, T, B, O), z[:, 1:, :, :H]
 
@@ -168,7 +178,7 @@ class _BPTT(torch.autograd.Function):
         tau, I = ctx.tau, ctx.n_inputs
         E, T1, B, _ = z.shape
         T, H, O = T1 - 1, W_hh.shape[-1], W_out.shape[1]
-        g = z.new_empty(E, T1, B, O + H)
+        g = _buffer(ctx.workspace, "g", (E, T1, B, O + H), z)
         g[:, 0, :, :O] = 0.0
         g[:, T, :, O:] = 0.0
         if grad_out is None:
@@ -191,7 +201,18 @@ class _BPTT(torch.autograd.Function):
         grads = torch.bmm(g.view(E, T1 * B, O + H).transpose(1, 2), z.view(E, T1 * B, -1))
         rec = grads[:, O:] if tau is None else tau * grads[:, O:]
         return (None, rec[..., :H], rec[..., H:H + I], rec[..., H + I], grads[:, :O, :H],
-                grads[:, :O, H + I], None)
+                grads[:, :O, H + I], None, None)
+
+
+def _buffer(workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],
+            like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor of ``shape``, kept in ``workspace`` for the next call when one is given."""
+    if workspace is None:
+        return like.new_empty(shape)
+    buf = workspace.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+        buf = workspace[name] = like.new_empty(shape)
+    return buf
 
 
 @torch.no_grad()

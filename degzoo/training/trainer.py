@@ -210,6 +210,7 @@ def train_ensemble(
         p.requires_grad_(True)
     adam = _Adam(raw, settings, settings.lr * arch.lr_scale)
     rngs = [data_rng(s) for s in seeds]
+    workspace: dict[str, torch.Tensor] = {}  # forward_bptt's buffers, reused from step to step
     n_epochs = -(-settings.max_steps // settings.steps_per_epoch)
     state = {
         "step": 0,
@@ -236,7 +237,8 @@ def train_ensemble(
                 if running.size == 0:
                     break
                 guard.in_step = True
-                _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype)
+                _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype,
+                            workspace)
                 state["step"] += 1
                 if state["step"] % settings.steps_per_epoch == 0:
                     _end_epoch(state, settings, threshold)
@@ -312,7 +314,7 @@ class _StepBoundaryInterrupt:
             self._previous(signal.SIGINT, None)
 
 
-def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype) -> None:
+def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype, workspace) -> None:
     """One Adam step for the running members; a member whose loss is not finite is stopped."""
     batches = [task.sample(settings.batch_size, rngs[e]) for e in running]
     x, y = (torch.as_tensor(np.stack([b[i] for b in batches])).to(settings.device, dtype) for i in (0, 1))
@@ -320,7 +322,7 @@ def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state
     everyone = running.size == len(rngs)
     sub = raw if everyone else {k: v[idx] for k, v in raw.items()}
     eff = effective(sub, arch)
-    out, _ = forward_bptt(eff, x, arch)
+    out, _ = forward_bptt(eff, x, arch, workspace=workspace)
     # in forward_bptt's own time-major layout: no copies, and its backward gets a contiguous gradient
     mse = (out.transpose(1, 2) - y.transpose(1, 2)).square().mean((1, 2, 3))
     total = mse

@@ -151,11 +151,12 @@ class _BPTT(torch.autograd.Function):
                 workspace: dict[str, torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
         E, B, T, I = inputs.shape
         H, O = W_hh.shape[-1], W_out.shape[1]
-        z = _buffer(workspace, "z", (E, T + 1, B, H + I + 1), W_hh)
-        z[:, 0, :, :H] = 0.0
+        z, fresh = _buffer(workspace, "z", (E, T + 1, B, H + I + 1), W_hh)
+        if fresh:  # the parts no step writes (a reused buffer still holds them)
+            z[:, 0, :, :H] = 0.0
+            z[:, T, :, H:H + I] = 0.0
+            z[..., H + I] = 1.0
         z[:, :T, :, H:H + I] = inputs.transpose(1, 2)
-        z[:, T, :, H:H + I] = 0.0
-        z[..., H + I] = 1.0
         w_t = torch.cat([W_hh, W_in, b[..., None]], -1).transpose(1, 2)
         h = W_hh.new_zeros(E, B, H)
         for t in range(T):
@@ -178,9 +179,10 @@ class _BPTT(torch.autograd.Function):
         tau, I = ctx.tau, ctx.n_inputs
         E, T1, B, _ = z.shape
         T, H, O = T1 - 1, W_hh.shape[-1], W_out.shape[1]
-        g = _buffer(ctx.workspace, "g", (E, T1, B, O + H), z)
-        g[:, 0, :, :O] = 0.0
-        g[:, T, :, O:] = 0.0
+        g, fresh = _buffer(ctx.workspace, "g", (E, T1, B, O + H), z)
+        if fresh:
+            g[:, 0, :, :O] = 0.0
+            g[:, T, :, O:] = 0.0
         if grad_out is None:
             g[:, 1:, :, :O] = 0.0
         else:
@@ -205,14 +207,18 @@ class _BPTT(torch.autograd.Function):
 
 
 def _buffer(workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],
-            like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised tensor of ``shape``, kept in ``workspace`` for the next call when one is given."""
-    if workspace is None:
-        return like.new_empty(shape)
-    buf = workspace.get(name)
-    if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
-        buf = workspace[name] = like.new_empty(shape)
-    return buf
+            like: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A tensor of ``shape`` kept in ``workspace`` for the next call, and whether it is new.
+
+    A reused buffer holds what the previous call left in it.
+    """
+    buf = None if workspace is None else workspace.get(name)
+    if buf is not None and buf.shape == shape and buf.dtype == like.dtype and buf.device == like.device:
+        return buf, False
+    buf = like.new_empty(shape)
+    if workspace is not None:
+        workspace[name] = buf
+    return buf, True
 
 
 @torch.no_grad()

@@ -116,7 +116,7 @@ def forward_bptt(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`forward` for training: the same contract and values, with a hand-written backward pass.
 
-    Covers both kinds (vanilla and µP). Autograd through :func:`forward` records some ten small
+    Covers both kinds (vanilla and µP). Autograd through :func:`forward` records several small
     ops per time step and pays their overhead twice; here the whole network is one
     :class:`torch.autograd.Function` (see :class:`_BPTT`) whose gradients equal autograd's up to
     rounding (tested in float64). The returned tensors are transposed views of time-major
@@ -159,12 +159,13 @@ class _BPTT(torch.autograd.Function):
         z[:, :T, :, H:H + I] = inputs.transpose(1, 2)
         w_t = torch.cat([W_hh, W_in, b[..., None]], -1).transpose(1, 2)
         h = W_hh.new_zeros(E, B, H)
+        rows, rates = z.unbind(1), z[..., :H].unbind(1)  # per-step views, made in one call each
         for t in range(T):
             if tau is None:
-                torch.bmm(z[:, t], w_t, out=h)
+                torch.bmm(rows[t], w_t, out=h)
             else:  # h_t = (1-τ) h_{t-1} + τ (W_hh r_{t-1} + W_in x_t + b)
-                h.baddbmm_(z[:, t], w_t, beta=1 - tau, alpha=tau)
-            torch.tanh(h, out=z[:, t + 1, :, :H])
+                h.baddbmm_(rows[t], w_t, beta=1 - tau, alpha=tau)
+            torch.tanh(h, out=rates[t + 1])
         readout = torch.cat([W_out, W_out.new_zeros(E, O, I), b_out[..., None]], -1)
         outputs = torch.bmm(z[:, 1:].reshape(E, T * B, -1), readout.transpose(1, 2))
         ctx.save_for_backward(z, W_hh, W_out)
@@ -189,16 +190,16 @@ class _BPTT(torch.autograd.Function):
             g[:, 1:, :, :O] = grad_out
         back = torch.cat([W_out, W_hh if tau is None else tau * W_hh], 1)
         upstream = z.new_empty(E, B, H)
+        rows, g_h, rates = g.unbind(1), g[..., O:].unbind(1), z[..., :H].unbind(1)
         for t in range(T - 1, -1, -1):
             # ∂L/∂r_t = ∂L/∂y_t W_out + ∂L/∂a_{t+1} W_hh (τ W_hh under µP) [+ ∂L/∂r_t given directly]
             if grad_rates is None:
-                torch.bmm(g[:, t + 1], back, out=upstream)
+                torch.bmm(rows[t + 1], back, out=upstream)
             else:
-                torch.baddbmm(grad_rates[:, t], g[:, t + 1], back, out=upstream)
-            g_t = g[:, t, :, O:]
-            torch.ops.aten.tanh_backward.grad_input(upstream, z[:, t + 1, :, :H], grad_input=g_t)
+                torch.baddbmm(grad_rates[:, t], rows[t + 1], back, out=upstream)
+            torch.ops.aten.tanh_backward.grad_input(upstream, rates[t + 1], grad_input=g_h[t])
             if tau is not None:
-                g_t.add_(g[:, t + 1, :, O:], alpha=1 - tau)
+                g_h[t].add_(g_h[t + 1], alpha=1 - tau)
         # rows: [W_out | -- | b_out] over [W_hh | W_in | b]; columns: what z holds
         grads = torch.bmm(g.view(E, T1 * B, O + H).transpose(1, 2), z.view(E, T1 * B, -1))
         rec = grads[:, O:] if tau is None else tau * grads[:, O:]

@@ -3,7 +3,16 @@ import pytest
 import torch
 
 from degzoo.errors import InvalidParameterError
-from degzoo.models import Architecture, effective, forward, from_torch, init_params, simulate, to_torch
+from degzoo.models import (
+    Architecture,
+    effective,
+    forward,
+    forward_bptt,
+    from_torch,
+    init_params,
+    simulate,
+    to_torch,
+)
 
 
 def _numpy_reference(p, x, arch):
@@ -95,3 +104,42 @@ def test_forward_rejects_wrong_input_shape():
     params = effective(init_params(arch, [0, 1]), arch)
     with pytest.raises(InvalidParameterError, match="inputs must be"):
         forward(params, torch.zeros(2, 5, 7, 2), arch)
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "mup"])
+@pytest.mark.parametrize("through_rates", [False, True])
+def test_bptt_equals_autograd(kind, through_rates):
+    """The hand-written backward gives autograd's gradients (and forward's values) in float64."""
+    arch = Architecture(n_inputs=3, n_outputs=2, hidden=7, kind=kind, gamma=2.0, tau=0.3)
+    raw = init_params(arch, [1, 2, 3], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 11, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, 5, 11, 2, generator=gen, dtype=torch.float64)
+    results = []
+    for fn in (forward, forward_bptt):
+        params = {k: v.clone().requires_grad_(True) for k, v in raw.items()}
+        out, rates = fn(effective(params, arch), x, arch)
+        loss = ((out - y) ** 2).sum() + ((rates**3).sum() if through_rates else 0.0)
+        loss.backward()
+        results.append((out.detach(), rates.detach(), {k: p.grad for k, p in params.items()}))
+    (out_ref, rates_ref, grads_ref), (out, rates, grads) = results
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(rates, rates_ref, rtol=0, atol=1e-12)
+    for k, g_ref in grads_ref.items():
+        assert float(g_ref.abs().max()) > 1e-3, k  # a real gradient, not zeros on both sides
+        assert float((grads[k] - g_ref).abs().max() / g_ref.abs().max()) < 1e-10, k
+
+
+def test_bptt_workspace_reuse_is_guarded():
+    """Reusing the buffers before the previous backward raises instead of corrupting gradients."""
+    arch = Architecture(n_inputs=2, n_outputs=1, hidden=4)
+    params = {k: v.requires_grad_(True) for k, v in init_params(arch, [0, 1]).items()}
+    x = torch.ones(2, 3, 5, 2)
+    workspace = {}
+    first, _ = forward_bptt(params, x, arch, workspace=workspace)
+    forward_bptt(params, 2 * x, arch, workspace=workspace)
+    with pytest.raises(RuntimeError, match="inplace"):
+        first.sum().backward()
+    out, _ = forward_bptt(params, x, arch, workspace=workspace)
+    out.sum().backward()  # in turn, as the trainer uses it: fine
+    assert set(workspace) == {"z", "g"}

@@ -12,10 +12,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from degzoo.errors import InvalidParameterError
-from degzoo.models import Architecture, effective, forward, init_params
+from degzoo.models import Architecture, effective, forward_bptt, init_params
 from degzoo.training.controls import Control, apply_controls
 
 STATUS_RUNNING, STATUS_CONVERGED = "running", "converged"
@@ -180,9 +183,10 @@ def train_ensemble(
     """Train one member per seed on ``task``; resume from ``checkpoint`` if it exists.
 
     ``architecture`` gives the base shape (its n_inputs/n_outputs must match the task after the
-    controls configure it). On Ctrl-C the state after the last complete step is written to
-    ``checkpoint`` (when given) before the interrupt propagates; calling again with the same
-    arguments resumes and yields exactly the result an uninterrupted run would have.
+    controls configure it). On Ctrl-C the current step is finished (the interrupt is taken at step
+    boundaries, see :class:`_StepBoundaryInterrupt`), its state is written to ``checkpoint`` (when
+    given) and the interrupt propagates; calling again with the same arguments resumes and yields
+    exactly the result an uninterrupted run would have.
     ``callback(step)`` runs after every step (tests use it to interrupt).
     """
     settings = settings or TrainSettings()
@@ -210,6 +214,7 @@ def train_ensemble(
         p.requires_grad_(True)
     adam = _Adam(raw, settings, settings.lr * arch.lr_scale)
     rngs = [data_rng(s) for s in seeds]
+    workspace: dict[str, torch.Tensor] = {}  # forward_bptt's buffers, reused from step to step
     n_epochs = -(-settings.max_steps // settings.steps_per_epoch)
     state = {
         "step": 0,
@@ -228,25 +233,32 @@ def train_ensemble(
 
     bar = tqdm(total=settings.max_steps, initial=state["step"], disable=not progress,
                desc=f"train {task.name}", unit="step", dynamic_ncols=True)
+    guard = _StepBoundaryInterrupt()
     try:
-        while state["step"] < settings.max_steps:
-            running = np.flatnonzero(state["status"] == STATUS_RUNNING)
-            if running.size == 0:
-                break
-            _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype)
-            state["step"] += 1
-            if state["step"] % settings.steps_per_epoch == 0:
-                _end_epoch(state, settings, threshold)
-            bar.update(1)
-            if progress and state["step"] % 10 == 0:
-                bar.set_postfix(converged=int((state["status"] == STATUS_CONVERGED).sum()),
-                                running=int((state["status"] == STATUS_RUNNING).sum()))
-            if ckpt is not None and state["step"] % settings.checkpoint_every == 0:
-                _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
-            if callback is not None:
-                callback(state["step"])
+        with guard:
+            while state["step"] < settings.max_steps:
+                running = np.flatnonzero(state["status"] == STATUS_RUNNING)
+                if running.size == 0:
+                    break
+                guard.in_step = True
+                _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype,
+                            workspace)
+                state["step"] += 1
+                if state["step"] % settings.steps_per_epoch == 0:
+                    _end_epoch(state, settings, threshold)
+                guard.in_step = False
+                guard.deliver()
+                bar.update(1)
+                if progress and state["step"] % 10 == 0:
+                    bar.set_postfix(converged=int((state["status"] == STATUS_CONVERGED).sum()),
+                                    running=int((state["status"] == STATUS_RUNNING).sum()))
+                if ckpt is not None and state["step"] % settings.checkpoint_every == 0:
+                    _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
+                if callback is not None:
+                    callback(state["step"])
     except KeyboardInterrupt:
-        if ckpt is not None:
+        # mid-step (a second Ctrl-C) the state is half-updated: keep the last periodic checkpoint
+        if ckpt is not None and not guard.in_step:
             _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
         raise
     finally:
@@ -264,17 +276,59 @@ def train_ensemble(
     )
 
 
-def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype) -> None:
+class _StepBoundaryInterrupt:
+    """Hold a Ctrl-C that arrives during a training step until the step is complete.
+
+    An interrupt inside a step (after some members' batches were drawn) would checkpoint data
+    streams that are ahead of the weights, and the resumed run would differ. While active, and
+    only in the main thread with a Python-level SIGINT handler in place, a SIGINT during a step
+    sets a flag; :meth:`deliver`, called between steps, then runs the previous handler
+    (``KeyboardInterrupt`` by default). A second SIGINT in the same step runs it at once, so a
+    step that hangs can still be stopped (that interrupt writes no checkpoint). The previous
+    handler is restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.in_step = False
+        self.pending = False
+        self._previous: Callable[[int, FrameType | None], Any] | None = None
+
+    def __enter__(self) -> _StepBoundaryInterrupt:
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is threading.main_thread() and callable(previous):
+            self._previous = previous
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.in_step and not self.pending:
+            self.pending = True
+        elif self._previous is not None:
+            self._previous(signum, frame)
+
+    def deliver(self) -> None:
+        """At a step boundary: act on a SIGINT held during the step."""
+        if self.pending and self._previous is not None:
+            self.pending = False
+            self._previous(signal.SIGINT, None)
+
+
+def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype, workspace) -> None:
     """One Adam step for the running members; a member whose loss is not finite is stopped."""
     batches = [task.sample(settings.batch_size, rngs[e]) for e in running]
-    x = torch.as_tensor(np.stack([b[0] for b in batches]), dtype=dtype, device=settings.device)
-    y = torch.as_tensor(np.stack([b[1] for b in batches]), dtype=dtype, device=settings.device)
+    x, y = (torch.as_tensor(np.stack([b[i] for b in batches])).to(settings.device, dtype) for i in (0, 1))
     idx = torch.as_tensor(running, device=settings.device)
     everyone = running.size == len(rngs)
     sub = raw if everyone else {k: v[idx] for k, v in raw.items()}
     eff = effective(sub, arch)
-    out, _ = forward(eff, x, arch)
-    mse = ((out - y) ** 2).flatten(1).mean(1)
+    out, _ = forward_bptt(eff, x, arch, workspace=workspace)
+    # in forward_bptt's own time-major layout: no copies, and its backward gets a contiguous gradient
+    mse = (out.transpose(1, 2) - y.transpose(1, 2)).square().mean((1, 2, 3))
     total = mse
     for penalty in penalties:
         extra = penalty(eff)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness, load_result, validate_result
+from degzoo.benchmark.scoring import metric_score
 from degzoo.errors import ValidationError
 from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric
 from degzoo.zoo import Release
@@ -187,6 +188,10 @@ def test_honest_metric_scorecard(tiny_release, tmp_path):
     assert data["settings"]["max_members"] == 6 and data["settings"]["groups"]
     text = format_scorecard(result)
     assert "conformance" in text and "checks_passed" in text and "weights_frobenius" in text
+    # the scorecard says which scores are main, which way is better, and the score the board ranks by
+    assert "*↑ checks_passed" in text and "*↑ twin_auroc" in text and " ↓ self_distance_ratio" in text
+    board = metric_score(data["suites"])
+    assert f"board score {board[0]:.3f} [{board[1]:.3f}, {board[2]:.3f}]" in text
 
 
 def test_false_invariance_claim_fails_with_evidence(tiny_release, tmp_path):

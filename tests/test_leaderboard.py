@@ -743,7 +743,7 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     shipped_root = Path(__file__).resolve().parents[1] / "leaderboard"
     entries = [e for e in validate_tree(shipped_root) if e.role == "reference"]
     controls = [e for e in validate_tree(shipped_root) if e.role == "negative control"]
-    assert len(entries) == 4 and all(e.reference for e in entries)
+    assert len(entries) == 8 and all(e.reference for e in entries)
     assert len(controls) == 15 and not any(e.reference for e in controls)
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())

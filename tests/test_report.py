@@ -207,7 +207,7 @@ def test_report_is_self_contained_and_escaped(report_html, ladder_data):
     for text in ("Which of the paper", "ff-l1", "at init", "trained/init ×", "ff-bits3", "Scorecards",
                  "control: l1",
                  "notes.json", "not a degzoo result file", "MDS", "metric: my_metric",
-                 "symmetry: 1 [1, 1]", "skipped", "needs a &lt;ladder&gt; release"):
+                 "symmetry: 1 [1, 1]", "skipped", "needs a &lt;ladder&gt; release", "Board score"):
         assert text in page, text
     # a metric's scorecard shows its summary's main scores, and says how many more there are
     assert "extra_detail" not in page and "2 more score(s)" in page

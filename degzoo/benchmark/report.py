@@ -40,6 +40,7 @@ import numpy as np
 
 from degzoo._version import __version__
 from degzoo.benchmark.control import statistic_replicates
+from degzoo.benchmark.scoring import RANKED_SUITES, metric_score
 from degzoo.benchmark.stats import score_dict, spearman_rows
 from degzoo.errors import InvalidParameterError
 
@@ -736,7 +737,13 @@ def _scorecards(results: Sequence[Mapping[str, Any]]) -> str:
             msg = f"<br><span class='small'>{E(str(s.get('message')))}</span>" if s.get("message") else ""
             rows.append(f"<tr><td>{E(suite)}</td><td><span class='badge {E(status)}'>{E(status)}</span>"
                         f"{msg}</td><td class='num'>{shown}</td></tr>")
-        parts.append("<table><tr><th>suite</th><th>status</th><th>scores [95% CI]</th></tr>"
+        board = metric_score(res.get("suites", {}))
+        if board is not None:
+            value, low, high = board
+            parts.append(f"<p><b>Board score {value:.3f}</b> [{low:.3f}, {high:.3f}] (95 %; higher is "
+                         f"better): the mean of the main scores of {E(', '.join(RANKED_SUITES))}, each in "
+                         "[0, 1]; the scores shown per suite are its main scores.</p>")
+        parts.append("<table><tr><th>suite</th><th>status</th><th>main scores [95% CI]</th></tr>"
                      + "".join(rows) + "</table>")
     return "".join(parts) or "<p>No result files.</p>"
 

@@ -1,11 +1,16 @@
-"""A plain-text scorecard for the terminal."""
+"""A plain-text scorecard for the terminal: every score, which are main, which way is better,
+and the one score the board ranks by."""
 
 from __future__ import annotations
 
 import textwrap
 from typing import Any
 
-from degzoo.benchmark.results import MetricResult, Score
+from degzoo.benchmark.results import MAIN_SCORES, MetricResult, Score
+from degzoo.benchmark.scoring import RANKED_SUITES, metric_score
+from degzoo.benchmark.suites import higher_is_better
+
+_ARROW = {True: "↑", False: "↓", None: " "}
 
 
 def _fmt(x: float) -> str:
@@ -35,7 +40,7 @@ def format_scorecard(result: MetricResult | dict[str, Any], *, width: int = 100)
         f"claimed invariances: {', '.join(ident.get('invariances') or []) or 'none'}; "
         f"params: {_params(ident.get('params') or {})}",
     ]
-    header = (f"{'suite':<17} {'status':<8} {'time':>7}  {'score':<34} {'value':>10}  "
+    header = (f"{'suite':<17} {'status':<8} {'time':>7}  {'score (* main, ↑↓ better)':<34} {'value':>10}  "
               f"{'95% interval':<23} {'n':>4}")
     lines += ["", header, "-" * len(header)]
     notes: list[str] = []
@@ -46,12 +51,19 @@ def format_scorecard(result: MetricResult | dict[str, Any], *, width: int = 100)
             lines.append(f"{head}  {'-':<34}")
         for sname, score in suite.scores.items():
             prefix = head if first else " " * len(head)
-            lines.append(f"{prefix}  {sname[:34]:<34} {_fmt(score.value):>10}  {_interval(score):<23} "
+            main = "*" if sname in MAIN_SCORES.get(name, ()) and name in RANKED_SUITES else " "
+            label = f"{main}{_ARROW[higher_is_better(name, sname)]} {sname}"[:34]
+            lines.append(f"{prefix}  {label:<34} {_fmt(score.value):>10}  {_interval(score):<23} "
                          f"{score.n:>4}")
             first = False
         if suite.message and suite.status != "ok":
             notes.append(textwrap.fill(f"{name} ({suite.status}): {suite.message}", width=width,
                                        subsequent_indent="    "))
+    board = metric_score(result.to_json()["suites"])
+    if board is not None:
+        value, low, high = board
+        lines += ["", f"board score {value:.3f} [{low:.3f}, {high:.3f}] (95 %; higher is better): the mean "
+                  "of the main (*) scores", f"of {', '.join(RANKED_SUITES)}, each in [0, 1]"]
     cost = result.cost
     if cost:
         lines += ["", f"time: {cost.get('total_seconds', 0):.1f} s in all, "

@@ -34,17 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from degzoo.benchmark.results import SCHEMA_FILE
+from degzoo.benchmark.scoring import RANKED_SUITES, Z95, Triple, score_triple, suite_main_score
 from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
-from degzoo.leaderboard.tiers import (
-    _Z95,
-    CONTROL_LEVELS,
-    RANKED_SUITES,
-    Ranking,
-    Triple,
-    _triple,
-    rank_documents,
-    suite_main_score,
-)
+from degzoo.leaderboard.tiers import CONTROL_LEVELS, Ranking, rank_documents
 from degzoo.leaderboard.validate import Entry, validate_tree
 from degzoo.leaderboard.verify import read_verification, verification_path
 
@@ -186,16 +178,16 @@ def _ratio_cell(doc: Mapping[str, Any], column: str) -> Triple | None:
     """
     level = column.split(" ", 1)[0]
     triples = [
-        _triple((suite.get("scores") or {}).get(f"{level}_ratio"))
+        score_triple((suite.get("scores") or {}).get(f"{level}_ratio"))
         for suite in doc["suites"].values()
         if suite.get("status") == "ok"
     ]
     if not triples or any(t is None or min(t) <= 0 for t in triples):
         return None
     logs = [math.log(t[0]) for t in triples]
-    se = math.sqrt(sum(((math.log(t[2]) - math.log(t[1])) / (2 * _Z95)) ** 2 for t in triples)) / len(logs)
+    se = math.sqrt(sum(((math.log(t[2]) - math.log(t[1])) / (2 * Z95)) ** 2 for t in triples)) / len(logs)
     mean = sum(logs) / len(logs)
-    return math.exp(mean), math.exp(mean - _Z95 * se), math.exp(mean + _Z95 * se)
+    return math.exp(mean), math.exp(mean - Z95 * se), math.exp(mean + Z95 * se)
 
 
 def _suite_cell(doc: Mapping[str, Any], column: str) -> Triple | None:

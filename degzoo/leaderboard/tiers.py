@@ -54,7 +54,14 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from degzoo.benchmark.results import SUMMARY_SCORES
+from degzoo.benchmark.scoring import (
+    RANKED_SUITES,
+    Z95,
+    Triple,
+    main_score_names,
+    score_triple,
+    suite_main_score,
+)
 
 __all__ = [
     "CONTROL_LEVELS",
@@ -68,67 +75,9 @@ __all__ = [
     "suite_main_score",
 ]
 
-#: Metric suites that make up a metric track's main score.
-RANKED_SUITES: tuple[str, ...] = ("conformance", "calibration", "trend", "discriminability", "reliability")
 #: The levels the control track measures degeneracy at.
 CONTROL_LEVELS: tuple[str, ...] = ("behaviour", "dynamics", "weights")
 SKIPPED = "skipped"
-_METRIC_SUITES = {s for s, _ in SUMMARY_SCORES}
-_Z95 = 1.959963984540054
-
-Triple = tuple[float, float, float]
-
-
-def _triple(score: Any) -> Triple | None:
-    try:
-        out = float(score["value"]), float(score["low"]), float(score["high"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return out if all(math.isfinite(x) for x in out) else None
-
-
-def main_score_names(suite_name: str, suite: Mapping[str, Any]) -> list[str]:
-    """The suite's headline scores: its :data:`~degzoo.benchmark.results.SUMMARY_SCORES` it reports.
-
-    Computed from the suite itself, never from the file's ``summary``; a suite with no headline
-    score but a ``main`` score (or, outside the metric suites, a single score) uses that.
-    """
-    scores = suite.get("scores") or {}
-    names = [k for s, k in SUMMARY_SCORES if s == suite_name and k in scores]
-    if names:
-        return names
-    if "main" in scores:
-        return ["main"]
-    return [next(iter(scores))] if len(scores) == 1 and suite_name not in _METRIC_SUITES else []
-
-
-def suite_main_score(suite_name: str, suite: Mapping[str, Any], *, clip: bool = True) -> Triple | None:
-    """``(value, low, high)`` of a suite's main score; ``None`` when the suite is not ok or has none.
-
-    Several headline scores are averaged (clipped to [0, 1] with ``clip``, the default); the
-    interval is ``mean ± 1.96 · sqrt(Σ se²) / m`` with ``se = (high - low) / 3.92`` each.
-    """
-    if suite.get("status") != "ok":
-        return None
-    triples = []
-    for name in main_score_names(suite_name, suite):
-        t = _triple((suite.get("scores") or {}).get(name))
-        if t is None:
-            return None
-        if clip:
-            t = (min(1.0, max(0.0, t[0])), min(1.0, max(0.0, t[1])), min(1.0, max(0.0, t[2])))
-        triples.append(t)
-    if not triples:
-        return None
-    if len(triples) == 1:
-        return triples[0]
-    m = len(triples)
-    value = sum(t[0] for t in triples) / m
-    se = math.sqrt(sum(((t[2] - t[1]) / (2 * _Z95)) ** 2 for t in triples)) / m
-    lo, hi = value - _Z95 * se, value + _Z95 * se
-    if clip:
-        lo, hi = max(0.0, lo), min(1.0, hi)
-    return value, lo, hi
 
 
 def entry_units(doc: Mapping[str, Any]) -> dict[str, Triple | str | None]:
@@ -149,10 +98,10 @@ def entry_units(doc: Mapping[str, Any]) -> dict[str, Triple | str | None]:
         ok = suite.get("status") == "ok"
         scores = suite.get("scores") or {}
         if "main" in scores or not any(f"{lvl}_ratio" in scores for lvl in CONTROL_LEVELS):
-            out[cid] = _triple(scores.get("main")) if ok else None
+            out[cid] = score_triple(scores.get("main")) if ok else None
             continue
         for lvl in CONTROL_LEVELS:
-            ratio = _triple(scores.get(f"{lvl}_ratio")) if ok else None
+            ratio = score_triple(scores.get(f"{lvl}_ratio")) if ok else None
             if ratio is None or min(ratio) <= 0:
                 out[f"{cid}/{lvl}"] = None
             else:
@@ -191,7 +140,7 @@ def group_table(
             t = e.get(u)
             if isinstance(t, tuple):
                 row_v.append(t[0])
-                row_s.append(max(0.0, t[2] - t[1]) / (2 * _Z95))
+                row_s.append(max(0.0, t[2] - t[1]) / (2 * Z95))
             else:
                 row_v.append(0.0)
                 row_s.append(0.0)

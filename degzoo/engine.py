@@ -80,30 +80,32 @@ def run_jobs(
         warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks",
                                 category=DeprecationWarning)
         futures = [pool.submit(fn, *job) for job in jobs]
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the pool forgets them when broken
     try:
         for fut in cf.as_completed(futures):
             try:
                 result = fut.result()
             except BrokenProcessPool as exc:
                 raise WorkerDiedError(
-                    f"a worker process died before finishing its job ({_exit_reasons(pool)}); results "
+                    f"a worker process died before finishing its job ({_exit_reasons(processes)}); results "
                     f"already returned are kept. Too little memory is the usual cause: rerun with fewer "
                     f"workers (workers=, --workers; now {workers}) or one process (workers=1)."
                 ) from exc
             yield result
     except BaseException:
         # Ctrl-C or an error: stop the workers now; what they finished (files, checkpoints) stays.
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        for proc in processes:
             proc.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
 
 
-def _exit_reasons(pool: cf.ProcessPoolExecutor) -> str:
-    """How the pool's workers ended, e.g. 'killed by signal 9 (SIGKILL)'."""
+def _exit_reasons(processes: Sequence[Any]) -> str:
+    """How the pool's workers that ended did, e.g. 'killed by signal 9 (SIGKILL)'."""
     reasons = set()
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+    for proc in processes:
+        proc.join(timeout=1.0)  # reap it: a dead worker's exit code is known only once waited for
         code = proc.exitcode
         if code is not None and code < 0:
             reasons.add(f"killed by signal {-code} ({signal.Signals(-code).name})")

@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from degzoo._version import __version__
 from degzoo.engine import run_jobs
 from degzoo.environment import environment
 from degzoo.errors import DegzooError, InvalidParameterError, ZooFormatError
+from degzoo.progress import progress_bar
 from degzoo.training import train_ensemble
 from degzoo.zoo.card import write_card
 from degzoo.zoo.dataset import write_parquet
@@ -137,8 +137,8 @@ def build_release(
     start = time.perf_counter()
     members = sum(c.members for c in recipe.conditions)
     converged = sum(s["converged"] for s in summaries.values())
-    bar = tqdm(total=len(recipe.conditions), initial=len(summaries), disable=not progress,
-               desc=f"build {recipe.name}", unit="condition")
+    bar = progress_bar(total=len(recipe.conditions), initial=len(summaries), disable=not progress,
+                       desc=f"build {recipe.name}", unit="condition")
     try:
         for summary in _run(recipe.source, todo, str(out), workers, scheduler, cluster):
             summaries[summary["id"]] = summary

@@ -53,6 +53,7 @@ def main() -> None:
         "median_final_loss": float(np.nanmedian(result.final_loss)),
         "final_losses": [round(float(x), 4) for x in result.final_loss],
         "median_reached_step": float(np.median(reached)) if reached.size else None,
+        "final_lrs": [float(f"{x:.3g}") for x in result.lr],
         "seconds": round(seconds, 1),
         "projected_32_members_s": round(seconds / max(member_steps, 1) * 32 * float(np.median(typical)), 0),
     }))

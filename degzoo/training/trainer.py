@@ -32,6 +32,10 @@ from degzoo.training.controls import Control, apply_controls
 STATUS_RUNNING, STATUS_CONVERGED = "running", "converged"
 STATUS_NOT_CONVERGED, STATUS_DIVERGED = "not_converged", "diverged"
 CHECKPOINT_VERSION = 1
+LR_SCHEDULES = ("constant", "plateau")
+_PLATEAU_DEFAULTS = {"lr_factor": 0.5, "lr_patience": 40, "min_lr": 0.0}
+#: ReduceLROnPlateau's defaults: relative improvement needed, smallest lr change applied
+_PLATEAU_THRESHOLD, _PLATEAU_EPS = 1e-4, 1e-8
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,12 @@ class TrainSettings:
     A member converges when the mean training MSE of an epoch (``steps_per_epoch`` steps) first
     falls below the task's threshold; it then trains ``patience_epochs`` more epochs, as the paper
     does, so that all members end at comparable loss, and stops updating.
+
+    Learning-rate schedule, per member on its own epoch MSE: ``"constant"`` (default), or
+    ``"plateau"``, torch's ``ReduceLROnPlateau`` rule as the paper uses it for path integration:
+    an epoch improves when its loss is below ``best · (1 - 1e-4)``; after ``lr_patience`` epochs
+    without improvement the next one multiplies the member's lr by ``lr_factor`` (not below
+    ``min_lr``) and restarts the count.
     """
 
     lr: float = 1e-3
@@ -55,6 +65,10 @@ class TrainSettings:
     dtype: str = "float32"
     device: str = "cpu"
     checkpoint_every: int = 200
+    lr_schedule: str = "constant"  # "constant" | "plateau"
+    lr_factor: float = 0.5
+    lr_patience: int = 40  # epochs
+    min_lr: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_steps", "steps_per_epoch", "checkpoint_every"):
@@ -82,9 +96,44 @@ class TrainSettings:
                 f"TrainSettings: dtype must be float32 or float64, got {self.dtype!r}"
             )
         object.__setattr__(self, "betas", tuple(self.betas))
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InvalidParameterError(
+                f"TrainSettings: lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"got {self.lr_schedule!r}"
+            )
+        if self.lr_schedule == "constant":
+            changed = [k for k, v in _PLATEAU_DEFAULTS.items() if getattr(self, k) != v]
+            if changed:
+                raise InvalidParameterError(
+                    f"TrainSettings: {', '.join(changed)} only apply to lr_schedule='plateau'; set "
+                    "lr_schedule='plateau' or leave them out"
+                )
+            return
+        if not (isinstance(self.lr_factor, (int, float)) and 0 < self.lr_factor < 1):
+            raise InvalidParameterError(
+                f"TrainSettings: lr_factor must be a number in (0, 1) (0.5 halves the lr), "
+                f"got {self.lr_factor!r}"
+            )
+        patience = self.lr_patience
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 0:
+            raise InvalidParameterError(
+                f"TrainSettings: lr_patience must be an integer >= 0 (epochs), got {self.lr_patience!r}"
+            )
+        if not (isinstance(self.min_lr, (int, float)) and 0 <= self.min_lr <= self.lr):
+            raise InvalidParameterError(
+                f"TrainSettings: min_lr must be a number in [0, lr={self.lr}], got {self.min_lr!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("device", "checkpoint_every")}
+        """Every setting that determines the trained weights (the schedule's only when it is not
+        constant, so that constant-lr provenance and fingerprints stay as they were)."""
+        skip = {"device", "checkpoint_every"}
+        if self.lr_schedule == "constant":
+            skip |= {"lr_schedule", *_PLATEAU_DEFAULTS}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
@@ -107,6 +156,7 @@ class TrainResult:
     final_loss: np.ndarray
     status: np.ndarray
     loss_curve: np.ndarray = field(repr=False)
+    lr: np.ndarray | None = None  # each member's lr at the end (differs from settings.lr under "plateau")
 
     @property
     def converged(self) -> np.ndarray:
@@ -130,15 +180,16 @@ class TrainResult:
 class _Adam:
     """Adam with per-member step counts that updates only the members it is told to."""
 
-    def __init__(self, params: dict[str, torch.Tensor], settings: TrainSettings, lr: float) -> None:
-        self.lr, (self.b1, self.b2), self.eps = lr, settings.betas, settings.eps
+    def __init__(self, params: dict[str, torch.Tensor], settings: TrainSettings) -> None:
+        (self.b1, self.b2), self.eps = settings.betas, settings.eps
         self.m = {k: torch.zeros_like(v) for k, v in params.items()}
         self.v = {k: torch.zeros_like(v) for k, v in params.items()}
         first = next(iter(params.values()))
         self.t = torch.zeros(first.shape[0], dtype=torch.float64, device=first.device)
 
     @torch.no_grad()
-    def step(self, params: dict[str, torch.Tensor], idx: torch.Tensor) -> None:
+    def step(self, params: dict[str, torch.Tensor], idx: torch.Tensor, lr: torch.Tensor) -> None:
+        """Update members ``idx`` with their learning rates ``lr`` (one per member in ``idx``)."""
         self.t[idx] += 1
         t = self.t[idx]
         for k, p in params.items():
@@ -149,7 +200,7 @@ class _Adam:
             self.m[k][idx], self.v[k][idx] = m, v
             bc1 = (1 - self.b1**t).to(p.dtype).reshape(shape)
             bc2 = (1 - self.b2**t).to(p.dtype).reshape(shape)
-            p[idx] = p[idx] - self.lr * (m / bc1) / ((v / bc2).sqrt() + self.eps)
+            p[idx] = p[idx] - lr.to(p.dtype).reshape(shape) * (m / bc1) / ((v / bc2).sqrt() + self.eps)
 
     def state(self) -> dict[str, np.ndarray]:
         out = {f"adam_m/{k}": v.cpu().numpy() for k, v in self.m.items()}
@@ -212,7 +263,7 @@ def train_ensemble(
     initial = {k: v.detach().cpu().numpy().copy() for k, v in effective(raw, arch).items()}
     for p in raw.values():
         p.requires_grad_(True)
-    adam = _Adam(raw, settings, settings.lr * arch.lr_scale)
+    adam = _Adam(raw, settings)
     rngs = [data_rng(s) for s in seeds]
     workspace: dict[str, torch.Tensor] = {}  # forward_bptt's buffers, reused from step to step
     n_epochs = -(-settings.max_steps // settings.steps_per_epoch)
@@ -225,6 +276,9 @@ def train_ensemble(
         "epoch_sum": np.zeros(E),
         "status": np.array([STATUS_RUNNING] * E, dtype=object),
         "loss_curve": np.full((E, n_epochs), np.nan),
+        "lr": np.full(E, float(settings.lr)),  # each member's current lr (before arch.lr_scale)
+        "plateau_best": np.full(E, np.inf),
+        "plateau_bad": np.zeros(E, np.int64),
     }
     fingerprint = _fingerprint(task, arch, controls, settings, seeds)
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -272,7 +326,7 @@ def train_ensemble(
         seeds=np.asarray(seeds, np.int64), initial_params=initial, params=final,
         steps=state["steps"].copy(), reached_step=state["reached_step"].copy(),
         final_loss=state["final_loss"].copy(), status=status.astype(str),
-        loss_curve=state["loss_curve"].copy(),
+        loss_curve=state["loss_curve"].copy(), lr=state["lr"].copy(),
     )
 
 
@@ -346,7 +400,8 @@ def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state
     if settings.grad_clip is not None:
         _clip_per_member(raw, settings.grad_clip)
     if ok.size:
-        adam.step(raw, torch.as_tensor(ok, device=settings.device))
+        lr = torch.as_tensor(state["lr"][ok] * arch.lr_scale, device=settings.device)
+        adam.step(raw, torch.as_tensor(ok, device=settings.device), lr)
     state["steps"][ok] += 1
     state["epoch_sum"][ok] += mse_np[finite_np]
 
@@ -373,6 +428,21 @@ def _end_epoch(state: dict[str, Any], settings: TrainSettings, threshold: float)
     done = running[(state["reached_epoch"][running] >= 0)
                    & (epoch - state["reached_epoch"][running] >= settings.patience_epochs)]
     state["status"][done] = STATUS_CONVERGED
+    if settings.lr_schedule == "plateau":
+        _plateau(state, settings, running, mean)
+
+
+def _plateau(state: dict[str, Any], settings: TrainSettings, members: np.ndarray, loss: np.ndarray) -> None:
+    """ReduceLROnPlateau (mode min, relative threshold 1e-4, no cooldown) for each member on its loss."""
+    better = loss < state["plateau_best"][members] * (1 - _PLATEAU_THRESHOLD)
+    state["plateau_best"][members[better]] = loss[better]
+    state["plateau_bad"][members[better]] = 0
+    state["plateau_bad"][members[~better]] += 1
+    cut = members[state["plateau_bad"][members] > settings.lr_patience]
+    old = state["lr"][cut]
+    new = np.maximum(old * settings.lr_factor, settings.min_lr)
+    state["lr"][cut] = np.where(old - new > _PLATEAU_EPS, new, old)
+    state["plateau_bad"][cut] = 0
 
 
 def _fingerprint(task, arch, controls, settings, seeds) -> str:
@@ -384,11 +454,15 @@ def _fingerprint(task, arch, controls, settings, seeds) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+_STATE_ARRAYS = ("steps", "reached_epoch", "reached_step", "final_loss", "epoch_sum", "loss_curve",
+                 "lr", "plateau_best", "plateau_bad")
+
+
 def _save_checkpoint(path: Path, fingerprint: str, raw, adam, rngs, state) -> None:
     """Write the full training state atomically (temp file, then rename): no pickle inside."""
     arrays = {f"param/{k}": v.detach().cpu().numpy() for k, v in raw.items()}
     arrays.update(adam.state())
-    for key in ("steps", "reached_epoch", "reached_step", "final_loss", "epoch_sum", "loss_curve"):
+    for key in _STATE_ARRAYS:
         arrays[f"state/{key}"] = state[key]
     arrays["state/status"] = state["status"].astype(str)
     meta = {"version": CHECKPOINT_VERSION, "fingerprint": fingerprint, "step": state["step"],
@@ -425,7 +499,8 @@ def _load_checkpoint(path: Path, fingerprint: str, raw, adam, rngs, state, devic
     adam.load(arrays, device)
     for rng, rng_state in zip(rngs, meta["rngs"], strict=True):
         rng.bit_generator.state = rng_state
-    for key in ("steps", "reached_epoch", "reached_step", "final_loss", "epoch_sum", "loss_curve"):
-        state[key] = arrays[f"state/{key}"].copy()
+    for key in _STATE_ARRAYS:
+        # checkpoints written before the lr schedule existed are constant-lr runs: keep the fresh values
+        state[key] = arrays.get(f"state/{key}", state[key]).copy()
     state["status"] = arrays["state/status"].astype(object)
     state["step"] = int(meta["step"])

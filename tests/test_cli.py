@@ -148,3 +148,14 @@ def test_closed_pipe_ends_quietly():
     err = proc.stderr.read().decode()
     proc.stderr.close()
     assert proc.wait() == 141 and err == ""
+
+
+def test_progress_in_a_redirected_log_is_a_few_lines(tmp_path):
+    """tqdm redraws ten times a second on a terminal; into a log it writes a line per 30 s at most."""
+    cmd = [sys.executable, "-m", "degzoo", "train", "--task", "flipflop", "--bits", "1",
+           "--trial-length", "20", "--members", "2", "--hidden", "8", "--steps", "1500", "--lr", "1e-4",
+           "--out", str(tmp_path / "a.h5")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    progress = [line for line in out.stderr.replace("\r", "\n").splitlines() if "train flipflop" in line]
+    assert 1 <= len(progress) <= 4, progress

@@ -1,6 +1,5 @@
 """The draft zoo-v2 recipe loads, and every condition is a valid task × architecture × training."""
 
-from importlib import resources
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ CONTINUOUS = ("complexity", "memory", "width", "regularisation", "feature_learni
 
 @pytest.fixture(scope="module")
 def recipe():
-    return load_recipe(resources.files("degzoo.recipes").joinpath("zoo-v2.toml"))
+    return load_recipe("zoo-v2")  # a built-in recipe: `degzoo zoo build zoo-v2 --out DIR`
 
 
 def test_scale_and_ladders(recipe):

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from degzoo.errors import InvalidParameterError
 from degzoo.models import Architecture, effective, forward_bptt, init_params
+from degzoo.progress import progress_bar
 from degzoo.training.controls import Control, apply_controls
 
 STATUS_RUNNING, STATUS_CONVERGED = "running", "converged"
@@ -285,8 +285,8 @@ def train_ensemble(
     if ckpt is not None and ckpt.exists():
         _load_checkpoint(ckpt, fingerprint, raw, adam, rngs, state, device)
 
-    bar = tqdm(total=settings.max_steps, initial=state["step"], disable=not progress,
-               desc=f"train {task.name}", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=settings.max_steps, initial=state["step"], disable=not progress,
+                       desc=f"train {task.name}", unit="step")
     guard = _StepBoundaryInterrupt()
     try:
         with guard:
@@ -305,7 +305,7 @@ def train_ensemble(
                 bar.update(1)
                 if progress and state["step"] % 10 == 0:
                     bar.set_postfix(converged=int((state["status"] == STATUS_CONVERGED).sum()),
-                                    running=int((state["status"] == STATUS_RUNNING).sum()))
+                                    running=int((state["status"] == STATUS_RUNNING).sum()), refresh=False)
                 if ckpt is not None and state["step"] % settings.checkpoint_every == 0:
                     _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
                 if callback is not None:

@@ -46,7 +46,7 @@ from degzoo.tasks import task_from_dict
 from degzoo.training import Control, TrainSettings, control_from_dict
 
 FACTORS = ("complexity", "memory", "width", "regularisation", "feature_learning", "aux")
-BUILTIN_RECIPES = ("embedded", "paper")
+BUILTIN_RECIPES = ("embedded", "paper", "zoo-v2")
 #: Upper bounds that catch typos (an extra zero or three) before they exhaust memory.
 MAX_MEMBERS = 10_000
 MAX_HIDDEN = 8_192

@@ -324,3 +324,13 @@ def test_every_figure_renders_in_chromium(report_html, tmp_path):
     assert n == report_html.read_text().count("<img") and n > 0
     assert broken == 0, found.group(0)
     assert all(int(w) > 300 for w in found.group(3).split(","))
+
+
+def test_two_workers_give_the_same_ladder_data_as_one(tiny_release, ladder_data):
+    """The report measures conditions on the package's engine (forked workers, as metrics do)."""
+    two = compute_ladder_degeneracy(tiny_release, CHEAP_METRICS, max_members=3, seed=0, n_boot=200,
+                                    map_members=3, workers=2)
+    for cid, cond in ladder_data["conditions"].items():
+        for name, level in cond["levels"].items():
+            assert two["conditions"][cid]["levels"][name]["estimate"] == level["estimate"], (cid, name)
+    assert [m.get("matrix") for m in two["maps"]] == [m.get("matrix") for m in ladder_data["maps"]]

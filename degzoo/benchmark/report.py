@@ -22,11 +22,9 @@ evaluate`` lives in :mod:`degzoo.benchmark.scorecard`.)
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import html
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -42,6 +40,7 @@ from degzoo._version import __version__
 from degzoo.benchmark.control import statistic_replicates
 from degzoo.benchmark.scoring import RANKED_SUITES, metric_score
 from degzoo.benchmark.stats import score_dict, spearman_rows
+from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError
 
 __all__ = [
@@ -233,20 +232,12 @@ def _joint_matrix(root: str, cids: list[str], used: list[list[int]], metric: Any
 
 
 def _parallel(calls: list[tuple[Callable[..., Any], tuple]], workers: int) -> Iterable[tuple[int, Any]]:
-    if workers <= 1 or len(calls) <= 1:
-        for i, (fn, args) in enumerate(calls):
-            yield i, fn(*args)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=ctx) as pool:
-        futures = {pool.submit(fn, *args): i for i, (fn, args) in enumerate(calls)}
-        try:
-            for fut in cf.as_completed(futures):
-                yield futures[fut], fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+    """``(i, fn(*args))`` for every call, in order of completion, on the package's engine."""
+    yield from run_jobs(_indexed, [(i, fn, args) for i, (fn, args) in enumerate(calls)], workers=workers)
+
+
+def _indexed(i: int, fn: Callable[..., Any], args: tuple) -> tuple[int, Any]:
+    return i, fn(*args)
 
 
 def _cond_rng(seed: int, cid: str) -> np.random.Generator:

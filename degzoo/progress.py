@@ -1,8 +1,13 @@
-"""Progress bars that suit where they are written: live on a terminal, a few plain lines in a log."""
+"""Progress that suits where it is written: live bars on a terminal, a few plain lines in a log,
+and a heartbeat for work that reports only when it finishes."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -17,3 +22,28 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
         kwargs = {**kwargs, "mininterval": LOG_INTERVAL, "maxinterval": LOG_INTERVAL * 4,
                   "dynamic_ncols": False, "ascii": True}
     return tqdm(disable=disable, **kwargs)
+
+
+#: Seconds between the lines of a :func:`heartbeat`.
+HEARTBEAT_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def heartbeat(label: str, say: Callable[[str], None], every: float | None = None) -> Iterator[None]:
+    """While the block runs, ``say("<label>: still running, N s")`` every ``every`` seconds, from a
+    daemon thread: long computations that report only when they finish are not silent meanwhile."""
+    interval = HEARTBEAT_SECONDS if every is None else every
+    stop = threading.Event()
+    start = time.perf_counter()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            say(f"{label}: still running, {time.perf_counter() - start:.0f} s")
+
+    thread = threading.Thread(target=beat, name=f"heartbeat {label}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -334,3 +334,15 @@ def test_two_workers_give_the_same_ladder_data_as_one(tiny_release, ladder_data)
         for name, level in cond["levels"].items():
             assert two["conditions"][cid]["levels"][name]["estimate"] == level["estimate"], (cid, name)
     assert [m.get("matrix") for m in two["maps"]] == [m.get("matrix") for m in ladder_data["maps"]]
+
+
+def test_a_long_measurement_says_it_is_still_running(tiny_release, monkeypatch):
+    """Metrics report only when a condition is done: meanwhile a heartbeat line says the report is alive."""
+    import degzoo.progress
+
+    monkeypatch.setattr(degzoo.progress, "HEARTBEAT_SECONDS", 0.05)
+    lines: list[str] = []
+    compute_ladder_degeneracy(tiny_release, {"dsa": CHEAP_METRICS["dsa"]}, ladders=["ff-l1"], max_members=3,
+                              n_boot=50, map_members=0, progress=lines.append)
+    beats = [line for line in lines if "still running" in line]
+    assert beats and beats[0].startswith("measuring 3 conditions: still running, ")

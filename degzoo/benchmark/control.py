@@ -52,6 +52,7 @@ from degzoo.engine import run_jobs
 from degzoo.environment import environment
 from degzoo.errors import InvalidParameterError, UnknownNameError, ValidationError
 from degzoo.plugins import import_object
+from degzoo.progress import heartbeat
 from degzoo.training import Control, available_controls, control_from_dict, get_control
 
 __all__ = [
@@ -469,11 +470,12 @@ def run_control_track(
     say(f"control track {bud.name!r}: {identity['name']} {_fmt_params(identity['params'])} — "
         f"{len(bud.conditions)} condition(s), {len(jobs)} ensemble(s) to train")
     start = time.perf_counter()
-    for rec in _execute(jobs, workers, scheduler, cluster):
-        done[(rec["condition"], rec["arm"])] = rec
-        say(f"{rec['condition']}/{rec['arm']}: {_arm_line(rec)}")
-        if cache and rec["arm"] == "baseline" and "error" not in rec:
-            _cache_write(out, rec)
+    with heartbeat(f"training and measuring {len(jobs)} ensemble(s)", say):
+        for rec in _execute(jobs, workers, scheduler, cluster):
+            done[(rec["condition"], rec["arm"])] = rec
+            say(f"{rec['condition']}/{rec['arm']}: {_arm_line(rec)}")
+            if cache and rec["arm"] == "baseline" and "error" not in rec:
+                _cache_write(out, rec)
     wall = time.perf_counter() - start
 
     suites, ratio_reps = {}, {}

@@ -42,6 +42,7 @@ from degzoo.benchmark.scoring import RANKED_SUITES, metric_score
 from degzoo.benchmark.stats import score_dict, spearman_rows
 from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError
+from degzoo.progress import heartbeat
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -305,10 +306,11 @@ def compute_ladder_degeneracy(
     say(f"measuring {len(cids)} conditions of {rel.name} with {', '.join(m.name for m in metric_objs)}")
     conditions: dict[str, Any] = {}
     calls = [(_measure_condition, (root, cid, metric_objs, max_members)) for cid in cids]
-    for i, rec in _parallel(calls, workers):
-        conditions[cids[i]] = rec
-        say(f"  {cids[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
-            + (f" — errors: {rec['errors']}" if rec["errors"] else ""))
+    with heartbeat(f"measuring {len(cids)} conditions", say):
+        for i, rec in _parallel(calls, workers):
+            conditions[cids[i]] = rec
+            say(f"  {cids[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
+                + (f" — errors: {rec['errors']}" if rec["errors"] else ""))
     conditions = {cid: conditions[cid] for cid in cids}
 
     # per-condition estimates and bootstrap replicates (same replicates in every ladder)

@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-#: Seconds between updates when stderr is not a terminal (a redirected log or CI).
+#: Seconds between progress lines written to a log (stderr not a terminal) and between heartbeats.
 LOG_INTERVAL = 30.0
 
 
@@ -24,15 +24,11 @@ def progress_bar(*, disable: bool = False, **kwargs: Any) -> tqdm:
     return tqdm(disable=disable, **kwargs)
 
 
-#: Seconds between the lines of a :func:`heartbeat`.
-HEARTBEAT_SECONDS = 30.0
-
-
 @contextlib.contextmanager
-def heartbeat(label: str, say: Callable[[str], None], every: float | None = None) -> Iterator[None]:
-    """While the block runs, ``say("<label>: still running, N s")`` every ``every`` seconds, from a
-    daemon thread: long computations that report only when they finish are not silent meanwhile."""
-    interval = HEARTBEAT_SECONDS if every is None else every
+def heartbeat(label: str, say: Callable[[str], None]) -> Iterator[None]:
+    """While the block runs, ``say("<label>: still running, N s")`` every :data:`LOG_INTERVAL` seconds,
+    from a daemon thread: long computations that report only when they finish are not silent meanwhile."""
+    interval = LOG_INTERVAL
     stop = threading.Event()
     start = time.perf_counter()
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+import degzoo.progress
 from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness, load_result, validate_result
 from degzoo.benchmark.scoring import metric_score
 from degzoo.errors import ValidationError
@@ -321,7 +322,7 @@ def test_an_abandoned_call_stops_at_its_next_checkpoint(tiny_release, monkeypatc
 
 def test_progress_inside_a_suite(tiny_release, monkeypatch, capsys):
     monkeypatch.setattr(harness, "TTY_PROGRESS_SECONDS", 0.05)
-    monkeypatch.setattr(harness, "PLAIN_PROGRESS_SECONDS", 0.5)
+    monkeypatch.setattr(degzoo.progress, "LOG_INTERVAL", 0.5)
     evaluate_metric(Stepping(steps=30), tiny_release, suites=["conformance"], n_boot=50, time_limit=None)
     log = capsys.readouterr().err  # not a terminal: a plain line every 0.5 s of a 1.5 s call, no \r
     running = [line for line in log.splitlines() if "conformance       running" in line]

@@ -340,7 +340,7 @@ def test_a_long_measurement_says_it_is_still_running(tiny_release, monkeypatch):
     """Metrics report only when a condition is done: meanwhile a heartbeat line says the report is alive."""
     import degzoo.progress
 
-    monkeypatch.setattr(degzoo.progress, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(degzoo.progress, "LOG_INTERVAL", 0.05)
     lines: list[str] = []
     compute_ladder_degeneracy(tiny_release, {"dsa": CHEAP_METRICS["dsa"]}, ladders=["ff-l1"], max_members=3,
                               n_boot=50, map_members=0, progress=lines.append)

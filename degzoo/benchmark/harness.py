@@ -18,7 +18,7 @@ shuts down aborts the process ("terminate called without an active exception").
 
 Progress: while a suite runs, a status line (suite, seconds, pairs so far) is refreshed on a
 terminal; when stderr is not a terminal a plain line is written every
-:data:`PLAIN_PROGRESS_SECONDS` instead, so a log gets a few lines, not thousands.
+:data:`degzoo.progress.LOG_INTERVAL` instead, so a log gets a few lines, not thousands.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+import degzoo.progress
 from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
 from degzoo.benchmark.suites import REFERENCE_METRICS, SUITE_FUNCTIONS, SUITES, Context, Settings
@@ -47,9 +48,8 @@ HARD_FACTOR = 1.5
 HARD_GRACE_SECONDS = 10.0
 #: After Ctrl-C, how long the running suite's call is given to stop at a checkpoint.
 INTERRUPT_GRACE_SECONDS = 10.0
-#: Progress while a suite runs: refresh period on a terminal, line period in a log.
+#: Progress while a suite runs: refresh period on a terminal (in a log: degzoo.progress.LOG_INTERVAL).
 TTY_PROGRESS_SECONDS = 1.0
-PLAIN_PROGRESS_SECONDS = 30.0
 
 # Runners of reference metrics (default parameters) kept across runs in this process, so that the
 # agreement suite of a later metric reuses the distances the reference computed in its own run.
@@ -398,7 +398,7 @@ def _first_score(res: SuiteResult) -> str:
 
 class _Logger:
     """Progress on stderr: whole lines, and while a suite runs either a status line refreshed in
-    place (a terminal) or a plain line every :data:`PLAIN_PROGRESS_SECONDS` (a log file)."""
+    place (a terminal) or a plain line every :data:`degzoo.progress.LOG_INTERVAL` (a log file)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -429,7 +429,7 @@ class _Logger:
                 sys.stderr.write("\r" + text + "\033[K")
                 sys.stderr.flush()
                 self._pending = True
-            elif seconds - last[0] >= PLAIN_PROGRESS_SECONDS:
+            elif seconds - last[0] >= degzoo.progress.LOG_INTERVAL:
                 last[0] = seconds
                 print(text, file=sys.stderr, flush=True)
 

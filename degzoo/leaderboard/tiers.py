@@ -58,7 +58,6 @@ from degzoo.benchmark.scoring import (
     RANKED_SUITES,
     Z95,
     Triple,
-    main_score_names,
     score_triple,
     suite_main_score,
 )
@@ -69,7 +68,6 @@ __all__ = [
     "Ranking",
     "entry_units",
     "group_table",
-    "main_score_names",
     "rank_documents",
     "rank_with_tiers",
     "suite_main_score",

@@ -25,7 +25,6 @@ import datetime as _dt
 import hashlib
 import inspect
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from degzoo._version import __version__
+from degzoo.benchmark.scoring import score_triple
 from degzoo.errors import DegzooError, ValidationError
 from degzoo.leaderboard.schema import KnownRelease, Problem, SubmissionError, known_releases
 from degzoo.leaderboard.validate import (
@@ -83,13 +83,6 @@ def read_verification(path: str | os.PathLike[str]) -> tuple[dict[str, Any], byt
     return record, data
 
 
-def _triple(score: Mapping[str, Any]) -> tuple[float, float, float]:
-    out = float(score["value"]), float(score["low"]), float(score["high"])
-    if not all(math.isfinite(x) for x in out):
-        raise ValueError("non-finite score")
-    return out
-
-
 def compare_results(
     submitted: Mapping[str, Any],
     rerun: Mapping[str, Any],
@@ -126,9 +119,8 @@ def compare_results(
             continue
         shared = [s for s in (old.get("scores") or {}) if s in (new.get("scores") or {})]
         for score in shared:
-            try:
-                a, b = _triple(old["scores"][score]), _triple(new["scores"][score])
-            except (KeyError, TypeError, ValueError):
+            a, b = score_triple(old["scores"][score]), score_triple(new["scores"][score])
+            if a is None or b is None:
                 rows.append(
                     {"suite": name, "score": score, "ok": False, "note": "malformed or non-finite score"}
                 )

@@ -122,7 +122,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         print("result files: " + ", ".join(str(p) for p in written))
     if code != 130 and (args.report if args.report is not None else not args.metric):
         _write_report(release, args)
-    if set(abandoned_suites()) - running_before:  # a call still running in native code would abort the exit
+    # A suite thread still in native code (abandoned, or just cancelled by Ctrl-C and tearing down
+    # torch's thread state) aborts a normal interpreter shutdown ("terminate called without an active
+    # exception", SIGABRT) instead of exiting with the code: leave at once, everything is written.
+    if code == 130 or set(abandoned_suites()) - running_before:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

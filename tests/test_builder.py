@@ -112,6 +112,27 @@ def test_killed_build_resumes_without_redoing(recipe_file, tmp_path):
             np.testing.assert_array_equal(fresh[cid][k], resumed[cid][k])
 
 
+def test_a_build_in_pieces_is_the_build_at_once(recipe_file, tmp_path, capsys):
+    """``--only`` trains some conditions now and the rest later; the result is the same release."""
+    from degzoo.cli import main
+
+    out = tmp_path / "pieces"
+    cmd = ["zoo", "build", str(recipe_file), "--out", str(out), "--workers", "1", "--only", "ff-bits2"]
+    assert main(cmd) == 0
+    assert "1 of 3 conditions are finished" in capsys.readouterr().err
+    assert [p.name for p in (out / "ensembles").iterdir()] == ["ff-bits2.h5"]
+    assert not (out / "manifest.json").exists()
+    with pytest.raises(InvalidParameterError, match="no condition 'ff-bits9'; its conditions are ff-bits1"):
+        build_release(recipe_file, out, only=["ff-bits9"], progress=False)
+    build_release(recipe_file, out, workers=1, progress=False)
+    whole = _weights(build_release(recipe_file, tmp_path / "whole", workers=1, progress=False))
+    pieces = _weights(out)
+    assert whole.keys() == pieces.keys()
+    for cid in whole:
+        for k in whole[cid]:
+            np.testing.assert_array_equal(whole[cid][k], pieces[cid][k])
+
+
 def test_release_with_extra_or_missing_file_is_rejected(recipe_file, tmp_path):
     out = build_release(recipe_file, tmp_path / "rel", workers=1, progress=False)
     (out / "ensembles" / "stray.h5").write_bytes(b"x")

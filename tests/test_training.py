@@ -14,6 +14,8 @@ from degzoo.tasks import get_task
 from degzoo.training import (
     L1,
     AuxiliaryOutput,
+    InitGain,
+    LowRank,
     MuP,
     NuclearNorm,
     TrainSettings,
@@ -22,6 +24,7 @@ from degzoo.training import (
     get_control,
     train_ensemble,
 )
+from degzoo.training.controls import nearest_low_rank
 
 
 def _settings(**kw):
@@ -117,10 +120,11 @@ def test_diverging_member_is_stopped_and_recorded(tiny_task):
     assert np.isfinite(result.params["W_hh"]).all()
 
 
-def test_interrupt_and_resume_gives_same_result(tiny_task, tmp_path):
+@pytest.mark.parametrize("controls", [(), (InitGain(2.0), LowRank(2))], ids=["plain", "gain-lowrank"])
+def test_interrupt_and_resume_gives_same_result(tiny_task, tmp_path, controls):
     arch = Architecture(2, 2, hidden=8)
     settings = _settings(checkpoint_every=7)
-    straight = train_ensemble(tiny_task, arch, [1, 2, 3], settings, progress=False)
+    straight = train_ensemble(tiny_task, arch, [1, 2, 3], settings, controls, progress=False)
     ckpt = tmp_path / "run.ckpt"
 
     def interrupt(step):
@@ -129,10 +133,11 @@ def test_interrupt_and_resume_gives_same_result(tiny_task, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train_ensemble(
-            tiny_task, arch, [1, 2, 3], settings, checkpoint=ckpt, progress=False, callback=interrupt
+            tiny_task, arch, [1, 2, 3], settings, controls, checkpoint=ckpt, progress=False,
+            callback=interrupt,
         )
     assert ckpt.exists()
-    resumed = train_ensemble(tiny_task, arch, [1, 2, 3], settings, checkpoint=ckpt, progress=False)
+    resumed = train_ensemble(tiny_task, arch, [1, 2, 3], settings, controls, checkpoint=ckpt, progress=False)
     for k in straight.params:
         np.testing.assert_array_equal(resumed.params[k], straight.params[k])
     np.testing.assert_array_equal(resumed.loss_curve, straight.loss_curve)
@@ -196,8 +201,42 @@ def test_l1_control_shrinks_weights(tiny_task):
     assert np.abs(sparse.params["W_hh"]).sum() < np.abs(plain.params["W_hh"]).sum()
 
 
+def test_init_gain_scales_only_the_initial_recurrent_weights(tiny_task):
+    arch = Architecture(2, 2, hidden=8)
+    plain = train_ensemble(tiny_task, arch, [1, 2], _settings(max_steps=10), progress=False)
+    gained = train_ensemble(tiny_task, arch, [1, 2], _settings(max_steps=10), [InitGain(3.0)], progress=False)
+    np.testing.assert_allclose(gained.initial_params["W_hh"], 3.0 * plain.initial_params["W_hh"], rtol=1e-6)
+    for name in ("W_in", "b", "W_out", "b_out"):
+        np.testing.assert_array_equal(gained.initial_params[name], plain.initial_params[name])
+    assert not np.array_equal(gained.params["W_in"], plain.params["W_in"])  # a different training
+
+
+def test_low_rank_holds_the_recurrent_weights_at_their_rank(tiny_task):
+    arch = Architecture(2, 2, hidden=8)
+    plain = train_ensemble(tiny_task, arch, [1, 2, 3], _settings(), progress=False)
+    low = train_ensemble(tiny_task, arch, [1, 2, 3], _settings(), [LowRank(2)], progress=False)
+    for weights in (low.initial_params["W_hh"], low.params["W_hh"]):
+        s = np.linalg.svd(weights, compute_uv=False)
+        assert (s[:, 2:] < 1e-5 * s[:, :1]).all() and (s[:, 1] > 1e-2 * s[:, 0]).all()
+    assert np.abs(low.params["W_hh"] - low.initial_params["W_hh"]).max() > 1e-3  # it learned
+    unconstrained = np.linalg.svd(plain.params["W_hh"], compute_uv=False)
+    assert (unconstrained[:, 2:] > 1e-3).all()
+    assert np.nanmean(low.loss_curve[:, -1]) < np.nanmean(low.loss_curve[:, 0])
+
+
+def test_nearest_low_rank_is_the_truncated_svd():
+    m = torch.randn(3, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    low = nearest_low_rank(m, 2)
+    s = torch.linalg.svdvals(m)
+    # Eckart–Young: the error is the norm of the discarded singular values
+    torch.testing.assert_close(torch.linalg.matrix_norm(m - low), s[:, 2:].square().sum(-1).sqrt())
+    assert (torch.linalg.matrix_rank(low) == 2).all()
+    torch.testing.assert_close(nearest_low_rank(low, 2), low)  # a projection
+
+
 def test_control_round_trip_and_errors():
-    for control in (Width(32), MuP(gamma=3.0), L1(weight=1e-3), NuclearNorm(weight=1e-2), AuxiliaryOutput()):
+    for control in (Width(32), MuP(gamma=3.0), L1(weight=1e-3), NuclearNorm(weight=1e-2), AuxiliaryOutput(),
+                    InitGain(0.5), LowRank(3)):
         assert control_from_dict(control.to_dict()) == control
     with pytest.raises(KeyError, match="unknown control 'l3'"):
         get_control("l3")
@@ -205,6 +244,14 @@ def test_control_round_trip_and_errors():
         L1(weight=-1.0)
     with pytest.raises(InvalidParameterError, match="no auxiliary output"):
         AuxiliaryOutput().configure(get_task("flipflop"), Architecture(3, 3))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(InvalidParameterError, match="init_gain: gain must be"):
+            InitGain(bad)
+    with pytest.raises(InvalidParameterError, match="low_rank: rank must be"):
+        LowRank(0)
+    with pytest.raises(InvalidParameterError, match="give a rank below 8"):
+        train_ensemble(get_task("flipflop"), Architecture(3, 3, hidden=8), [0], _settings(), [LowRank(8)],
+                       progress=False)
 
 
 def test_bad_training_input(tiny_task):

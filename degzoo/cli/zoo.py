@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. from dask-jobqueue)")
     b.add_argument("--cluster", help="start a Dask LocalCluster: local:N")
     b.add_argument("--quiet", action="store_true", help="no progress output")
+    b.add_argument("--only", type=lambda text: [c for c in text.split(",") if c],
+                   help="train only these conditions (comma-separated ids), e.g. a long build in pieces; "
+                   "the manifest is written once all are finished")
     b.set_defaults(run=run_build)
 
     pub = zsub.add_parser("publish", help="upload a release folder to a Hub dataset repo and tag it")
@@ -72,13 +75,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace, extra: list[str]) -> int:
     from degzoo.zoo.builder import build_release
+    from degzoo.zoo.manifest import MANIFEST_NAME
 
     try:
         out = build_release(args.recipe, args.out, workers=args.workers, scheduler=args.scheduler,
-                            cluster=args.cluster, progress=not args.quiet)
+                            cluster=args.cluster, progress=not args.quiet, only=args.only)
     except KeyboardInterrupt:
         print(f"interrupted: finished conditions are kept in {args.out}; rerun to resume", file=sys.stderr)
         return 130
+    if not (out / MANIFEST_NAME).is_file():  # --only: the build goes on in a later run
+        return 0
     print(f"built release in {out}")
     return run_list(argparse.Namespace(release=str(out), revision=None, endpoint=None, token=None,
                                        cache_dir=None, offline=False, json=False), [])

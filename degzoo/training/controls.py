@@ -1,7 +1,9 @@
 """Controls: training interventions declared as data (name + parameters) so the zoo can record them.
 
-A control may change the task or the architecture before training (``configure``) and may add a
-per-member penalty to the loss (``penalty``). Controls compose: a condition is a tuple of them.
+A control may change the task or the architecture before training (``configure``), the members'
+initial weights (``initialize``), add a per-member penalty to the loss (``penalty``), and hold the
+weights on a constraint set after every optimiser step (``project``). Controls compose: a condition
+is a tuple of them.
 Third-party control methods subclass :class:`Control` and register with :func:`register_control`.
 """
 
@@ -30,9 +32,16 @@ class Control:
         """Return the task and architecture this control trains (default: unchanged)."""
         return task, arch
 
+    def initialize(self, raw: dict[str, torch.Tensor], arch: Architecture) -> None:
+        """Change the members' raw initial parameters ``[E, ...]`` in place (default: unchanged)."""
+
     def penalty(self, params: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Per-member penalty ``[E]`` on effective parameters, added to the loss (default: none)."""
         return None
+
+    def project(self, raw: dict[str, torch.Tensor], members: torch.Tensor) -> None:
+        """After an optimiser step, map the raw parameters of ``members`` (the members just updated)
+        back onto this control's constraint set, in place (default: no constraint)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
@@ -128,6 +137,67 @@ class AuxiliaryOutput(Control):
             )
         task = dataclasses.replace(task, aux=True)
         return task, dataclasses.replace(arch, n_outputs=task.n_outputs)
+
+
+@register_control
+@dataclass(frozen=True)
+class InitGain(Control):
+    """Initial recurrent weights multiplied by ``gain``: how strong the random connectivity is that
+    training starts from (spectral radius about 0.58·gain for vanilla networks, gain under µP).
+
+    A large gain (chaotic at the start) lets a network solve the task with small changes to a strong
+    random bulk (lazy learning); a small gain makes training build the recurrent structure itself
+    (rich learning): Schuessler et al. 2020, Liu et al. 2023. A solution family of zoo-v2.
+    """
+
+    name: ClassVar[str] = "init_gain"
+    gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.gain, (int, float)) and math.isfinite(self.gain) and self.gain > 0):
+            raise InvalidParameterError(f"init_gain: gain must be a finite number > 0, got {self.gain!r}")
+
+    def initialize(self, raw: dict[str, torch.Tensor], arch: Architecture) -> None:
+        raw["W_hh"].mul_(self.gain)
+
+
+@register_control
+@dataclass(frozen=True)
+class LowRank(Control):
+    """W_hh constrained to rank <= ``rank`` (low-rank RNNs, Mastrogiuseppe & Ostojic 2018).
+
+    Projected Adam: the initial W_hh and, after every step, each updated member's W_hh are replaced
+    by their nearest matrix of that rank (truncated SVD, Eckart–Young). The stored W_hh is the
+    full matrix, so every metric reads it as it reads any other network. A solution family of
+    zoo-v2: the same task solved within a few recurrent dimensions rather than all of them.
+    """
+
+    name: ClassVar[str] = "low_rank"
+    rank: int = 2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rank, int) or isinstance(self.rank, bool) or self.rank < 1:
+            raise InvalidParameterError(f"low_rank: rank must be an integer >= 1, got {self.rank!r}")
+
+    def configure(self, task: Any, arch: Architecture) -> tuple[Any, Architecture]:
+        if self.rank >= arch.hidden:
+            raise InvalidParameterError(
+                f"low_rank: rank {self.rank} does not constrain {arch.hidden} hidden units; give a rank "
+                f"below {arch.hidden}"
+            )
+        return task, arch
+
+    def initialize(self, raw: dict[str, torch.Tensor], arch: Architecture) -> None:
+        raw["W_hh"].copy_(nearest_low_rank(raw["W_hh"], self.rank))
+
+    def project(self, raw: dict[str, torch.Tensor], members: torch.Tensor) -> None:
+        raw["W_hh"][members] = nearest_low_rank(raw["W_hh"][members], self.rank)
+
+
+def nearest_low_rank(matrices: torch.Tensor, rank: int) -> torch.Tensor:
+    """The nearest matrices of rank <= ``rank`` in Frobenius norm (truncated SVD), batched."""
+    u, s, vh = torch.linalg.svd(matrices, full_matrices=False)
+    return (u[..., :rank] * s[..., None, :rank]) @ vh[..., :rank, :]
 
 
 def available_controls() -> list[str]:

@@ -259,6 +259,9 @@ def train_ensemble(
     E = len(seeds)
 
     raw = init_params(arch, seeds, dtype=dtype, device=device)
+    with torch.no_grad():
+        for control in controls:
+            control.initialize(raw, arch)
     # copies: for vanilla networks effective() returns the very tensors Adam updates in place
     initial = {k: v.detach().cpu().numpy().copy() for k, v in effective(raw, arch).items()}
     for p in raw.values():
@@ -295,8 +298,8 @@ def train_ensemble(
                 if running.size == 0:
                     break
                 guard.in_step = True
-                _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype,
-                            workspace)
+                _train_step(task, arch, raw, adam, rngs, controls, penalties, running, settings, state,
+                            dtype, workspace)
                 state["step"] += 1
                 if state["step"] % settings.steps_per_epoch == 0:
                     _end_epoch(state, settings, threshold)
@@ -372,7 +375,8 @@ class _StepBoundaryInterrupt:
             self._previous(signal.SIGINT, None)
 
 
-def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state, dtype, workspace) -> None:
+def _train_step(task, arch, raw, adam, rngs, controls, penalties, running, settings, state, dtype,
+                workspace) -> None:
     """One Adam step for the running members; a member whose loss is not finite is stopped."""
     batches = [task.sample(settings.batch_size, rngs[e]) for e in running]
     x, y = (torch.as_tensor(np.stack([b[i] for b in batches])).to(settings.device, dtype) for i in (0, 1))
@@ -401,7 +405,11 @@ def _train_step(task, arch, raw, adam, rngs, penalties, running, settings, state
         _clip_per_member(raw, settings.grad_clip)
     if ok.size:
         lr = torch.as_tensor(state["lr"][ok] * arch.lr_scale, device=settings.device)
-        adam.step(raw, torch.as_tensor(ok, device=settings.device), lr)
+        updated = torch.as_tensor(ok, device=settings.device)
+        adam.step(raw, updated, lr)
+        with torch.no_grad():
+            for control in controls:
+                control.project(raw, updated)
     state["steps"][ok] += 1
     state["epoch_sum"][ok] += mse_np[finite_np]
 

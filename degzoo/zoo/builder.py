@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from degzoo.zoo.card import write_card
 from degzoo.zoo.dataset import write_parquet
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.format import write_ensemble
-from degzoo.zoo.manifest import build_manifest, sha256_file, write_manifest
+from degzoo.zoo.manifest import MANIFEST_NAME, build_manifest, sha256_file, write_manifest
 from degzoo.zoo.recipes import Condition, Recipe, load_recipe, recipe_from_dict
 
 BUILD_DIR = ".build"
@@ -120,8 +120,12 @@ def build_release(
     scheduler: str | None = None,
     cluster: str | None = None,
     progress: bool = True,
+    only: Sequence[str] | None = None,
 ) -> Path:
     """Build every condition of ``recipe`` into ``out_dir`` and write its manifest and card.
+
+    ``only`` trains just the named conditions (a long build done in pieces, most valuable first);
+    the manifest and card are written once every condition of the recipe is finished.
 
     ``out_dir`` must be new, empty, or this recipe's own build (finished or not); any other folder
     is refused untouched. Engines: ``workers`` local processes (default: the machine's cores);
@@ -132,8 +136,11 @@ def build_release(
     out = Path(out_dir)
     _claim(out, recipe.name)
     _remove_partial(out)
+    wanted = _check_only(recipe, only)
     summaries = {c.id: s for c in recipe.conditions if (s := _verified_summary(out, c)) is not None}
-    todo = [c.id for c in recipe.conditions if c.id not in summaries]
+    todo = [c.id for c in recipe.conditions if c.id not in summaries and c.id in wanted]
+    if len(summaries) < len(recipe.conditions):  # a manifest of an earlier finished build is stale now
+        (out / MANIFEST_NAME).unlink(missing_ok=True)
     start = time.perf_counter()
     members = sum(c.members for c in recipe.conditions)
     converged = sum(s["converged"] for s in summaries.values())
@@ -155,6 +162,11 @@ def build_release(
         raise
     finally:
         bar.close()
+    if len(summaries) < len(recipe.conditions):
+        if progress:
+            print(f"{len(summaries)} of {len(recipe.conditions)} conditions are finished in {out}; the "
+                  "manifest is written when all are", file=sys.stderr)
+        return out
     conditions = [summaries[c.id] for c in recipe.conditions]
     _remove_stale(out, recipe)
     write_parquet(out, conditions)  # the card's `datasets` config: one row per network, hashed below
@@ -176,6 +188,20 @@ def build_release(
     write_manifest(out, manifest)
     write_card(out, manifest)
     return out
+
+
+def _check_only(recipe: Recipe, only: Sequence[str] | None) -> set[str]:
+    """The conditions to train: ``only`` (checked against the recipe), or all of them."""
+    ids = [c.id for c in recipe.conditions]
+    if only is None:
+        return set(ids)
+    unknown = sorted(set(only) - set(ids))
+    if unknown:
+        raise InvalidParameterError(
+            f"recipe {recipe.name!r} has no condition {', '.join(map(repr, unknown))}; its conditions are "
+            f"{', '.join(ids)}"
+        )
+    return set(only)
 
 
 def _claim(out: Path, recipe_name: str) -> None:

@@ -1,8 +1,9 @@
 """A zoo release: its manifest, its conditions and ladders, and the ensembles in it.
 
-``release=None`` means the embedded zoo shipped inside the package (offline, always there); a local
-folder is used as it is; anything else is a Hub dataset repo, fetched at an explicit ``revision``
-(a tag such as ``v1.0``) so that results always name the exact zoo they were computed on.
+``release=None`` means the embedded zoo shipped inside the package (offline, always there); the name
+of a packaged release (``"zoo-v2"``) means that release inside the package; a local folder is used
+as it is; anything else is a Hub dataset repo, fetched at an explicit ``revision`` (a tag such as
+``v1.0``) so that results always name the exact zoo they were computed on.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from typing import Any
 
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.zoo.ensemble import Ensemble
-from degzoo.zoo.manifest import load_manifest, manifest_sha256, verify_release
+from degzoo.zoo.manifest import MANIFEST_NAME, load_manifest, manifest_sha256, verify_release
 
 
 def embedded_path() -> Path:
     """Folder of the embedded zoo inside the installed package."""
     return Path(str(resources.files("degzoo") / "embedded"))
+
+
+def packaged_release_path(name: str) -> Path | None:
+    """Folder of a release shipped inside the package (``degzoo/releases/<name>``), or None."""
+    if "/" in name or name.startswith("."):
+        return None
+    path = Path(str(resources.files("degzoo") / "releases" / name))
+    return path if path.is_dir() else None
 
 
 class Release:
@@ -90,7 +99,8 @@ class Release:
         return best[0]["id"]
 
 
-_MAIN_PARAM = {"width": "hidden", "mup": "gamma", "l1": "weight", "nuclear": "weight"}
+_MAIN_PARAM = {"width": "hidden", "mup": "gamma", "l1": "weight", "nuclear": "weight", "init_gain": "gain",
+               "low_rank": "rank"}
 
 
 def _flat(cond: dict[str, Any]) -> dict[str, Any]:
@@ -117,9 +127,19 @@ def open_release(
     local_files_only: bool = False,
     verify: bool = True,
 ) -> Release:
-    """The embedded zoo (``release=None``), a local release folder, or a Hub release at ``revision``."""
+    """The embedded zoo (``release=None``), a packaged release by name (``"zoo-v2"``), a local release
+    folder, or a Hub release at ``revision``."""
     if release is None:
         return Release(embedded_path(), verify=verify)
+    packaged = packaged_release_path(str(release))
+    if packaged is not None and not Path(release).is_dir():
+        if not (packaged / MANIFEST_NAME).is_file():
+            done = len(list((packaged / "ensembles").glob("*.h5")))
+            raise InvalidParameterError(
+                f"release {release!r} ships with degzoo but its build is not finished ({done} condition(s) "
+                f"so far); finish it with `degzoo zoo build {release} --out {packaged}`"
+            )
+        return Release(packaged, verify=verify)
     if Path(release).is_dir():
         return Release(release, verify=verify)
     from degzoo.zoo.hub import check_repo_id, download_release

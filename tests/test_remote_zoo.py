@@ -171,6 +171,10 @@ def test_card_has_no_datasets_config_without_the_parquet_and_cites_the_paper():
     assert "arXiv" in card and "2410.03972" in card
     with_parquet = render_card({**manifest, "files": {**manifest["files"], PARQUET_NAME: {}}})
     assert f"path: {PARQUET_NAME}" in with_parquet
+    assert "## How it was built" not in card
+    release = {**manifest["recipe"]["release"], "notes": "Trials of *20* steps."}
+    recipe = {**manifest["recipe"], "release": release}
+    assert "## How it was built\n\nTrials of *20* steps.\n" in render_card({**manifest, "recipe": recipe})
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -74,6 +74,9 @@ def render_card(manifest: dict[str, Any]) -> str:
             f"{env.get('torch', build.get('torch_version'))}.",
             "",
         ]
+    notes = manifest.get("recipe", {}).get("release", {}).get("notes")
+    if notes:
+        lines += ["## How it was built", "", notes.strip(), ""]
     lines += [
         "| condition | task | controls | hidden | members | converged | median final loss | threshold |",
         "|---|---|---|---|---|---|---|---|",

@@ -5,6 +5,7 @@ A recipe file looks like::
     [release]
     name = "embedded"
     seed = 0                        # base seed; member seeds derive from it and the condition id
+    notes = "How it was built, where it departs from the paper"   # optional Markdown, in the card
 
     [defaults]                      # applied to every condition unless it overrides them
     members = 16
@@ -180,6 +181,8 @@ def recipe_from_dict(data: dict[str, Any], label: str = "recipe") -> Recipe:
     seed = release.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InvalidParameterError(f"{label}: [release] seed must be an integer >= 0, got {seed!r}")
+    if not isinstance(release.get("notes", ""), str):
+        raise InvalidParameterError(f"{label}: [release] notes must be a string (Markdown for the card)")
     defaults = _table(data.get("defaults", {}), f"{label}: [defaults]")
     raw_conditions = _tables(data.get("condition", []), f"{label}: condition", "[[condition]] entries")
     if not raw_conditions:

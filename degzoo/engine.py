@@ -115,9 +115,10 @@ def _exit_reasons(processes: Sequence[Any]) -> str:
 
 
 def _worker_init() -> None:
-    """Workers ignore SIGINT (the parent handles it), die with their parent on Linux, and run torch
-    on one thread (a forked child that used the parent's OpenMP thread pool would hang)."""
+    """Workers ignore SIGINT (the parent handles it), die of SIGTERM and with their parent on Linux,
+    and run torch on one thread (a forked child that used the parent's OpenMP thread pool would hang)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the pool stops its workers with it
     torch = sys.modules.get("torch")  # imported by the parent before the fork: reset its pool
     if torch is not None:
         torch.set_num_threads(1)

@@ -1,5 +1,7 @@
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -159,3 +161,20 @@ def test_progress_in_a_redirected_log_is_a_few_lines(tmp_path):
     assert out.returncode == 0, out.stderr
     progress = [line for line in out.stderr.replace("\r", "\n").splitlines() if "train flipflop" in line]
     assert 1 <= len(progress) <= 4, progress
+
+
+def test_sigterm_stops_training_like_ctrl_c_even_in_a_background_job(tmp_path):
+    """`kill` (SIGTERM) keeps the checkpoint and exits 130, also when the job was started with
+    SIGINT ignored, as `cmd &` does."""
+    out = tmp_path / "ens.h5"
+    cmd = [sys.executable, "-m", "degzoo", "train", "--members", "2", "--hidden", "8", "--steps", "100000",
+           "--steps-per-epoch", "10", "--task", "flipflop", "--trial_length", "10", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("training 2 ×")  # training has started
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, err
+    assert "state saved to" in err and (tmp_path / "ens.h5.ckpt").is_file() and not out.exists()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 
 from degzoo._version import __version__
 from degzoo.cli import control, evaluate, info, leaderboard, report, train, zoo
@@ -34,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        code = int(args.run(args, extra) or 0)
+        with _stop_signals_like_ctrl_c():
+            code = int(args.run(args, extra) or 0)
         sys.stdout.flush()  # a closed pipe (``degzoo zoo list | head -1``) shows here, not at exit
         return code
     except BrokenPipeError:
@@ -49,3 +54,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"degzoo {args.command}: interrupted", file=sys.stderr)
         return 130
 
+
+
+@contextlib.contextmanager
+def _stop_signals_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch scheduler's stop) ends a command as Ctrl-C does: the step is
+    finished, checkpoints and finished work are kept, exit status 130. A background job (``cmd &``)
+    starts with SIGINT ignored; degzoo takes it back, so that ``kill -INT`` stops it cleanly too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    if previous[0] is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    handler = signal.getsignal(signal.SIGINT)  # the trainer's step-boundary handler while it trains
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt

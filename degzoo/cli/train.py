@@ -71,7 +71,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=3,
                    help="epochs trained past the convergence threshold (default: 3)")
     p.add_argument("--control", action="append", default=[], metavar="NAME[:k=v,...]",
-                   help="a control, e.g. l1:weight=1e-4, nuclear:weight=1e-3, mup:gamma=2, aux")
+                   help="a control, e.g. l1:weight=1e-4, nuclear:weight=1e-3, mup:gamma=2, aux, "
+                   "init_gain:gain=3, low_rank:rank=2")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: small networks train fastest single-threaded)")

@@ -13,7 +13,7 @@ import pytest
 
 from degzoo.errors import InvalidParameterError, ZooFormatError
 from degzoo.zoo import Release, load
-from degzoo.zoo.builder import build_release
+from degzoo.zoo.builder import build_release, snapshot_release
 from degzoo.zoo.recipes import load_recipe
 
 RECIPE = """
@@ -124,6 +124,13 @@ def test_a_build_in_pieces_is_the_build_at_once(recipe_file, tmp_path, capsys):
     assert not (out / "manifest.json").exists()
     with pytest.raises(InvalidParameterError, match="no condition 'ff-bits9'; its conditions are ff-bits1"):
         build_release(recipe_file, out, only=["ff-bits9"], progress=False)
+    snapshot = Release(snapshot_release(recipe_file, out, tmp_path / "snap"))  # verified on opening
+    assert snapshot.name == "tiny-partial" and [c["id"] for c in snapshot.conditions] == ["ff-bits2"]
+    assert snapshot.manifest["ladders"] == []  # one finished point of ff-complexity is no ladder
+    with pytest.raises(InvalidParameterError, match="exists and is not empty"):
+        snapshot_release(recipe_file, out, tmp_path / "snap")
+    with pytest.raises(InvalidParameterError, match="is not a build of recipe 'tiny'"):
+        snapshot_release(recipe_file, tmp_path / "snap", tmp_path / "snap2")
     build_release(recipe_file, out, workers=1, progress=False)
     whole = _weights(build_release(recipe_file, tmp_path / "whole", workers=1, progress=False))
     pieces = _weights(out)

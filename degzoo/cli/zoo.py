@@ -44,6 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "the manifest is written once all are finished")
     b.set_defaults(run=run_build)
 
+    snap = zsub.add_parser("snapshot", help="a verified release of a build's finished conditions so far")
+    snap.add_argument("recipe", help="the build's recipe (file or built-in name)")
+    snap.add_argument("--build", type=Path, required=True, help="the build folder (zoo build --out)")
+    snap.add_argument("--out", type=Path, required=True, help="new folder for the snapshot release")
+    snap.set_defaults(run=run_snapshot)
+
     pub = zsub.add_parser("publish", help="upload a release folder to a Hub dataset repo and tag it")
     pub.add_argument("release_dir", type=Path, help="release folder (with manifest.json)")
     pub.add_argument("--repo-id", required=True, help="Hub dataset repo, ORG/NAME (created if missing)")
@@ -86,6 +92,14 @@ def run_build(args: argparse.Namespace, extra: list[str]) -> int:
     if not (out / MANIFEST_NAME).is_file():  # --only: the build goes on in a later run
         return 0
     print(f"built release in {out}")
+    return run_list(argparse.Namespace(release=str(out), revision=None, endpoint=None, token=None,
+                                       cache_dir=None, offline=False, json=False), [])
+
+
+def run_snapshot(args: argparse.Namespace, extra: list[str]) -> int:
+    from degzoo.zoo.builder import snapshot_release
+
+    out = snapshot_release(args.recipe, args.build, args.out)
     return run_list(argparse.Namespace(release=str(out), revision=None, endpoint=None, token=None,
                                        cache_dir=None, offline=False, json=False), [])
 

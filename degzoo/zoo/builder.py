@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -185,6 +186,54 @@ def build_release(
         "cpu_seconds_sum": round(sum(c.get("build_seconds") or 0 for c in conditions), 1),
         "environment": environment(),
     }
+    write_manifest(out, manifest)
+    write_card(out, manifest)
+    return out
+
+
+def snapshot_release(
+    recipe: Recipe | str | os.PathLike[str],
+    build_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+) -> Path:
+    """A verified release of the conditions of an unfinished build that are finished so far.
+
+    Copies every shard of ``build_dir`` that still matches its build record into the new folder
+    ``out_dir`` and writes a manifest and card for them, named ``<recipe>-partial``; ladders keep
+    their finished points (those with two or more). Lets a long build be analysed while it runs.
+    """
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    build, out = Path(build_dir), Path(out_dir)
+    state = build / BUILD_DIR / STATE_NAME
+    if not state.is_file() or json.loads(state.read_text()).get("recipe") != recipe.name:
+        raise InvalidParameterError(f"{build} is not a build of recipe {recipe.name!r}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InvalidParameterError(f"{out} exists and is not empty: give a new folder for the snapshot")
+    summaries = {}
+    for cond in recipe.conditions:
+        shard = build / cond.file
+        if shard.exists() and sha256_file(shard) == _read_record(build, cond.id).get("sha256"):
+            summary = _finished_summary(shard, cond)
+            if summary is not None:
+                summaries[cond.id] = summary
+    if not summaries:
+        raise InvalidParameterError(f"{build} has no finished condition yet")
+    (out / "ensembles").mkdir(parents=True)
+    for summary in summaries.values():
+        shutil.copyfile(build / summary["file"], out / summary["file"])
+    source = dict(recipe.source)
+    source["condition"] = [c for c in source.get("condition", []) if c.get("id") in summaries]
+    ladders = []
+    for ladder in recipe.ladders:
+        points = [(c, v) for c, v in zip(ladder.conditions, ladder.values, strict=True)
+                  if c in summaries]
+        if len(points) >= 2:
+            ladders.append({**ladder.to_dict(), "conditions": [c for c, _ in points],
+                            "values": [v for _, v in points]})
+    source["ladder"] = ladders
+    manifest = build_manifest(out, release=f"{recipe.name}-partial", recipe=source,
+                              conditions=list(summaries.values()), degzoo_version=__version__)
+    manifest["ladders"] = ladders
     write_manifest(out, manifest)
     write_card(out, manifest)
     return out

@@ -40,8 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--cluster", help="start a Dask LocalCluster: local:N")
     b.add_argument("--quiet", action="store_true", help="no progress output")
     b.add_argument("--only", type=lambda text: [c for c in text.split(",") if c],
-                   help="train only these conditions (comma-separated ids), e.g. a long build in pieces; "
-                   "the manifest is written once all are finished")
+                   help="train only these conditions (comma-separated ids, in this order), e.g. a long "
+                   "build in pieces; the manifest is written once all are finished")
     b.set_defaults(run=run_build)
 
     snap = zsub.add_parser("snapshot", help="a verified release of a build's finished conditions so far")

@@ -125,7 +125,8 @@ def build_release(
 ) -> Path:
     """Build every condition of ``recipe`` into ``out_dir`` and write its manifest and card.
 
-    ``only`` trains just the named conditions (a long build done in pieces, most valuable first);
+    ``only`` trains just the named conditions, in that order (a long build in pieces, most valuable
+    first);
     the manifest and card are written once every condition of the recipe is finished.
 
     ``out_dir`` must be new, empty, or this recipe's own build (finished or not); any other folder
@@ -139,7 +140,7 @@ def build_release(
     _remove_partial(out)
     wanted = _check_only(recipe, only)
     summaries = {c.id: s for c in recipe.conditions if (s := _verified_summary(out, c)) is not None}
-    todo = [c.id for c in recipe.conditions if c.id not in summaries and c.id in wanted]
+    todo = [cid for cid in wanted if cid not in summaries]
     if len(summaries) < len(recipe.conditions):  # a manifest of an earlier finished build is stale now
         (out / MANIFEST_NAME).unlink(missing_ok=True)
     start = time.perf_counter()
@@ -239,18 +240,18 @@ def snapshot_release(
     return out
 
 
-def _check_only(recipe: Recipe, only: Sequence[str] | None) -> set[str]:
-    """The conditions to train: ``only`` (checked against the recipe), or all of them."""
+def _check_only(recipe: Recipe, only: Sequence[str] | None) -> list[str]:
+    """The conditions to train, in order: ``only`` (checked against the recipe), or all of them."""
     ids = [c.id for c in recipe.conditions]
     if only is None:
-        return set(ids)
+        return ids
     unknown = sorted(set(only) - set(ids))
     if unknown:
         raise InvalidParameterError(
             f"recipe {recipe.name!r} has no condition {', '.join(map(repr, unknown))}; its conditions are "
             f"{', '.join(ids)}"
         )
-    return set(only)
+    return list(dict.fromkeys(only))
 
 
 def _claim(out: Path, recipe_name: str) -> None:

@@ -17,6 +17,7 @@ import pytest
 from test_builder import RECIPE
 
 from degzoo.cli import main
+from degzoo.errors import InvalidParameterError
 from degzoo.zoo import Release, embedded_path
 from degzoo.zoo.builder import build_release
 
@@ -111,3 +112,22 @@ def test_killed_worker_gives_a_clear_error_no_leftovers_and_resumes(recipe_file,
     build_release(recipe_file, out, workers=1, progress=False)
     assert len(Release(out).conditions) == 3
     assert not [p for p in out.rglob("*") if p.name.endswith((".tmp", ".part"))]
+
+
+def test_a_second_build_of_the_same_folder_is_refused_while_the_first_runs(recipe_file, tmp_path):
+    """Two builds of one folder would train the same conditions twice and race on their files."""
+    import fcntl
+
+    out = tmp_path / "rel"
+    build_release(recipe_file, out, workers=1, progress=False, only=["ff-bits1"])
+    with open(out / ".build" / "lock", "a+") as held:  # as a running build holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.truncate(0)
+        held.write("pid 4242 on elsewhere\n")
+        held.flush()
+        before = _tree(out)
+        with pytest.raises(InvalidParameterError, match=r"by another process \(pid 4242 on elsewhere"):
+            build_release(recipe_file, out, workers=1, progress=False)
+        assert _tree(out) == before
+    build_release(recipe_file, out, workers=1, progress=False)  # released: the build goes on
+    assert Release(out).manifest["release"] == "tiny"

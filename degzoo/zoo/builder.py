@@ -15,9 +15,12 @@ manifest), so an interrupted build resumes where it stopped. Training checkpoint
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -44,6 +47,7 @@ from degzoo.zoo.recipes import Condition, Recipe, load_recipe, recipe_from_dict
 
 BUILD_DIR = ".build"
 STATE_NAME = "state.json"
+LOCK_NAME = "lock"
 STATE_FORMAT = "degzoo-build"
 PROBE_TRIALS = 64
 
@@ -126,8 +130,7 @@ def build_release(
     """Build every condition of ``recipe`` into ``out_dir`` and write its manifest and card.
 
     ``only`` trains just the named conditions, in that order (a long build in pieces, most valuable
-    first);
-    the manifest and card are written once every condition of the recipe is finished.
+    first); the manifest and card are written once every condition of the recipe is finished.
 
     ``out_dir`` must be new, empty, or this recipe's own build (finished or not); any other folder
     is refused untouched. Engines: ``workers`` local processes (default: the machine's cores);
@@ -137,6 +140,14 @@ def build_release(
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     out = Path(out_dir)
     _claim(out, recipe.name)
+    with _build_lock(out):
+        return _build(recipe, out, workers=workers, scheduler=scheduler, cluster=cluster, progress=progress,
+                      only=only)
+
+
+def _build(recipe: Recipe, out: Path, *, workers: int | None, scheduler: str | None, cluster: str | None,
+           progress: bool, only: Sequence[str] | None) -> Path:
+    """:func:`build_release` in a claimed, locked folder."""
     _remove_partial(out)
     wanted = _check_only(recipe, only)
     summaries = {c.id: s for c in recipe.conditions if (s := _verified_summary(out, c)) is not None}
@@ -190,6 +201,30 @@ def build_release(
     write_manifest(out, manifest)
     write_card(out, manifest)
     return out
+
+
+@contextlib.contextmanager
+def _build_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.build/lock`` for the whole build: two builds of one folder would train the same
+    conditions twice and race on their files. The lock goes with the process, however it ends."""
+    path = out / BUILD_DIR / LOCK_NAME
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise InvalidParameterError(
+                f"{out} is being built by another process ({fh.read().strip() or 'unknown'}); wait for it "
+                "to finish, or stop it (Ctrl-C or kill keeps its finished work), then rerun"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def snapshot_release(

@@ -237,7 +237,7 @@ def _package(text: str | None, spec: str, metric: Any) -> dict[str, str]:
     entry = spec if ":" in spec else f"{cls.__module__}:{cls.__qualname__}"
     if text is None:
         top = entry.split(":", 1)[0].split(".", 1)[0]
-        dists = metadata.packages_distributions().get(top, [])
+        dists = sorted(set(metadata.packages_distributions().get(top, [])))  # editable installs list twice
         if len(dists) != 1:
             raise InvalidParameterError(
                 f"cannot tell which installed package provides {entry!r} (module {top!r}); "

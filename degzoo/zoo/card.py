@@ -69,9 +69,10 @@ def render_card(manifest: dict[str, Any]) -> str:
         machine = build.get("machine") or f"{env.get('machine')}, {env.get('cpu_count')} cores, " \
             f"{env.get('torch_cpu_capability')} kernels, {env.get('torch_threads')} torch threads"
         lines += [
-            f"Build: {build.get('wall_seconds')} s wall, {build.get('cpu_seconds_sum')} s of training "
-            f"summed over conditions, on {machine} with torch "
-            f"{env.get('torch', build.get('torch_version'))}.",
+            f"Build: {build.get('cpu_seconds_sum')} s of training summed over conditions, on {machine} "
+            f"with torch {env.get('torch', build.get('torch_version'))}; the run that finished the "
+            f"release took {build.get('wall_seconds')} s wall (a build done in pieces or resumed "
+            "records its last run only).",
             "",
         ]
     notes = manifest.get("recipe", {}).get("release", {}).get("notes")

@@ -62,6 +62,29 @@ def test_masked_bootstrap_rows_ignore_self_pairs():
     assert auc[0] == 1.0
 
 
+
+def test_witness_auroc_separates_a_tight_group_from_a_spread_one_that_pooled_auroc_cannot():
+    # random vectors of norm 1 (group 0) and norm 3 (group 1) in high dimension: within-0 ≈ 1.4,
+    # within-1 ≈ 4.2, between ≈ 3.2, so the between distances sit in the middle of the within ones
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((24, 2000))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[12:] *= 3.0
+    D = np.linalg.norm(x[:, None] - x[None], axis=2)
+    labels = np.repeat([0, 1], 12)
+    within, between = stats.within_between(D, labels)
+    assert 0.4 < stats.auroc(between, within) < 0.6
+    whole = np.arange(24)[None]
+    assert stats.witness_auroc_rows(D, labels, whole)[0] == 1.0
+    # one group split in two at random: nothing to find, on average
+    same = np.linalg.norm(x[:12, None] - x[None, :12], axis=2)
+    splits = [stats.witness_auroc_rows(same, rng.permutation(np.repeat([0, 1], 6)), np.arange(12)[None])[0]
+              for _ in range(200)]
+    assert 0.45 < np.mean(splits) < 0.55
+    # copies of a member in a replicate are left out of its own means
+    reps = stats.resample_within(labels, 50, rng)
+    assert np.all(stats.witness_auroc_rows(D, labels, reps) == 1.0)
+
 @pytest.fixture(params=["vanilla", "mup"])
 def random_ensemble(request):
     task = get_task("flipflop", bits=2, trial_length=15)

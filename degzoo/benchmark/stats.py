@@ -266,6 +266,28 @@ def auroc_rows(values: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return np.where((n_pos > 0) & (n_neg > 0), out, np.nan)
 
 
+def witness_auroc_rows(dist: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Two-group discriminability that unequal spreads cannot fool, for replicates ``idx [r, n]``.
+
+    Each member's witness is its mean distance to group 0 minus its mean distance to group 1 (its
+    own copies left out); the AUROC is P(witness of a group-1 member > that of a group-0 member).
+    The pooled between-vs-within AUROC is 0.5 when one group is tight and the other spread out
+    with the between distances in the middle (for example small and large weights); the witness,
+    the leave-one-out form of the energy-distance test, still separates them. ``labels`` are 0/1.
+    """
+    labels = np.asarray(labels)
+    sub = dist[idx[:, :, None], idx[:, None, :]]
+    distinct = idx[:, :, None] != idx[:, None, :]
+    lab = labels[idx]
+    to = []
+    for g in (0, 1):
+        mask = distinct & (lab[:, None, :] == g)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            to.append((sub * mask).sum(axis=2) / mask.sum(axis=2))
+    witness = to[0] - to[1]
+    return auroc_rows(witness, lab == 1)
+
+
 def spearman_masked_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Row-wise Spearman of ``A`` and ``B`` ``[r, P]`` over the entries finite in both."""
     valid = np.isfinite(A) & np.isfinite(B)

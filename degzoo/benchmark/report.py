@@ -307,9 +307,9 @@ def compute_ladder_degeneracy(
     conditions: dict[str, Any] = {}
     calls = [(_measure_condition, (root, cid, metric_objs, max_members)) for cid in cids]
     with heartbeat(f"measuring {len(cids)} conditions", say):
-        for i, rec in _parallel(calls, workers):
+        for done, (i, rec) in enumerate(_parallel(calls, workers), 1):
             conditions[cids[i]] = rec
-            say(f"  {cids[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
+            say(f"  [{done}/{len(cids)}] {cids[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
                 + (f" — errors: {rec['errors']}" if rec["errors"] else ""))
     conditions = {cid: conditions[cid] for cid in cids}
 

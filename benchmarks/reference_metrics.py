@@ -13,7 +13,7 @@ Each pair minimises the same quantity (angular distance over orthogonal C; ‖W_
 over permutations P), so the lower number is the better optimum found. Printed per comparison:
 embedding seconds per network, seconds per pair (wall and process CPU) and their ratio, and on how
 many pairs each metric gives the smaller distance (beyond ``--eps`` relative) and by how much.
-Needs the [reference] extra; the default run takes about 1-3 minutes on 2 cores.
+Needs the [reference] extra; the default run takes about 3 minutes on 2 busy cores.
 """
 
 from __future__ import annotations

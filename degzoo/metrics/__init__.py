@@ -2,8 +2,12 @@
 
 Reference metrics: ``behaviour_ood`` (σ_OOD), ``dsa`` and ``dsa_wasserstein`` (dynamics),
 ``weights_perm`` and ``weights_frobenius`` (weights), ``cka``, ``procrustes``, ``svcca``
-(representation). Negative controls (``control_noise``, ``control_scale``, ``control_spectrum``,
-``control_order``, each as ``<control>-<level>``; :mod:`degzoo.metrics.controls`) measure nothing.
+(representation). The reference implementations users run today, scored through their own
+packages (optional extra ``[reference]``; :mod:`degzoo.metrics.external`): ``dsa_metric_ref``
+(``dsa-metric``'s DSA) and ``qc_procrustes_perm`` (``qc-procrustes``'s two-sided permutation
+Procrustes; GPL-3.0, so it stays an optional extra). Negative controls (``control_noise``,
+``control_scale``, ``control_spectrum``, ``control_order``, each as ``<control>-<level>``;
+:mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
 ``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``.
 """
@@ -20,6 +24,7 @@ from degzoo.metrics.degeneracy import (
     mean_off_diagonal,
 )
 from degzoo.metrics.dsa import DSA, DSAWasserstein
+from degzoo.metrics.external import QCPermutationProcrustes, ReferenceDSA
 from degzoo.metrics.feature_learning import KernelAlignment, WeightChange, kernel_alignment, weight_change
 from degzoo.metrics.function import FunctionMetric
 from degzoo.metrics.registry import available, get, register
@@ -27,7 +32,7 @@ from degzoo.metrics.representation import CKA, SVCCA, ProcrustesShape
 from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDistance
 
 for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
-                CKA, ProcrustesShape, SVCCA):
+                CKA, ProcrustesShape, SVCCA, ReferenceDSA, QCPermutationProcrustes):
     register(_metric)
 for _name, _factory in control_factories().items():
     register(_factory, _name)
@@ -49,6 +54,8 @@ __all__ = [
     "NegativeControl",
     "PermutationWeightDistance",
     "ProcrustesShape",
+    "QCPermutationProcrustes",
+    "ReferenceDSA",
     "WeightChange",
     "available",
     "bootstrap_mean",

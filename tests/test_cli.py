@@ -178,3 +178,24 @@ def test_sigterm_stops_training_like_ctrl_c_even_in_a_background_job(tmp_path):
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 130, err
     assert "state saved to" in err and (tmp_path / "ens.h5.ckpt").is_file() and not out.exists()
+
+
+def test_every_option_and_argument_of_every_command_has_help():
+    """`degzoo CMD [SUB] --help` explains everything it lists (deprecated aliases are hidden)."""
+    import argparse
+
+    from degzoo.cli import build_parser
+
+    def parsers(parser, path):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from parsers(sub, f"{path} {name}")
+
+    missing = [f"{path}: {action.option_strings or action.dest}"
+               for path, parser in parsers(build_parser(), "degzoo")
+               for action in parser._actions
+               if not isinstance(action, (argparse._SubParsersAction, argparse._HelpAction))
+               and action.help is None]
+    assert missing == []

@@ -98,6 +98,7 @@ def test_result_shape_and_file(tmp_path):
     # written as strict JSON and readable back
     path = tmp_path / "out" / "control-l1-test.json"
     assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}")) == result
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by all, like metric results and shards
     table = format_table(result)
     assert "ff-bits1" in table and "weights" in table and "matched" in table
     validate_result(result)

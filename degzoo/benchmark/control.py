@@ -800,6 +800,7 @@ def _validated(result: dict[str, Any]) -> dict[str, Any]:
 def _write(result: dict[str, Any], path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # readable by all, like the shards (mkstemp creates 0600)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(result, indent=2, allow_nan=False) + "\n")
         os.replace(tmp, path)

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(run=run_reference)
 
     s = csub.add_parser("show", help="print the table of a control result file")
-    s.add_argument("result", type=Path)
+    s.add_argument("result", type=Path, help="a control-track result file (JSON)")
     s.add_argument("--references", type=Path, help="folder of reference-control results")
     s.set_defaults(run=run_show)
 

@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "verify",
         help="re-run a cheap part of the harness for a submission and record whether it reproduces",
     )
-    ver.add_argument("result", type=Path)
+    ver.add_argument("result", type=Path, help="the submitted result file (JSON)")
     ver.add_argument("--root", type=Path, help="leaderboard folder (default: the one RESULT is in)")
     ver.add_argument(
         "--suites", default="conformance,discriminability", help="comma-separated suites to re-run"
@@ -57,10 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(run=run_build)
 
     s = lsub.add_parser("submit", help="validate a result and open a pull request on the Hub")
-    s.add_argument("result", type=Path)
+    s.add_argument("result", type=Path, help="the result file to submit (from `degzoo evaluate --name ...`)")
     s.add_argument("--repo-id", required=True, help="the leaderboard's Hub dataset repo (ORG/NAME)")
-    s.add_argument("--endpoint")
-    s.add_argument("--token")
+    s.add_argument("--endpoint", help="Hub URL (default: $HF_ENDPOINT or https://huggingface.co)")
+    s.add_argument("--token", help="Hub access token (default: the one saved by `hf auth login`)")
     s.set_defaults(run=run_submit)
 
     a = lsub.add_parser(
@@ -68,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     a.add_argument("results_dir", type=Path, help="folder of harness result files (or one file)")
     a.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="leaderboard folder")
-    a.add_argument("--code-url")
+    a.add_argument("--code-url", help="URL of the code that produced the results (recorded in each entry)")
     a.set_defaults(run=run_add_reference)
 
 

@@ -353,6 +353,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write a small JSON file atomically (temporary file + rename)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # readable by all, like the shards (mkstemp creates 0600)
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh)
         os.replace(tmp, path)

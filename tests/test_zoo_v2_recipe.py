@@ -72,3 +72,27 @@ def test_committed_shards_are_verified_converged_conditions_of_the_recipe(recipe
     else:
         with pytest.raises(InvalidParameterError, match=f"not finished \\({len(shards)} condition"):
             open_release("zoo-v2")
+
+
+def test_the_shipped_report_is_of_this_release_and_the_readme_counts_its_verdicts():
+    """degzoo/reference/report/zoo-v2.json was computed on the packaged zoo-v2 (same manifest), and
+    the README's tally of the paper's direction cells is the tally of that data."""
+    from pathlib import Path
+
+    from degzoo.benchmark.report import PAPER_DIRECTIONS
+
+    root = packaged_release_path("zoo-v2")
+    data = json.loads((root.parent.parent / "reference" / "report" / "zoo-v2.json").read_text())
+    assert data["release"]["manifest_sha256"] == open_release("zoo-v2").sha256
+    tally: dict[str, int] = {}
+    for factor in PAPER_DIRECTIONS:
+        ladders = [lad for lad in data["ladders"] if lad["factor"] == factor]
+        for metric in ("dsa", "weights_perm", "behaviour_ood"):
+            verdicts = [lad["levels"][metric]["verdict"] for lad in ladders]
+            n_rep, n_opp = verdicts.count("reproduces"), verdicts.count("opposite")
+            cell = ("reproduces" if n_rep == len(verdicts) else "mixed" if n_rep and n_opp
+                    else "opposite" if n_opp else "inconclusive")
+            tally[cell] = tally.get(cell, 0) + 1
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert (f"{tally['reproduces']} reproduce, {tally['inconclusive']} are inconclusive, "
+            f"{tally['mixed']} mixed and {tally['opposite']} opposite") in readme

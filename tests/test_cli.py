@@ -72,6 +72,8 @@ def _one_line_error(capsys, *fragments, only=True):
         (["--threads", "0"], "--threads must be an integer in [1, 1024], got 0"),
         (["--lr", "inf"], "lr must be a finite number in (0, 1]"),
         (["--lr", "1e10"], "lr must be a finite number in (0, 1]"),
+        (["--lr-patience", "5"], "--lr-patience only apply to --lr-schedule plateau"),
+        (["--lr-schedule", "plateau", "--lr-factor", "2"], "--lr-factor must be a number in (0, 1)"),
     ],
 )
 def test_train_refuses_bad_numbers_before_training(tmp_path, capsys, flags, message):

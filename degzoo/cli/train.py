@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import tempfile
 import textwrap
@@ -65,6 +66,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate, in (0, 1] (default: 3e-3)")
     p.add_argument("--grad-clip", type=float,
                    help="clip each member's gradient to this norm (default: no clipping; the zoo uses 1)")
+    p.add_argument("--lr-schedule", choices=("constant", "plateau"), default="constant",
+                   help="constant, or plateau: each member's lr times --lr-factor after --lr-patience "
+                   "epochs without improvement, as torch's ReduceLROnPlateau (default: constant)")
+    p.add_argument("--lr-factor", type=float, help="with --lr-schedule plateau: lr multiplier (default: 0.5)")
+    p.add_argument("--lr-patience", type=int,
+                   help="with --lr-schedule plateau: epochs without improvement (default: 40)")
+    p.add_argument("--min-lr", type=float, help="with --lr-schedule plateau: lowest lr (default: 0)")
     p.add_argument("--batch-size", type=int, default=32, help="trials per training step (default: 32)")
     p.add_argument("--steps-per-epoch", type=int, default=100,
                    help="steps per epoch; convergence is checked on each epoch's mean loss (default: 100)")
@@ -91,9 +99,15 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     task = get_task(args.task, **{**zoo, **given})
     controls = [get_control(name, **params) for name, params in map(parse_control, args.control)]
     arch = Architecture(n_inputs=task.n_inputs, n_outputs=task.n_outputs, hidden=args.hidden)
-    settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_steps=args.steps,
-                             steps_per_epoch=args.steps_per_epoch, patience_epochs=args.patience,
-                             grad_clip=args.grad_clip, device=args.device)
+    schedule = {k: v for k, v in (("lr_factor", args.lr_factor), ("lr_patience", args.lr_patience),
+                                  ("min_lr", args.min_lr)) if v is not None}
+    try:
+        settings = TrainSettings(lr=args.lr, batch_size=args.batch_size, max_steps=args.steps,
+                                 steps_per_epoch=args.steps_per_epoch, patience_epochs=args.patience,
+                                 grad_clip=args.grad_clip, device=args.device, lr_schedule=args.lr_schedule,
+                                 **schedule)
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(_as_options(str(exc))) from None
     checkpoint = args.checkpoint or args.out.with_name(args.out.name + ".ckpt")
     _check_output(args.out, args.overwrite)
     _check_writable(checkpoint, "--checkpoint")
@@ -193,3 +207,17 @@ def _check_writable(path: Path, flag: str) -> None:
         raise InvalidParameterError(
             f"{flag} {path}: cannot write there ({exc.strerror or exc}); choose another path"
         ) from None
+
+
+#: TrainSettings fields of the learning-rate schedule -> this command's options
+_SCHEDULE_OPTIONS = {"lr_schedule": "--lr-schedule", "lr_factor": "--lr-factor",
+                     "lr_patience": "--lr-patience", "min_lr": "--min-lr"}
+_SCHEDULE_FIELD = r"\b(lr_schedule|lr_factor|lr_patience|min_lr)"
+
+
+def _as_options(text: str) -> str:
+    """TrainSettings' message in CLI words: ``lr_schedule='plateau'`` is ``--lr-schedule plateau``."""
+    text = text.removeprefix("TrainSettings: ")
+    text = re.sub(_SCHEDULE_FIELD + r"='([^']*)'",
+                  lambda m: f"{_SCHEDULE_OPTIONS[m.group(1)]} {m.group(2)}", text)
+    return re.sub(_SCHEDULE_FIELD + r"\b", lambda m: _SCHEDULE_OPTIONS[m.group(1)], text)

@@ -18,16 +18,22 @@ euclidean = 2 sin(angular / 2)). The definitions are those of the reference impl
   local optimum, and on a network against a copy of itself with permuted units it can return
   0.3 rad instead of 0;
 - here each pair is solved from ``n_starts`` starting points (first structured ones: eigenbases of
-  the symmetric parts and eigenvectors matched between the two operators with signs or phases
-  solved for, exact for twins; the two operators' own coordinates matched up to sign; the
-  identity and a coordinate swap; then seeded random orthogonal matrices, of both determinants)
-  by Riemannian ascent on O(n) with the Cayley retraction, in two phases: every start is first
-  moved by scaled gradient steps to a Riemannian gradient norm of ``screen_tol`` (a dozen or two
-  cheap iterations); then the ``keep`` best per pair (above rank 16; all of them up to it) are run
-  to a gradient norm <= ``tol`` by Riemannian L-BFGS, which needs about half the iterations of
-  gradient steps on these ill-conditioned problems. All pairs x starts are one batched ``torch``
-  computation (CPU or GPU, chunked to bound memory). The best optimum is kept; its distance is
-  evaluated in float64 from the residual, accurate near 0.
+  the symmetric parts, eigenvectors and right singular vectors matched between the two operators
+  with signs or phases solved for, exact for twins; then seeded random orthogonal matrices, of
+  both determinants) by Riemannian ascent on O(n) with the Cayley retraction, in two phases:
+  every start is first moved by scaled gradient steps to a Riemannian gradient norm of
+  ``screen_tol`` (a dozen or two cheap iterations); then the ``keep`` best per pair (above
+  rank 16; all of them up to it) are run to a gradient norm <= ``tol`` by Riemannian L-BFGS,
+  which needs about half the iterations of gradient steps on these ill-conditioned problems.
+  All pairs x starts are one batched ``torch`` computation (CPU or GPU, chunked to bound
+  memory). The best optimum is kept; its distance is evaluated in float64 from the residual,
+  accurate near 0.
+
+The problem is posed between canonical forms of the two operators (each in the eigenbasis of its
+symmetric part, basis signs fixed by the operator itself) and every starting point is built from
+them, so the distance found is the same in every basis of either operator, as the distance itself
+is. (Starts taken from the operators' own coordinates made it depend on them: the same dynamics
+written with other singular-vector signs, as by the reference's DMD, could get another optimum.)
 
 The landscape is rugged: at rank 50, 16 starts typically end in about 10 distinct local optima,
 and the ranking after screening predicts the final one only weakly. ``n_starts`` and ``keep`` are
@@ -300,19 +306,65 @@ def _normalise(ops: np.ndarray) -> np.ndarray:
     return ops / np.linalg.norm(ops, axis=(1, 2))[:, None, None]
 
 
+def _tree_signs(skew: np.ndarray) -> np.ndarray:
+    """Signs ``d`` fixing an operator's canonical form up to a global sign (one operator).
+
+    ``skew`` is the skew part of the operator in its symmetric-part eigenbasis, where the
+    symmetric part is diagonal; flipping basis vector ``j`` flips row and column ``j``. Along a
+    maximum spanning tree of ``|skew|`` grown from vector 0 (Prim), each new vector ``j`` reached
+    from ``i`` takes the sign that makes ``d_lo d_hi skew[lo, hi] > 0`` (``lo < hi``). Every
+    choice depends only on the operator, not on its coordinates; entries of zero weight (a
+    symmetric block) leave the form unchanged under either sign.
+    """
+    n = skew.shape[0]
+    weight = np.abs(skew)
+    d = np.ones(n)
+    reached = np.zeros(n, dtype=bool)
+    reached[0] = True
+    best = weight[0].copy()  # strongest link of each unreached vector to the tree
+    parent = np.zeros(n, dtype=np.int64)
+    for _ in range(n - 1):
+        j = int(np.argmax(np.where(reached, -1.0, best)))
+        i = int(parent[j])
+        lo, hi = min(i, j), max(i, j)
+        d[j] = d[i] * (-1.0 if skew[lo, hi] < 0 else 1.0)
+        reached[j] = True
+        closer = ~reached & (weight[j] > best)
+        best[closer], parent[closer] = weight[j][closer], j
+    return d
+
+
 class _OperatorFeatures:
-    """Per-operator decompositions used to build starting points (computed once per operator)."""
+    """Each operator's canonical form and the decompositions that starting points are built from.
+
+    The canonical form ``m = E^T a E`` is the normalised operator in the eigenbasis ``E`` of its
+    symmetric part (eigenvalues ascending), the basis signs fixed by :func:`_tree_signs`; it is
+    the same for ``a`` and ``Q a Q^T`` (any orthogonal ``Q``) up to rounding, so a solver that
+    sees only canonical forms returns the same distance in every basis. ``frame`` is ``E``.
+    """
 
     def __init__(self, ops: np.ndarray):
-        self.a = _normalise(ops)
-        sym = 0.5 * (self.a + self.a.transpose(0, 2, 1))
-        _, self.sym_basis = np.linalg.eigh(sym)  # ascending eigenvalues
-        self.eigvals, vecs = np.linalg.eig(self.a)
+        a = _normalise(ops)
+        sym = 0.5 * (a + a.transpose(0, 2, 1))
+        self.sym_eigvals, frame = np.linalg.eigh(sym)
+        m = frame.transpose(0, 2, 1) @ a @ frame
+        for k in range(len(m)):
+            d = _tree_signs(0.5 * (m[k] - m[k].T))
+            frame[k] *= d
+            m[k] *= d[:, None] * d
+        self.frame, self.m = frame, m
+        eigvals, vecs = np.linalg.eig(m)
+        # LAPACK's order moves with rounding: sort by real, imaginary part
+        order = np.lexsort((eigvals.imag, eigvals.real), axis=-1)
+        self.eigvals = np.take_along_axis(eigvals, order, axis=-1)
+        vecs = np.take_along_axis(vecs, order[:, None, :], axis=-1)
         self.eigvecs = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
         try:
             self.eigvecs_inv = np.linalg.inv(self.eigvecs)
         except np.linalg.LinAlgError:
             self.eigvecs_inv = np.linalg.pinv(self.eigvecs)
+        _, _, vh = np.linalg.svd(m)
+        self.right_sv = vh.transpose(0, 2, 1)  # right singular vectors, decreasing values
 
 
 def _sign_sync(a_t: np.ndarray, b_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,7 +414,7 @@ def _random_orthogonal(n: int, count: int, seed: int) -> np.ndarray:
     return out
 
 
-_STRUCTURED = ("sym_eig", "sym_eig_flip", "eig", "signs", "signs_flip", "identity", "swap01")
+_STRUCTURED = ("sym_eig", "sym_eig_flip", "eig", "svd", "svd_flip")
 
 
 def _start_names(n_starts: int) -> list[str]:
@@ -370,6 +422,19 @@ def _start_names(n_starts: int) -> list[str]:
     names = list(_STRUCTURED[:n_starts])
     names += [f"random{i}" for i in range(n_starts - len(names))]
     return names
+
+
+def _matched_bases(
+    ma: np.ndarray, mb: np.ndarray, ea: np.ndarray, eb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``E_a D E_b^T`` for bases ``[P, n, n]`` paired column by column, signs ``D`` synchronised.
+
+    Returns the transform with the synchronised signs and the one with one sign more flipped
+    (the other component of O(n)).
+    """
+    ebt = eb.transpose(0, 2, 1)
+    d, d2 = _sign_sync(ea.transpose(0, 2, 1) @ ma @ ea, ebt @ mb @ eb)
+    return (ea * d[:, None, :]) @ ebt, (ea * d2[:, None, :]) @ ebt
 
 
 def _build_starts(
@@ -380,41 +445,28 @@ def _build_starts(
     n_starts: int,
     seed: int,
 ) -> np.ndarray:
-    """Starting transforms ``[P, S, n, n]`` for the pairs ``(a[ia], b[ib])``, aiming at a ~ C b C^T.
+    """Starting transforms ``[P, S, n, n]`` for the canonical forms of the pairs ``(a[ia], b[ib])``.
 
-    In order: the eigenbases of the symmetric parts (sorted by eigenvalue) matched with the signs
-    chosen by sign synchronisation, and the same with one sign flipped (the other component of
-    O(n)); eigenvectors matched by an optimal assignment of the eigenvalues; the DMD coordinates
-    themselves (principal components of each network) matched up to sign, and flipped; the
-    identity and a swap of two coordinates (the reference's two starts); then random
-    orthogonal matrices from ``seed``, alternately of determinant +1 and -1. The first three are
-    exact for twins (A = Q B Q^T) with a generic spectrum.
+    They aim at ``m_a ~ C m_b C^T`` and are built from the canonical forms only, so that they
+    are the same in every basis of the operators. In order: the symmetric parts' eigenbases
+    (sorted by eigenvalue, the canonical coordinates themselves) matched with the signs chosen by
+    sign synchronisation, and the same with one sign flipped (the other component of O(n));
+    eigenvectors matched by an optimal assignment of the eigenvalues; the right singular vectors
+    (sorted by singular value) matched up to sign, and flipped; then random orthogonal matrices
+    from ``seed``, alternately of determinant +1 and -1. The first three are exact for twins
+    (A = Q B Q^T) with a generic spectrum.
     """
-    a = fa.a[ia]
-    b = fb.a[ib]
-    p, n, _ = a.shape
+    ma, mb = fa.m[ia], fb.m[ib]
+    p, n, _ = ma.shape
     names = _start_names(n_starts)
     out = np.empty((p, len(names), n, n))
     built: dict[str, Any] = {}
-    if {"sym_eig", "sym_eig_flip"} & set(names):
-        ea, eb = fa.sym_basis[ia], fb.sym_basis[ib]
-        ebt = eb.transpose(0, 2, 1)
-        d, d2 = _sign_sync(ea.transpose(0, 2, 1) @ a @ ea, ebt @ b @ eb)
-        built["sym_eig"] = (ea * d[:, None, :]) @ ebt
-        built["sym_eig_flip"] = (ea * d2[:, None, :]) @ ebt
+    if {"sym_eig", "sym_eig_flip"} & set(names):  # in canonical coordinates: signs only
+        built["sym_eig"], built["sym_eig_flip"] = (d[:, :, None] * np.eye(n) for d in _sign_sync(ma, mb))
     if "eig" in names:
         built["eig"] = _eig_starts(fa, fb, ia, ib)
-    if {"signs", "signs_flip"} & set(names):
-        d, d2 = _sign_sync(a, b)
-        built["signs"] = d[:, :, None] * np.eye(n)
-        built["signs_flip"] = d2[:, :, None] * np.eye(n)
-    built["identity"] = np.eye(n)
-    swap = np.eye(n)
-    if n > 1:
-        swap[[0, 1]] = swap[[1, 0]]
-    else:
-        swap = -swap
-    built["swap01"] = swap
+    if {"svd", "svd_flip"} & set(names):
+        built["svd"], built["svd_flip"] = _matched_bases(ma, mb, fa.right_sv[ia], fb.right_sv[ib])
     n_random = sum(name.startswith("random") for name in names)
     rnd = _random_orthogonal(n, n_random, seed) if n_random else None
     for s, name in enumerate(names):
@@ -422,14 +474,25 @@ def _build_starts(
     return out
 
 
+_TIE_BREAK = 1e-9  # weight of the term that decides between mirror-image matchings of eigenvalues
+
+
 def _eig_starts(fa: _OperatorFeatures, fb: _OperatorFeatures, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
-    """C = polar(Re(V_A D V_B^-1)) with eigenvalues matched by assignment and phases D solved."""
+    """C = polar(Re(V_A D V_B^-1)) with eigenvalues matched by assignment and phases D solved.
+
+    The cost of matching eigenvalue ``l`` of A to ``m`` of B is ``|l - m|^2``; a matching and
+    its mirror image (a part of it with every eigenvalue replaced by its complex conjugate, e.g.
+    two real eigenvalues of A matched to a complex pair of B either way round) cost the same,
+    so that rounding alone would decide between them. ``- 1e-9 Im(l m)``, which changes sign
+    under the mirror, decides instead; it is far below the cost differences of distinct matchings.
+    """
     p = len(ia)
-    n = fa.a.shape[-1]
+    n = fa.m.shape[-1]
     out = np.empty((p, n, n))
     for k in range(p):
         la, lb = fa.eigvals[ia[k]], fb.eigvals[ib[k]]
-        _, perm = linear_sum_assignment(np.abs(la[:, None] - lb[None, :]) ** 2)
+        cost = np.abs(la[:, None] - lb[None, :]) ** 2 - _TIE_BREAK * (la[:, None] * lb[None, :]).imag
+        _, perm = linear_sum_assignment(cost)
         va = fa.eigvecs[ia[k]]
         vb = fb.eigvecs[ib[k]][:, perm]
         vb_inv = fb.eigvecs_inv[ib[k]][perm]
@@ -665,6 +728,9 @@ def _solve_pairs(
 ) -> list[ProcrustesInfo]:
     """Solve max_C <a_i, C a_j C^T> for the pairs (first[k], second[k]); one info per pair.
 
+    The problem is solved between the operators' canonical forms (``feats.m``), so the result is
+    the same in every basis of either operator; the transform reported maps back to theirs.
+
     Every start is first run by gradient steps until its gradient norm is below ``screen_tol``
     (a dozen or two iterations; the basin is decided here); then the ``keep`` best of each pair
     (by f; None: all up to rank 16, else 4) are run to convergence (gradient norm <= ``tol``)
@@ -673,7 +739,7 @@ def _solve_pairs(
     removed by a Newton-Schulz step every 4 iterations); each pair's final candidates are
     re-orthonormalised and compared, and the distance evaluated, in float64.
     """
-    n = feats.a.shape[-1]
+    n = feats.m.shape[-1]
     names = _start_names(n_starts)
     n_s = len(names)
     keep = min(n_s if keep is None and n <= _SMALL_RANK else keep or _KEEP, n_s)
@@ -686,8 +752,8 @@ def _solve_pairs(
         ca, cb = first[lo : lo + pairs_per_chunk], second[lo : lo + pairs_per_chunk]
         p = len(ca)
         starts = _build_starts(feats, feats, ca, cb, n_starts, seed)  # [p, S, n, n]
-        a = torch.from_numpy(feats.a[ca]).to(dev)
-        b = torch.from_numpy(feats.a[cb]).to(dev)
+        a = torch.from_numpy(feats.m[ca]).to(dev)
+        b = torch.from_numpy(feats.m[cb]).to(dev)
         aw, bw = a.to(work), b.to(work)
         c0 = torch.from_numpy(np.ascontiguousarray(starts.reshape(p * n_s, n, n))).to(dev, work)
         iters = torch.zeros(p * n_s, dtype=torch.long, device=dev)
@@ -732,7 +798,8 @@ def _solve_pairs(
         its = (st["it"][rows] + iters[rows]).cpu().numpy()
         stalled = st["stalled"][rows].cpu().numpy()
         sid = start_ids[rows].cpu().numpy()
-        cb_np = c_best.cpu().numpy()
+        # back from canonical coordinates: a ~ C b C^T with C = E_a C_m E_b^T
+        cb_np = feats.frame[ca] @ c_best.cpu().numpy() @ feats.frame[cb].transpose(0, 2, 1)
         for k in range(p):
             infos.append(
                 ProcrustesInfo(
@@ -793,8 +860,19 @@ def _wasserstein_matrix(ops_a: np.ndarray, ops_b: np.ndarray, pairs: Sequence[tu
     return out
 
 
+def _orientation_keys(feats: _OperatorFeatures, ops: np.ndarray) -> list[tuple[Any, ...]]:
+    """Per operator, a key that orders the two operators of a pair, the same in every basis.
+
+    The symmetric part's spectrum of the normalised operator, rounded to 1e-9: far above the
+    ~1e-15 differences a change of basis leaves in it, so a rotated operator gets the same key
+    (unless a value lies within ~1e-15 of a rounding boundary). Operators with equal spectra
+    (twins) are ordered by their bytes.
+    """
+    return [(*np.round(ev, 9).tolist(), _digest(op)) for ev, op in zip(feats.sym_eigvals, ops, strict=True)]
+
+
 def _oriented_pairs(
-    da: list[bytes], db: list[bytes], pairs: Sequence[tuple[int, int]]
+    da: Sequence[Any], db: Sequence[Any], pairs: Sequence[tuple[int, int]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each pair, whether to solve it as (a_i, b_j) or as (b_j, a_i): fixed by content."""
     flip = np.array([da[i] > db[j] for i, j in pairs], dtype=bool)
@@ -834,13 +912,12 @@ def _distance_matrix(
             "score='wasserstein'"
         )
     same = ops_b is ops_a
-    da = [_digest(o) for o in ops_a]
-    db = da if same else [_digest(o) for o in ops_b]
-    ii, jj, flip = _oriented_pairs(da, db, pairs)
     # stack both operator sets so a flipped pair is just (b_j, a_i); features computed once
     allops = ops_a if same else np.concatenate([ops_a, ops_b])
     off = 0 if same else len(ops_a)
     feats = _OperatorFeatures(allops)
+    keys = _orientation_keys(feats, allops)
+    ii, jj, flip = _oriented_pairs(keys[: len(ops_a)], keys[off:], pairs)
     first = np.where(flip, jj + off, ii)
     second = np.where(flip, ii, jj + off)
     res = _solve_pairs(

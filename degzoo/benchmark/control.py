@@ -36,7 +36,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from degzoo.benchmark.stats import score_dict
 from degzoo.engine import run_jobs
 from degzoo.environment import environment
 from degzoo.errors import InvalidParameterError, UnknownNameError, ValidationError
+from degzoo.files import write_atomically
 from degzoo.plugins import import_object
 from degzoo.progress import heartbeat
 from degzoo.training import Control, available_controls, control_from_dict, get_control
@@ -798,15 +798,7 @@ def _validated(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(result: dict[str, Any], path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # readable by all, like the shards (mkstemp creates 0600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(result, indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
 
 
 def _jsonable(obj: Any) -> Any:

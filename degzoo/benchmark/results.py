@@ -48,7 +48,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -63,6 +62,7 @@ from referencing import Registry, Resource
 from degzoo._version import __version__
 from degzoo.environment import environment
 from degzoo.errors import ValidationError
+from degzoo.files import write_atomically
 
 SCHEMA_VERSION = 1
 #: The JSON Schema of result files, shipped next to this module (see :func:`result_schema`).
@@ -210,18 +210,7 @@ class MetricResult:
         text = json.dumps(data, indent=2, allow_nan=False) + "\n"
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o644)  # readable by all, like the zoo's shards (mkstemp creates 0600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, text)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MetricResult:

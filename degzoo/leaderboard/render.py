@@ -35,6 +35,7 @@ from typing import Any
 
 from degzoo.benchmark.results import SCHEMA_FILE
 from degzoo.benchmark.scoring import RANKED_SUITES, Z95, Triple, score_triple, suite_main_score
+from degzoo.files import write_atomically
 from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
 from degzoo.leaderboard.tiers import CONTROL_LEVELS, Ranking, rank_documents
 from degzoo.leaderboard.validate import Entry, validate_tree
@@ -698,18 +699,6 @@ def write_parquet(board: Board, path: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_board(
     root: str | os.PathLike[str] = "leaderboard",
     *,
@@ -749,6 +738,6 @@ def build_board(
             Path(tmp).unlink(missing_ok=True)
         written.append(root_path / PARQUET_NAME)
     for path, data in outputs.items():
-        _atomic_write(path, data)
+        write_atomically(path, data)
         written.append(path)
     return BuildReport(root_path, board.n_entries, written, [], board.warnings)

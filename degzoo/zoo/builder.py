@@ -22,7 +22,6 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +35,7 @@ from degzoo._version import __version__
 from degzoo.engine import run_jobs
 from degzoo.environment import environment
 from degzoo.errors import DegzooError, InvalidParameterError, ZooFormatError
+from degzoo.files import write_atomically
 from degzoo.progress import progress_bar
 from degzoo.training import train_ensemble
 from degzoo.zoo.card import write_card
@@ -351,15 +351,7 @@ def _read_record(out: Path, condition_id: str) -> dict[str, Any]:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write a small JSON file atomically (temporary file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # readable by all, like the shards (mkstemp creates 0600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(data))
 
 
 def _remove_partial(out: Path) -> None:

@@ -21,13 +21,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from degzoo.errors import ChecksumError, InvalidParameterError, ZooFormatError
+from degzoo.files import write_atomically
 
 __all__ = [
     "MANIFEST_NAME",
@@ -176,19 +176,7 @@ def write_manifest(release_dir: str | os.PathLike[str], manifest: Mapping[str, A
             + "\nBuild it with degzoo.zoo.manifest.build_manifest()."
         )
     text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    target = root / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a release is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(root / MANIFEST_NAME, text)
 
 
 def _manifest_path(release_dir_or_file: str | os.PathLike[str]) -> Path:

@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -104,8 +105,12 @@ def run_jobs(
 def _exit_reasons(processes: Sequence[Any]) -> str:
     """How the pool's workers that ended did, e.g. 'killed by signal 9 (SIGKILL)'."""
     reasons = set()
+    deadline = time.monotonic() + 5.0
     for proc in processes:
-        proc.join(timeout=1.0)  # reap it: a dead worker's exit code is known only once waited for
+        # Reap it: a dead worker's exit code is known only once waited for. The pool's own thread
+        # reaps the same processes, and a join that loses that race reads no code, so ask again.
+        while proc.exitcode is None and time.monotonic() < deadline:
+            proc.join(timeout=0.05)
         code = proc.exitcode
         if code is not None and code < 0:
             reasons.add(f"killed by signal {-code} ({signal.Signals(-code).name})")

@@ -13,6 +13,7 @@ import pytest
 import degzoo.progress
 from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness, load_result, validate_result
 from degzoo.benchmark.scoring import metric_score
+from degzoo.benchmark.suites import Settings
 from degzoo.errors import ValidationError
 from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric
 from degzoo.zoo import Release
@@ -181,12 +182,16 @@ def test_honest_metric_scorecard(tiny_release, tmp_path):
     assert 0 <= trend["scores"]["expected_sign_share"]["value"] <= 1
     rel = data["suites"]["reliability"]["scores"]
     assert rel["test_retest_spearman"]["value"] == 1.0  # weights do not depend on the probe set
+    group = next(g for g in data["settings"]["groups"] if data["settings"]["home_condition"] in g)
+    per_condition = data["suites"]["reliability"]["details"]["conditions"]
+    assert [c["condition"] for c in per_condition] == group  # the mean over the home group
+    assert rel["test_retest_spearman"]["n"] == sum(len(c["members"]) for c in per_condition)
     assert "degeneracy_n4" in data["suites"]["sample_size"]["scores"]
     assert data["cost"]["pairs"] > 0 and data["cost"]["per_suite"]["calibration"]["pairs"] > 0
     for suite in data["suites"].values():
         for s in suite["scores"].values():
             assert s["low"] <= s["high"] and s["n"] >= 0
-    assert data["settings"]["max_members"] == 6 and data["settings"]["groups"]
+    assert data["settings"]["max_members"] == Settings.max_members and data["settings"]["groups"]
     text = format_scorecard(result)
     assert "conformance" in text and "checks_passed" in text and "weights_frobenius" in text
     # the scorecard says which scores are main, which way is better, and the score the board ranks by

@@ -137,6 +137,8 @@ def _mutate(doc: dict, change: str) -> None:
         doc["submission"]["name"] = "∑∑∑"
     elif change == "created":
         doc["created"] = "yesterday"
+    elif change == "protocol":
+        doc["settings"].update(max_members=6, noise_levels=[0.1])
     else:  # pragma: no cover
         raise AssertionError(change)
 
@@ -163,6 +165,8 @@ def _mutate(doc: dict, change: str) -> None:
         ("no_main_score", "suites.calibration.scores", "main score"),
         ("bad_name", "submission.name", "ASCII"),
         ("created", "created", "ISO-8601"),
+        ("protocol", "settings.max_members", "re-run `degzoo evaluate`"),
+        ("protocol", "settings.noise_levels", "[0.003, 0.01, 0.03, 0.1, 0.3]"),
     ],
 )
 def test_each_problem_names_its_field_and_the_fix(change: str, field: str, words: str) -> None:
@@ -554,6 +558,22 @@ def test_add_reference_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         add_reference_results(harness_out, root, known=KNOWN, build=False)
 
 
+def test_reference_entries_of_one_metric_are_named_by_the_parameters_that_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness_out = tmp_path / "harness"
+    harness_out.mkdir()
+    for variant in ("ood", "input_noise"):
+        doc = make_result(submission=False, level="behaviour",
+                          params={"variant": variant, "n_trials": 64, "noise": 0.1, "seed": 0})
+        doc["metric"]["name"] = "behaviour_ood"
+        (harness_out / f"{variant}.json").write_bytes(dump(doc))
+    ship(monkeypatch, *(json.loads(p.read_text()) for p in harness_out.iterdir()))
+    written = add_reference_results(harness_out, tmp_path / "lb", known=KNOWN, build=False)
+    names = sorted(json.loads(p.read_text())["submission"]["name"] for p in written)
+    assert names == ["behaviour_ood", "behaviour_ood (variant=input_noise)"]
+
+
 def _cli(argv: list[str]) -> int:
     from degzoo.cli import leaderboard as cli
 
@@ -652,7 +672,7 @@ def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.Monk
     rel = open_release(zoo)
     known = {rel.name: rel.sha256}
     run = bench.evaluate_metric(
-        "weights_frobenius", zoo, suites=["conformance", "discriminability"], max_members=4, progress=False
+        "weights_frobenius", zoo, suites=["conformance", "discriminability"], progress=False
     )
     doc = json.loads(run.dumps())
     assert {s["status"] for s in doc["suites"].values()} == {"ok"}
@@ -743,8 +763,11 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     shipped_root = Path(__file__).resolve().parents[1] / "leaderboard"
     entries = [e for e in validate_tree(shipped_root) if e.role == "reference"]
     controls = [e for e in validate_tree(shipped_root) if e.role == "negative control"]
-    assert len(entries) == 8 and all(e.reference for e in entries)
-    assert len(controls) == 15 and not any(e.reference for e in controls)
+    shipped = shipped_root.parent / "degzoo" / "reference"
+    assert len(entries) == len(list((shipped / "metrics").glob("*.json"))) == 10
+    assert all(e.reference for e in entries)
+    assert len(controls) == len(list((shipped / "negative-controls").glob("*.json"))) == 15
+    assert not any(e.reference for e in controls)
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())
     doc["suites"]["discriminability"]["details"]["note"] = "edited"

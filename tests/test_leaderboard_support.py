@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from degzoo.benchmark.results import MAIN_SCORES
+from degzoo.benchmark.suites import Settings
 from degzoo.leaderboard import layout_path
 
 RELEASE = "test-zoo-v1"
@@ -82,7 +83,7 @@ def make_result(
             "params": params if params is not None else {"rank": 10, "delays": 5, "seed": name},
             "invariances": ["orthogonal", "permutation"],
         },
-        "settings": {"max_members": 6, "time_limit": 60.0, "seed": 0, "n_boot": 1000},
+        "settings": {"max_members": Settings.max_members, "time_limit": 60.0, "seed": 0, "n_boot": 1000},
         "suites": suites,
         # the harness's summary: the headline scores as "<suite>.<score>"
         "summary": {

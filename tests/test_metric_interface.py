@@ -209,9 +209,13 @@ def test_behaviour_ood_matches_direct_computation(tiny_ensemble):
     twin_scores = metric.member_scores(_permuted_twin(tiny_ensemble))
     np.testing.assert_allclose(twin_scores, scores, rtol=1e-5)
     for variant in ("input_noise", "weight_noise"):
-        noisy = BehaviourOOD(variant=variant, n_trials=8, noise=0.5).member_scores(tiny_ensemble)
-        assert noisy.shape == (4,) and np.all(noisy > 0)
-        assert not np.allclose(noisy, scores)
+        noisy = BehaviourOOD(variant=variant, n_trials=8, noise=0.5)
+        noisy_scores = noisy.member_scores(tiny_ensemble)
+        assert noisy_scores.shape == (4,) and np.all(noisy_scores > 0)
+        assert not np.allclose(noisy_scores, scores)
+        # it claims permutation invariance exactly when a permuted twin keeps its loss
+        twin = noisy.member_scores(_permuted_twin(tiny_ensemble))
+        assert ("permutation" in noisy.invariances) == np.allclose(twin, noisy_scores, rtol=1e-5), variant
     with pytest.raises(InvalidParameterError, match="variant"):
         BehaviourOOD(variant="sideways")
 

@@ -10,6 +10,8 @@ from contract import assert_scores_agree
 
 from degzoo.benchmark import evaluate_metric
 from degzoo.benchmark.results import load_result
+from degzoo.benchmark.scoring import metric_score
+from degzoo.benchmark.suites import REFERENCE_METRICS, protocol_differences
 from degzoo.zoo import open_release
 
 REFERENCE_DIR = Path(str(resources.files("degzoo") / "reference" / "metrics"))
@@ -37,3 +39,12 @@ def test_recomputed_subset_matches_shipped(name):
         assert new.status == old.status == "ok", suite
         for score, value in old.scores.items():
             assert_scores_agree(value.value, new.scores[score].value, f"{suite}.{score}")
+
+
+def test_shipped_reference_metrics_meet_the_precision_goal():
+    """The protocol's sizes give each level's reference metric a 95 % interval of at most ±0.05."""
+    for name in REFERENCE_METRICS.values():
+        result = load_result(REFERENCE_DIR / f"{name}.json")
+        assert protocol_differences(result.settings) == {}, name
+        value, low, high = metric_score(result.to_json()["suites"])
+        assert (high - low) / 2 <= 0.05, f"{name}: {value:.3f} ({low:.3f}-{high:.3f})"

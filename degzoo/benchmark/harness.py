@@ -68,7 +68,7 @@ def evaluate_metric(
     release: Any = None,
     *,
     suites: Iterable[str] | str | None = None,
-    max_members: int = 6,
+    max_members: int = Settings.max_members,
     time_limit: float | None = 60.0,
     seed: int = 0,
     progress: bool = True,

@@ -14,9 +14,10 @@ conformance ratios, whose interval is the range over the twins tested.
 
 from __future__ import annotations
 
+import json
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -81,21 +82,25 @@ def higher_is_better(suite: str, score: str) -> bool | None:
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes and tolerances of a run (recorded in the result's ``settings``)."""
+    """Sizes and tolerances of a run (recorded in the result's ``settings``).
 
-    max_members: int = 6
+    The defaults are the board's scoring protocol (:func:`protocol_differences`): sized so that the
+    reference metrics' scores have 95 % intervals of at most ±0.05 on the embedded zoo.
+    """
+
+    max_members: int = 16
     time_limit: float | None = 60.0
     budget: float | None = None
     seed: int = 0
     n_boot: int = 1000
     conformance_members: int = 3
-    calibration_members: int = 3
+    calibration_members: int = 12
     identity_tolerance: float = 0.01
     invariance_tolerance: float = 0.05
     float_copy_noise: float = 1e-6
     twin_noise: float = 0.01
-    families: int = 3
-    family_size: int = 3
+    families: int = 5
+    family_size: int = 4
     noise_levels: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3)
     alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     sample_sizes: tuple[int, ...] = (4, 8, 12, 16)
@@ -104,6 +109,19 @@ class Settings:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Settings that bound how long a run may take without changing what it measures.
+RUN_LIMITS = frozenset({"time_limit", "budget"})
+
+
+def protocol_differences(settings: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{name: (recorded, protocol)}`` for each recorded setting that is not the board's protocol
+    (the :class:`Settings` defaults, limits aside), compared as JSON. Scores from other sizes are
+    not comparable: fewer members or twins give other values and wider intervals."""
+    protocol = json.loads(json.dumps(Settings().to_json()))
+    return {k: (settings[k], v) for k, v in protocol.items()
+            if k not in RUN_LIMITS and k in settings and settings[k] != v}
 
 
 @dataclass
@@ -662,59 +680,86 @@ def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Sett
 def reliability(ctx: Context, out: SuiteResult) -> None:
     """Same networks on two independent probe sets, handed over in another order the second time:
     same pairwise matrix (Spearman), and a network against itself across probe sets below the
-    between-network distances (AUROC; the paper's null)."""
-    s, runner, home = ctx.settings, ctx.runner, ctx.home
-    idx = ctx.members(home)
-    if idx.size < 3:
-        out.status, out.message = "skipped", f"condition {home!r} has fewer than 3 members"
+    between-network distances (AUROC; the paper's null). Each score is the mean over the home
+    condition's group (conditions of one task, architecture and probe set), so that it rests on
+    several ensembles; the interval resamples the members of every condition independently."""
+    group = next((g for g in ctx.groups if ctx.home in g), [ctx.home])
+    conditions = [c for c in group if ctx.members(c).size >= 3]
+    if not conditions:
+        out.status, out.message = "skipped", f"condition {ctx.home!r} has fewer than 3 members"
         return
-    base = runner.sub(home, idx)
+    rng = ctx.rng("reliability")
+    per_condition: list[dict[str, Any]] = []
+    out.details.update(conditions=per_condition, pooling="mean over conditions")
+    retest: list[tuple[float, np.ndarray]] = []
+    null: list[tuple[float, np.ndarray]] = []
+    ratio: list[tuple[float, np.ndarray]] = []
+    n_total = 0
+    for cond in conditions:
+        detail, parts = _retest(ctx, cond, rng)
+        per_condition.append(detail)
+        n_total += len(detail["members"])
+        for dest, part in zip((retest, null, ratio), parts, strict=True):
+            if part is not None:
+                dest.append(part)
+        for name, parts_so_far in (("test_retest_spearman", retest), ("null_auroc", null),
+                                   ("null_ratio", ratio)):
+            if parts_so_far:
+                value = float(np.mean([v for v, _ in parts_so_far]))
+                reps = np.mean(np.stack([r for _, r in parts_so_far]), axis=0)
+                if (sc := stats.score(value, reps, n_total)) is not None:
+                    out.scores[name] = sc
+    if not retest:
+        out.details["test_retest_undefined"] = "every pairwise matrix is constant"
+
+
+def _retest(ctx: Context, cond: str, rng: np.random.Generator
+            ) -> tuple[dict[str, Any], list[tuple[float, np.ndarray] | None]]:
+    """One condition's reliability: details, and (value, bootstrap replicates) of the test-retest
+    Spearman, the null AUROC and the null ratio (None where undefined)."""
+    s, runner = ctx.settings, ctx.runner
+    idx = ctx.members(cond)
+    base = runner.sub(cond, idx)
     n_probe = base.probe_inputs.shape[0]
     e1, e2 = with_probe(base, n_probe, 1), with_probe(base, n_probe, 2)
     key = tuple(int(i) for i in idx)
-    out.details.update(condition=home, members=idx.tolist(), probe_sets=[
-        f"task.probe(n={n_probe}, seed=1)", f"task.probe(n={n_probe}, seed=2)"])
-    rng = ctx.rng("reliability")
-    D1 = runner.pairwise(("probe1", home, key), e1)
+    detail: dict[str, Any] = {"condition": cond, "members": idx.tolist(), "probe_sets": [
+        f"task.probe(n={n_probe}, seed=1)", f"task.probe(n={n_probe}, seed=2)"]}
+    D1 = runner.pairwise(("probe1", cond, key), e1)
     e2_order, order = shuffled(e2, rng)  # the retest hands the networks over in another order
     D2 = np.empty((idx.size, idx.size))
-    D2[np.ix_(order, order)] = runner.pairwise(("probe2", home, key, tuple(int(o) for o in order)), e2_order)
-    u1, u2 = stats.off_diagonal(D1), stats.off_diagonal(D2)
+    D2[np.ix_(order, order)] = runner.pairwise(("probe2", cond, key, tuple(int(o) for o in order)), e2_order)
     if np.array_equal(D1, D2):
-        out.details["note"] = "identical matrices on both probe sets: the metric does not use the probe set"
+        detail["note"] = "identical matrices on both probe sets: the metric does not use the probe set"
     n = idx.size
-    value = stats.spearman(u1, u2)
     boot = rng.integers(0, n, size=(s.n_boot, n))
+    value = stats.spearman(stats.off_diagonal(D1), stats.off_diagonal(D2))
     v1, _, _, _ = stats.pair_values(D1, boot)
     v2, _, _, _ = stats.pair_values(D2, boot)
-    reps = stats.spearman_masked_rows(v1, v2)
-    if (sc := stats.score(value, reps, n)) is not None:
-        out.scores["test_retest_spearman"] = sc
-    else:
-        out.details["test_retest_undefined"] = "a pairwise matrix is constant"
-    X = _shuffled_cross(runner, ("probe1", home, key), e1, ("probe2", home, key), e2, rng)
+    retest = (value, stats.spearman_masked_rows(v1, v2)) if np.isfinite(value) else None
+    detail["test_retest_spearman"] = value if np.isfinite(value) else None
+
+    X = _shuffled_cross(runner, ("probe1", cond, key), e1, ("probe2", cond, key), e2, rng)
     self_d = np.diag(X)
     off = ~np.eye(n, dtype=bool)
     between = X[off]
-    out.details.update(self_distances=self_d.tolist(), median_between=float(np.median(between)))
-    value = stats.auroc(between, self_d)
     # replicates: ordered pairs (i != j) of resampled members, a member against its own copy left out
     sub = X[boot[:, :, None], boot[:, None, :]][:, off]
     distinct = (boot[:, :, None] != boot[:, None, :])[:, off]
     bw = np.where(distinct, sub, np.nan)
     sd = self_d[boot]
     positive = np.concatenate([np.ones(bw.shape[1], bool), np.zeros(n, bool)])
-    reps = stats.auroc_rows(np.concatenate([bw, sd], axis=1),
-                            np.broadcast_to(positive, (s.n_boot, positive.size)))
-    if (sc := stats.score(value, reps, n)) is not None:
-        out.scores["null_auroc"] = sc
+    auc = stats.auroc(between, self_d)
+    null = (auc, stats.auroc_rows(np.concatenate([bw, sd], axis=1),
+                                  np.broadcast_to(positive, (s.n_boot, positive.size))))
     med = float(np.median(between))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mb = np.nanmedian(bw, axis=1)
         ratio_reps = np.where(mb > 0, np.median(sd, axis=1) / np.where(mb > 0, mb, 1.0), np.nan)
-    if med > 0 and (sc := stats.score(float(np.median(self_d) / med), ratio_reps, n)) is not None:
-        out.scores["null_ratio"] = sc
+    ratio = (float(np.median(self_d) / med), ratio_reps) if med > 0 else None
+    detail.update(null_auroc=auc, self_distances=self_d.tolist(), median_between=med)
+    return detail, [retest, null, ratio]
 
 
 # --------------------------------------------------------------------------------------------

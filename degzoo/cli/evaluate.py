@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from degzoo.benchmark.suites import Settings
 from degzoo.errors import InvalidParameterError
 
 #: A thread count above this many times the machine's cores is refused as a typo.
@@ -49,9 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("degzoo-results"),
                    help="output folder; result files go to OUT/results/ (default: degzoo-results)")
     p.add_argument("--suites", default=None, help="comma-separated suites (default: all)")
-    p.add_argument("--max-members", type=int, default=6, help="members per condition (default: 6)")
-    p.add_argument("--time-limit", type=float, default=60.0, metavar="SECONDS",
-                   help="seconds per suite, 0 for none (default: 60)")
+    p.add_argument("--max-members", type=int, default=Settings.max_members,
+                   help=f"members per condition (default: {Settings.max_members}, the board's protocol; "
+                        "results with fewer are not ranked)")
+    p.add_argument("--time-limit", type=float, default=600.0, metavar="SECONDS",
+                   help="seconds per suite, 0 for none (default: 600; a suite stopped by it scores 0 "
+                        "on the board)")
     p.add_argument("--scorecard-seconds", type=float, default=0.0, metavar="SECONDS",
                    help="seconds for each metric's whole scorecard, 0 for none (default: none); "
                    "--budget is a deprecated alias")

@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from degzoo.leaderboard.render import BuildReport, build_board, collect_board, render_html, render_markdown
 from degzoo.leaderboard.schema import (
@@ -105,10 +106,11 @@ def add_reference_results(
 
     Each ``*.json`` result gets ``submission = {name, authors, code_url, paper_url, package:
     {"name": "degzoo", "version": <its degzoo_version>}}``; its name is the metric's or control's
-    name, or ``names[<file name>]``. Only results whose content degzoo ships are accepted: that is
-    what makes an entry a reference (★) or a negative control, never a flag. An entry of package
-    ``degzoo`` by the same ``authors`` already at the same place is replaced (regenerated
-    references); any other existing entry is never touched. Every file is validated before
+    name with the parameters that differ from the metric's defaults (``behaviour_ood
+    (variant=input_noise)``), or ``names[<file name>]``. Only results whose content degzoo ships
+    are accepted: that is what makes an entry a reference (★) or a negative control, never a flag.
+    An entry of package ``degzoo`` by the same ``authors`` already at the same place is replaced
+    (regenerated references); any other existing entry is never touched. Every file is validated before
     anything is written; then the board is rebuilt (``build``). Returns the written paths.
     """
     src = Path(results_dir)
@@ -126,7 +128,7 @@ def add_reference_results(
             problems.append(Problem("<document>", "is not a result (JSON object)", str(f)))
             continue
         ident = doc.get("metric") if doc.get("kind") == "metric" else doc.get("control")
-        name = (names or {}).get(f.name) or (ident.get("name") if isinstance(ident, dict) else None)
+        name = (names or {}).get(f.name) or _reference_name(ident)
         doc = {k: v for k, v in doc.items() if k != "submission"}
         doc["submission"] = {
             "name": name,
@@ -157,10 +159,10 @@ def add_reference_results(
             )
             continue
         if target.exists():
-            try:
-                old = load_entry(target, known=known).submission
+            try:  # whose entry it is, read even when it no longer validates (an older protocol)
+                old = read_result(target)[0]["submission"]
                 replace_ok = old["package"]["name"] == "degzoo" and old["authors"] == authors
-            except SubmissionError:
+            except (SubmissionError, KeyError, TypeError):
                 replace_ok = False
             if not replace_ok:
                 problems.append(
@@ -198,3 +200,19 @@ def add_reference_results(
     if build:
         build_board(root, known=known)
     return written
+
+
+def _reference_name(ident: Any) -> str | None:
+    """A shipped result's entry name: its metric's name, and its parameters that are not the
+    registered metric's defaults in brackets, so that two settings of one metric are two entries."""
+    if not isinstance(ident, dict) or not isinstance(ident.get("name"), str):
+        return None
+    from degzoo import metrics
+
+    name, params = ident["name"], ident.get("params") or {}
+    try:
+        defaults = metrics.get(name).get_params()
+    except Exception:  # not a registered metric (a control-track method): its name alone
+        return name
+    changed = [f"{k}={v}" for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v]
+    return f"{name} ({', '.join(changed)})" if changed else name

@@ -40,6 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from degzoo.benchmark.results import SUMMARY_SCORES, Problem, result_problems
+from degzoo.benchmark.suites import protocol_differences
 from degzoo.errors import ValidationError
 
 __all__ = [
@@ -298,7 +299,7 @@ def check_document(
     if isinstance(doc, dict):
         problems += _zoo_problems(doc.get("zoo"), known_releases(known))
         if not problems:
-            problems += _ranking_problems(doc)
+            problems += _ranking_problems(doc) + _protocol_problems(doc)
         sub = doc.get("submission")
         package = sub.get("package") if isinstance(sub, dict) else None
         foreign = isinstance(package, dict) and package.get("name") != "degzoo"
@@ -325,6 +326,16 @@ def _zoo_problems(zoo: Any, known: Mapping[str, KnownRelease]) -> list[Problem]:
                         f"{known[release].manifest_sha256}): the result was computed on a different or "
                         "modified copy of the zoo; re-run the harness on the published release.")]
     return []
+
+
+def _protocol_problems(doc: dict[str, Any]) -> list[Problem]:
+    """A metric result is ranked only if it was scored with the board's protocol (same sizes)."""
+    if doc["kind"] != "metric":
+        return []
+    return [Problem(f"settings.{name}", f"is {json.dumps(recorded)}, but the board compares results scored "
+                    f"with {json.dumps(protocol)} (the harness's defaults); re-run `degzoo evaluate` "
+                    f"without changing it")
+            for name, (recorded, protocol) in protocol_differences(doc.get("settings") or {}).items()]
 
 
 def _ranking_problems(doc: dict[str, Any]) -> list[Problem]:

@@ -3,7 +3,8 @@
 The paper's measure is σ_OOD, the population standard deviation across members of the loss on the
 task's out-of-distribution variant (double trial length; double delay for delayed discrimination).
 Two further probes of the same kind are options: Gaussian noise on the inputs, and Gaussian noise
-on the recurrent weights (relative to their RMS). A behaviour metric's ``member_scores`` are the
+on the recurrent weights (relative to their RMS; one draw per weight position, so that variant
+claims no invariance). A behaviour metric's ``member_scores`` are the
 per-member losses; its pairwise distance is the absolute difference of two members' losses.
 """
 
@@ -40,6 +41,10 @@ class BehaviourOOD(Metric):
             )
         if not self.noise >= 0:
             raise InvalidParameterError(f"behaviour_ood: noise must be >= 0, got {self.noise!r}")
+        if self.variant == "weight_noise":
+            # One draw of noise per weight position: relabelled or sign-flipped units meet other
+            # noise, so a twin's loss differs (the benchmark's conformance suite caught the claim).
+            self.invariances = frozenset()
 
     def member_scores(self, ensemble: Any) -> np.ndarray:
         """Loss ``[E]`` of every member under this metric's shift."""

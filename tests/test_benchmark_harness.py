@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -12,9 +13,10 @@ import pytest
 
 import degzoo.progress
 from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness, load_result, validate_result
+from degzoo.benchmark.harness import NOT_RUN
 from degzoo.benchmark.scoring import metric_score
 from degzoo.benchmark.suites import Settings
-from degzoo.errors import ValidationError
+from degzoo.errors import InvalidParameterError, ValidationError
 from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric
 from degzoo.zoo import Release
 from degzoo.zoo.builder import build_release
@@ -401,3 +403,53 @@ def test_cli_evaluate_writes_result_and_prints_table(tiny_release, tmp_path, cap
     assert set(data["suites"]) == set(SUITES)
     assert data["zoo"]["manifest_sha256"] == tiny_release.sha256
     assert data["suites"]["agreement"]["details"]["reference"] == "weights_perm"
+
+
+@dataclass
+class StopsOnce(FrobeniusWeightDistance):
+    """Frobenius distance that presses Ctrl-C inside one suite, and counts its calls per suite."""
+
+    name: ClassVar[str] = "stops_once"
+    calls: ClassVar[dict[str, int]] = {}
+    stop_in: ClassVar[str | None] = None
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        suite = threading.current_thread().name.removeprefix("degzoo-suite-")
+        StopsOnce.calls[suite] = StopsOnce.calls.get(suite, 0) + 1
+        if suite == StopsOnce.stop_in:
+            raise KeyboardInterrupt
+        return super().compare(a, b, symmetric)
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(tiny_release, tmp_path):
+    suites = ["conformance", "discriminability", "reliability"]
+    path = tmp_path / "results" / "stops_once.json"
+    StopsOnce.stop_in = "discriminability"
+    stopped = evaluate_metric(StopsOnce(), tiny_release, suites=suites, checkpoint=path, **FAST)
+    on_disk = load_result(path)
+    assert on_disk.cost["interrupted"] and on_disk.suites["conformance"].status == "ok"
+    not_run = on_disk.suites["reliability"]
+    assert not_run.status == "error" and not_run.message == NOT_RUN
+    assert stopped.suites["discriminability"].status == "error"
+
+    StopsOnce.stop_in, StopsOnce.calls = None, {}
+    resumed = evaluate_metric(StopsOnce(), tiny_release, suites=suites, checkpoint=path, resume=True, **FAST)
+    assert "conformance" not in StopsOnce.calls  # taken from the checkpoint, not run again
+    assert resumed.cost["resumed_suites"] == ["conformance"] and "interrupted" not in resumed.cost
+    fresh = evaluate_metric(StopsOnce(), tiny_release, suites=suites, **FAST)
+    for name in suites:
+        assert resumed.suites[name].status == "ok"
+        assert resumed.suites[name].to_json()["scores"] == fresh.suites[name].to_json()["scores"], name
+    assert load_result(path).to_json()["suites"] == resumed.to_json()["suites"]  # the file is final
+
+
+def test_resuming_another_run_is_refused_and_leaves_the_file(tiny_release, tmp_path):
+    path = tmp_path / "cka.json"
+    evaluate_metric("cka", tiny_release, suites=["conformance"], checkpoint=path, **FAST)
+    before = path.read_bytes()
+    with pytest.raises(InvalidParameterError, match=r"another run \(settings.seed differ\)"):
+        evaluate_metric("cka", tiny_release, suites=["conformance"], checkpoint=path, resume=True,
+                        **{**FAST, "seed": 1})
+    assert path.read_bytes() == before
+    with pytest.raises(InvalidParameterError, match="needs checkpoint="):
+        evaluate_metric("cka", tiny_release, suites=["conformance"], resume=True, **FAST)

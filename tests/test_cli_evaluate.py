@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from test_benchmark_harness import AllNaN  # noqa: F401  (loaded by the CLI as test_cli_evaluate:AllNaN)
 
+from degzoo.benchmark.harness import NOT_RUN
 from degzoo.cli import build_parser, main
 from degzoo.leaderboard.schema import check_document
 from degzoo.metrics import FrobeniusWeightDistance
@@ -134,6 +135,20 @@ def test_params_reach_the_metric_result_and_file_name(capsys, tmp_path):
     assert default["metric"]["params"] == {"normalize": "entries", "use_io": False}
 
 
+def test_resume_takes_the_finished_suites_and_refuses_another_run(capsys, tmp_path):
+    base = ["evaluate", "--metric", "weights_frobenius", "--out", str(tmp_path)]
+    assert main([*base, "--suites", "conformance", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--suites", "conformance,reliability", "--resume"]) == 0
+    assert "conformance       ok       (from " in capsys.readouterr().err
+    doc = json.loads((tmp_path / "results" / "weights_frobenius.json").read_text())
+    assert doc["cost"]["resumed_suites"] == ["conformance"]
+    assert {name: suite["status"] for name, suite in doc["suites"].items()} == {
+        "conformance": "ok", "reliability": "ok"}
+    assert main([*base, "--suites", "conformance", "--seed", "3", "--resume", "--quiet"]) == 2
+    assert "cannot resume" in capsys.readouterr().err
+
+
 def test_evaluate_output_is_a_leaderboard_submission(capsys, tmp_path):
     code = main(["evaluate", "--metric", "weights_frobenius", "--suites", "conformance",
                  "--out", str(tmp_path), "--quiet", "--name", "My Frobenius",
@@ -218,4 +233,5 @@ def test_ctrl_c_during_dsa_exits_130_with_the_partial_result(tmp_path):
     data = json.loads((tmp_path / "results" / "dsa.json").read_text())
     assert data["cost"]["interrupted"] is True
     assert data["suites"]["conformance"]["message"] == "interrupted by the user"
-    assert data["suites"]["calibration"]["status"] == "skipped"
+    assert data["suites"]["calibration"]["status"] == "error"  # scores 0; a resumed run runs it
+    assert data["suites"]["calibration"]["message"] == NOT_RUN

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 import threading
@@ -36,9 +37,9 @@ from typing import Any
 import numpy as np
 
 import degzoo.progress
-from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable
+from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable, load_result
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
-from degzoo.benchmark.suites import REFERENCE_METRICS, SUITE_FUNCTIONS, SUITES, Context, Settings
+from degzoo.benchmark.suites import REFERENCE_METRICS, RUN_LIMITS, SUITE_FUNCTIONS, SUITES, Context, Settings
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics.base import MAX_NAME_LENGTH, check_name
 
@@ -75,6 +76,8 @@ def evaluate_metric(
     n_boot: int = 1000,
     condition: str | None = None,
     budget: float | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> MetricResult:
     """Score ``metric`` (a registered name, ``"module:attr"``, a :class:`~degzoo.metrics.Metric`,
     a class or a plain function with a ``level`` attribute) on a zoo release.
@@ -86,8 +89,13 @@ def evaluate_metric(
     (default: the first condition of the largest group sharing task and architecture).
     ``budget``: seconds for the whole scorecard (None: no budget); each suite then gets
     ``min(time_limit, budget left)``, and suites left when it is spent are reported as ``timeout``.
-    A release that cannot be opened or an unknown suite name raise; everything the metric does
-    is recorded in the result instead.
+    ``checkpoint``: a result file rewritten (atomically) after every suite, suites not run yet
+    marked :data:`NOT_RUN`, so that a long run that stops keeps what it finished. With ``resume``,
+    the suites it finished (ok, failed, or skipped as not applicable) are taken from it instead of
+    run again, once it is checked to be the same metric, zoo, settings and degzoo version; each
+    suite draws from its own seeded stream, so a resumed result equals an uninterrupted one
+    (timings aside). A release that cannot be opened, an unknown suite name or a checkpoint that
+    cannot be resumed raise; everything the metric does is recorded in the result instead.
     """
     t_start = time.perf_counter()
     from degzoo.zoo import Release, open_release
@@ -131,13 +139,27 @@ def evaluate_metric(
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
     result = MetricResult(zoo=zoo, metric=identity)
+    this_run = _settings_json(settings, names, home, groups)
+    done = _resumable_suites(checkpoint, result, this_run) if resume else {}
     per_suite: dict[str, Any] = {}
     interrupted = False
     log(f"[{identity['name']}] scoring on {rel.name} ({len(rel.conditions)} conditions); "
         f"home condition {home}, {len(groups)} group(s) sharing task and architecture")
+
+    def save_checkpoint() -> None:
+        if checkpoint is not None:
+            snapshot = MetricResult(zoo=zoo, metric=identity, suites={
+                n: result.suites.get(n) or SuiteResult(status="error", message=NOT_RUN) for n in names})
+            _finish(snapshot, settings, names, home, groups, runner, per_suite, t_start, done, False)
+            snapshot.write(checkpoint)
+
     for name in names:
         if interrupted:
-            result.suites[name] = SuiteResult(status="skipped", message="the run was interrupted")
+            result.suites[name] = SuiteResult(status="error", message=NOT_RUN)
+            continue
+        if name in done:
+            result.suites[name], per_suite[name] = done[name]
+            log(f"[{identity['name']}] {name:<17} {result.suites[name].status:<8} (from {checkpoint})")
             continue
         limit = time_limit
         if budget is not None:
@@ -161,10 +183,29 @@ def evaluate_metric(
         log(f"[{identity['name']}] {name:<17} {res.status:<8} {res.seconds:7.1f} s"
             + (f"  {_first_score(res)}" if res.scores else "")
             + (f"  — {res.message}" if res.message and res.status != "ok" else ""))
+        if not interrupted and name != names[-1]:
+            save_checkpoint()
 
     runner.clear()
     if _is_default_reference(m):  # keep its distances for the agreement suite of later metrics
         _SHARED.setdefault((rel.sha256, identity["name"]), runner)
+    _finish(result, settings, names, home, groups, runner, per_suite, t_start, done, interrupted)
+    if checkpoint is not None:
+        result.write(checkpoint)
+    return result
+
+
+#: Message of a suite that a stopped run did not reach: an error (it scores 0 on the board) that a
+#: resumed run runs.
+NOT_RUN = "not run: the run stopped before this suite"
+#: Statuses of suites a resumed run takes over (errors and timeouts are run again).
+_FINISHED = ("ok", "failed", "skipped")
+
+
+def _finish(result: MetricResult, settings: Settings, names: Sequence[str], home: str | None,
+            groups: list[list[str]], runner: MetricRunner, per_suite: dict[str, Any], t_start: float,
+            resumed: dict[str, Any], interrupted: bool) -> None:
+    """Fill ``result``'s summary, cost and settings from its suites and the runner's counters."""
     total = time.perf_counter() - t_start
     result.summary = {f"{s}.{k}": result.suites[s].scores[k] for s, k in SUMMARY_SCORES
                       if s in result.suites and k in result.suites[s].scores}
@@ -182,10 +223,36 @@ def evaluate_metric(
         "memory_method": "tracemalloc peak (Python + numpy, not torch) and getrusage ru_maxrss growth",
         "per_suite": per_suite,
     }
+    if resumed:
+        result.cost["resumed_suites"] = sorted(resumed)
     if interrupted:
         result.cost["interrupted"] = True
     result.settings = _settings_json(settings, names, home, groups)
-    return result
+
+
+def _resumable_suites(checkpoint: str | os.PathLike[str] | None, result: MetricResult,
+                      settings: dict[str, Any]) -> dict[str, tuple[SuiteResult, dict[str, Any]]]:
+    """The finished suites of ``checkpoint`` (with their cost entries), if it is this very run."""
+    if checkpoint is None:
+        raise InvalidParameterError("evaluate_metric: resume=True needs checkpoint= (the result file)")
+    if not os.path.exists(checkpoint):
+        return {}
+    old = load_result(checkpoint)
+
+    def identity(res: MetricResult, run: dict[str, Any]) -> dict[str, Any]:
+        free = {*RUN_LIMITS, "suites"}  # may differ between the two runs
+        return {"zoo": res.zoo, "metric": res.metric, "degzoo_version": res.degzoo_version,
+                **{f"settings.{k}": v for k, v in jsonable(run).items() if k not in free}}
+
+    mine, theirs = identity(result, settings), identity(old, old.settings)
+    differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+    if differ:
+        raise InvalidParameterError(
+            f"cannot resume from {checkpoint}: it is another run ({', '.join(differ)} differ); "
+            "run without resuming to replace it, or give another output folder")
+    per_suite = old.cost.get("per_suite") or {}
+    return {name: (suite, per_suite.get(name, {"seconds": suite.seconds}))
+            for name, suite in old.suites.items() if suite.status in _FINISHED}
 
 
 def run_suite(name: str, ctx: Context, time_limit: float | None,

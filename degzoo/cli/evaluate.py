@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--name and --authors the result file carries the leaderboard's submission block and goes "
         "straight to `degzoo leaderboard validate`/`submit`. Exit status 2 on bad arguments or a "
         "metric that cannot be loaded (nothing runs), 1 when every suite of a metric ended in an "
-        "error, 130 when interrupted (the partial result is written).",
+        "error, 130 when interrupted (the partial result is written; --resume continues it).",
     )
     p.add_argument("--metric", action="append", default=[], metavar="NAME|module:attr",
                    help="a registered metric or a 'module:attr' (repeatable; default: the reference metrics)")
@@ -69,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write OUT/report.html: degeneracy along the release's ladders and the "
                    "scorecards (default: yes without --metric, no with it; needs the [plots] extra)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--resume", action="store_true",
+                   help="take the suites already finished in OUT/results/<metric>.json (the file is "
+                        "rewritten after every suite) instead of running them again; refused if that "
+                        "file is another run (metric, zoo, settings or degzoo version)")
     board = p.add_argument_group(
         "leaderboard submission", "with --name and --authors (one --metric), the result file is a "
         "submission: `degzoo leaderboard validate/submit OUT/results/<file>` accept it as it is")
@@ -106,11 +110,13 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     written = []
     code = 0
     for metric in metrics:
+        path = out_dir / result_stem(metric.name, params)
         result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
                                  time_limit=args.time_limit or None, seed=args.seed,
-                                 budget=args.scorecard_seconds or None, progress=not args.quiet)
+                                 budget=args.scorecard_seconds or None, progress=not args.quiet,
+                                 checkpoint=path, resume=args.resume)
         result.submission = submission
-        path = result.write(out_dir / result_stem(result.metric["name"], params))
+        path = result.write(path)
         written.append(path)
         print(format_scorecard(result))
         print(f"wrote {path}\n")

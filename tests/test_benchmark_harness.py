@@ -453,3 +453,33 @@ def test_resuming_another_run_is_refused_and_leaves_the_file(tiny_release, tmp_p
     assert path.read_bytes() == before
     with pytest.raises(InvalidParameterError, match="needs checkpoint="):
         evaluate_metric("cka", tiny_release, suites=["conformance"], resume=True, **FAST)
+
+
+def test_a_run_stopped_inside_a_suite_resumes_without_recomputing_stored_distances(tiny_release, tmp_path):
+    path = tmp_path / "stops_once.json"
+    StopsOnce.calls, StopsOnce.stop_in = {}, None
+    fresh = evaluate_metric(StopsOnce(), tiny_release, suites=["trend"], **FAST)
+    calls_fresh = StopsOnce.calls["trend"]
+    assert calls_fresh >= 3  # one pairwise call per condition of the ladders
+
+    class StopsAfterTwo(StopsOnce):
+        def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+            if StopsOnce.calls.get("trend", 0) == 2:
+                raise KeyboardInterrupt
+            return super().compare(a, b, symmetric)
+
+    StopsOnce.calls = {}
+    stopped = evaluate_metric(StopsAfterTwo(), tiny_release, suites=["trend"], checkpoint=path, **FAST)
+    assert stopped.cost["interrupted"]
+    store = harness.distance_store(path)
+    assert store.endswith("stops_once.distances.npz")
+    StopsOnce.calls = {}
+    again = {"suites": ["trend"], "checkpoint": path, "resume": True, **FAST}
+    resumed = evaluate_metric(StopsOnce(), tiny_release, **again)
+    assert StopsOnce.calls["trend"] == calls_fresh - 2  # the two stored conditions are not paid again
+    assert resumed.suites["trend"].to_json()["scores"] == fresh.suites["trend"].to_json()["scores"]
+
+    with open(store, "wb") as fh:
+        fh.write(b"not an npz")
+    with pytest.raises(InvalidParameterError, match=r"cannot be read.*delete it"):
+        evaluate_metric(StopsOnce(), tiny_release, **again)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+import degzoo
 import degzoo.progress
 from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable, load_result
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
@@ -134,13 +135,18 @@ def evaluate_metric(
         result.settings = _settings_json(settings, names, None, [])
         return result
 
-    runner = MetricRunner(m, rel)
+    runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
+                          header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__})
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
     result = MetricResult(zoo=zoo, metric=identity)
     this_run = _settings_json(settings, names, home, groups)
     done = _resumable_suites(checkpoint, result, this_run) if resume else {}
+    if resume:
+        runner.load_store()
+    elif runner.store is not None and os.path.exists(runner.store):
+        os.remove(runner.store)  # a fresh run: distances of an earlier one are not reused
     per_suite: dict[str, Any] = {}
     interrupted = False
     log(f"[{identity['name']}] scoring on {rel.name} ({len(rel.conditions)} conditions); "
@@ -193,6 +199,12 @@ def evaluate_metric(
     if checkpoint is not None:
         result.write(checkpoint)
     return result
+
+
+def distance_store(checkpoint: str | os.PathLike[str]) -> str:
+    """The file beside a checkpoint where its run keeps the zoo's distances (``NAME.distances.npz``)."""
+    path = os.fspath(checkpoint)
+    return (path[:-5] if path.endswith(".json") else path) + ".distances.npz"
 
 
 #: Message of a suite that a stopped run did not reach: an error (it scores 0 on the board) that a

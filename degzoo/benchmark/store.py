@@ -18,6 +18,11 @@ Every call into the metric (``embed``, ``compare``, ``member_scores``) goes thro
 - validates every distance matrix like :meth:`degzoo.metrics.Metric.pairwise` does (real numbers
   of sane size, shape, finite, non-negative: :class:`degzoo.errors.MetricError` otherwise).
 
+With a ``store`` (a ``.npz`` file) the member-to-member distances and behaviour scores of the
+zoo's conditions are also written there whenever new ones are computed, under a header naming the
+run (metric, zoo, degzoo version), so a resumed run pays only for the pairs a stopped one had not
+reached, even inside a suite. The file holds plain arrays, read with ``allow_pickle=False``.
+
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
 ``pairwise`` is therefore scored through its ``embed``/``compare``. ``cross`` here skips the
@@ -27,6 +32,8 @@ networks across two probe sets.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -36,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from degzoo.errors import MetricError
+from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import as_distances, cancellable, check_distances
 from degzoo.zoo.ensemble import Ensemble
 
@@ -110,7 +117,8 @@ def usable_members(ens: Ensemble) -> np.ndarray:
 class MetricRunner:
     """One metric on one release, with the caches described in the module docstring."""
 
-    def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12) -> None:
+    def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12,
+                 store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None) -> None:
         self.metric = metric
         self.release = release
         self.reference = reference
@@ -130,6 +138,49 @@ class MetricRunner:
         # running speed estimates for the deadline check
         self._sec_pair = (0.0, 0)
         self._sec_net = (0.0, 0)
+        self.store = None if store is None else os.fspath(store)
+        self.header = json.dumps(header or {}, sort_keys=True)
+
+    # --- the store on disk ---------------------------------------------------------------------
+    def load_store(self) -> int:
+        """Take the distances and scores saved in :attr:`store` by an earlier run of this header;
+        returns how many matrices were read (0 when there is no store file)."""
+        if self.store is None or not os.path.exists(self.store):
+            return 0
+        try:
+            with np.load(self.store, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            header, index = str(arrays.pop("header")), json.loads(str(arrays.pop("index")))
+        except Exception as exc:
+            raise InvalidParameterError(
+                f"the distance store {self.store} cannot be read ({type(exc).__name__}: {exc}); "
+                "delete it to compute the distances again") from None
+        if header != self.header:
+            raise InvalidParameterError(
+                f"the distance store {self.store} is of another run (metric, zoo or degzoo version); "
+                "delete it, or give another output folder")
+        with self._lock:
+            for key, (kind, *conds) in index.items():
+                target = {"within": self._within, "scores": self._scores}.get(kind, self._between)
+                target[conds[0] if kind != "between" else tuple(conds)] = arrays[key].astype(np.float64)
+        return len(index)
+
+    def _save_store(self) -> None:
+        """Write every known zoo distance and score to :attr:`store` (atomically)."""
+        if self.store is None:
+            return
+        with self._lock:
+            items = [("within", (c,), m) for c, m in self._within.items()]
+            items += [("between", k, m) for k, m in self._between.items()]
+            items += [("scores", (c,), v) for c, v in self._scores.items()]
+            arrays = {f"a{i}": m.copy() for i, (_, _, m) in enumerate(items)}
+        index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
+        tmp = f"{self.store}.tmp{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, header=np.array(self.header), index=np.array(json.dumps(index)), **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.store)
 
     # --- ensembles -----------------------------------------------------------------------------
     def ensemble(self, cond: str) -> Ensemble:
@@ -258,6 +309,8 @@ class MetricRunner:
                            ("member", cond, tuple(new)), self.sub(cond, new))
             full[np.ix_(kn, new)] = d
             full[np.ix_(new, kn)] = d.T
+        if new.size:
+            self._save_store()
         return full[np.ix_(idx, idx)].copy()
 
     def between(self, ca: str, ia: np.ndarray, cb: str, ib: np.ndarray) -> np.ndarray:
@@ -279,6 +332,7 @@ class MetricRunner:
             d = self.cross(("member", ca, tuple(ra)), self.sub(ca, ra),
                            ("member", cb, tuple(ib)), self.sub(cb, ib))
             full[np.ix_(ra, ib)] = d
+            self._save_store()
         return full[np.ix_(ia, ib)].copy()
 
     def remember_within(self, cond: str, idx: np.ndarray, dist: np.ndarray) -> None:
@@ -331,4 +385,5 @@ class MetricRunner:
             if not np.all(np.isfinite(s)):
                 raise MetricError(f"metric {self.name!r}: member_scores returned a non-finite value")
             full[new] = s
+            self._save_store()
         return full[idx].copy()

@@ -32,6 +32,7 @@ networks across two probe sets.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from degzoo.errors import InvalidParameterError, MetricError
+from degzoo.files import write_atomically
 from degzoo.metrics.base import as_distances, cancellable, check_distances
 from degzoo.zoo.ensemble import Ensemble
 
@@ -175,12 +177,9 @@ class MetricRunner:
             items += [("scores", (c,), v) for c, v in self._scores.items()]
             arrays = {f"a{i}": m.copy() for i, (_, _, m) in enumerate(items)}
         index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
-        tmp = f"{self.store}.tmp{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, header=np.array(self.header), index=np.array(json.dumps(index)), **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.store)
+        buffer = io.BytesIO()
+        np.savez(buffer, header=np.array(self.header), index=np.array(json.dumps(index)), **arrays)
+        write_atomically(self.store, buffer.getvalue())
 
     # --- ensembles -----------------------------------------------------------------------------
     def ensemble(self, cond: str) -> Ensemble:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from degzoo.files import write_atomically
 from degzoo.leaderboard.render import BuildReport, build_board, collect_board, render_html, render_markdown
 from degzoo.leaderboard.schema import (
     KNOWN_RELEASES,
@@ -193,10 +194,7 @@ def add_reference_results(
     for rel, (_, data, _) in sorted(planned.items()):
         target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        written.append(target)
+        written.append(write_atomically(target, data))
     if build:
         build_board(root, known=known)
     return written

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -109,7 +108,6 @@ def main() -> None:
           f"(per-round range {min(ratios):.2f}–{max(ratios):.2f})")
     print(f"share of matmul peak      {max(shares):.1f} % best round "
           f"(range {min(shares):.1f}–{max(shares):.1f})")
-    np.testing.assert_(min(ratios) > 0)
 
 
 if __name__ == "__main__":

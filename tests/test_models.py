@@ -13,6 +13,7 @@ from degzoo.models import (
     simulate,
     to_torch,
 )
+from degzoo.models import rnn as rnn_module
 
 
 def _numpy_reference(p, x, arch):
@@ -108,12 +109,21 @@ def test_forward_rejects_wrong_input_shape():
 
 @pytest.mark.parametrize("kind", ["vanilla", "mup"])
 @pytest.mark.parametrize("through_rates", [False, True])
-def test_bptt_equals_autograd(kind, through_rates):
-    """The hand-written backward gives autograd's gradients (and forward's values) in float64."""
+@pytest.mark.parametrize("per_step", [True, False], ids=["cpu-streaming", "all-at-once"])
+@pytest.mark.parametrize("time_major_inputs", [False, True])
+def test_bptt_equals_autograd(kind, through_rates, per_step, time_major_inputs, monkeypatch):
+    """The hand-written backward gives autograd's gradients (and forward's values) in float64.
+
+    Both ways of moving inputs and gradients (per step on a CPU, all at once on a GPU), and both
+    input layouts (plain ``[E, B, T, I]`` and the trainer's views of ``[T, E, I, B]`` memory).
+    """
+    monkeypatch.setattr(rnn_module, "_stream_per_step", lambda like: per_step)
     arch = Architecture(n_inputs=3, n_outputs=2, hidden=7, kind=kind, gamma=2.0, tau=0.3)
     raw = init_params(arch, [1, 2, 3], dtype=torch.float64)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, 5, 11, 3, generator=gen, dtype=torch.float64)
+    if time_major_inputs:
+        x = x.permute(2, 0, 3, 1).contiguous().permute(1, 3, 0, 2)
     y = torch.randn(3, 5, 11, 2, generator=gen, dtype=torch.float64)
     results = []
     for fn in (forward, forward_bptt):
@@ -142,4 +152,4 @@ def test_bptt_workspace_reuse_is_guarded():
         first.sum().backward()
     out, _ = forward_bptt(params, x, arch, workspace=workspace)
     out.sum().backward()  # in turn, as the trainer uses it: fine
-    assert set(workspace) == {"z", "g"}
+    assert set(workspace) == {"z", "a", "g"}

@@ -120,12 +120,14 @@ def forward_bptt(
     ops per time step and pays their overhead twice; here the whole network is one
     :class:`torch.autograd.Function` (see :class:`_BPTT`) whose gradients equal autograd's up to
     rounding (tested in float64). The returned tensors are transposed views of time-major
-    buffers; ``inputs`` receive no gradient.
+    buffers; ``inputs`` receive no gradient. Inputs backed by ``[T, E, I, B]`` memory (as the
+    trainer passes them) are read a contiguous block per step.
 
-    ``workspace`` (a dict the caller keeps, initially empty) lets repeated calls reuse the two large
+    ``workspace`` (a dict the caller keeps, initially empty) lets repeated calls reuse the three large
     buffers instead of allocating, and page-faulting in, some 50 MB each per step. Only for a caller
     that finishes one call's backward before the next call and keeps none of its outputs (the
-    trainer); a buffer overwritten too early makes autograd raise, never a silent wrong gradient.
+    trainer): a buffer overwritten too early makes autograd raise, never a silent wrong gradient,
+    but an output kept past the next call holds that call's values.
     """
     inputs = _member_inputs(inputs, params["W_in"], "forward_bptt")
     tau = arch.tau if arch.kind == "mup" else None
@@ -137,12 +139,21 @@ def forward_bptt(
 class _BPTT(torch.autograd.Function):
     """All E networks over T steps; returns outputs ``[E, T, B, O]`` and rates ``[E, T, B, H]``.
 
-    Forward keeps everything backward needs in one buffer ``z [E, T+1, B, H+I+1]`` whose row s is
-    ``[r_{s-1}, x_s, 1]`` (r_{-1} = 0), so each step is one ``bmm`` of that row against
-    ``[W_hh | W_in | b]`` plus a tanh written into the next row. Backward keeps
-    ``g [E, T+1, B, O+H]`` with row s = ``[∂L/∂y_{s-1}, ∂L/∂a_s]`` (a: pre-activation; under µP
-    the leaky state h), one ``bmm`` against ``[W_out; W_hh]`` plus the fused tanh derivative per
-    step, and then every weight gradient at once from one ``bmm`` of g against z.
+    Buffers are time-major and feature-by-batch, ``[T+1, E, features, B]``: what one step reads
+    and writes is one contiguous block, and every row is a whole batch long. (With features last,
+    the inputs, targets and outputs are rows 1–5 floats long, and copying or subtracting them cost a
+    sixth of the training step in per-row overhead.)
+
+    Forward keeps everything backward needs in ``z [T+1, E, H+I+1, B]`` whose block s is
+    ``[r_{s-1}; x_s; 1]`` (r_{-1} = 0): each step is one ``bmm`` of ``[W_hh | W_in | b]`` and, in
+    the same call, ``[W_out | 0 | b_out]`` against that block, writing block s of
+    ``a [T+1, E, H+O, B]`` = ``[drive_s; y_{s-1}]``; a tanh then writes the next block of z. (A
+    readout of all steps at the end is a matmul only O columns wide, which BLAS runs at a few
+    GFLOP/s.) Backward keeps ``g [T+1, E, O+H, B]`` with block s = ``[∂L/∂y_{s-1}; ∂L/∂a_s]`` (a:
+    pre-activation; under µP the leaky state h): per step one ``bmm`` with ``[W_out; W_hh]ᵀ``,
+    the fused tanh derivative, and one ``baddbmm`` that adds block s's share of every weight
+    gradient while it is still in cache (on a GPU, see :func:`_stream_per_step`, the inputs,
+    output gradients and weight gradients move all at once instead).
     """
 
     @staticmethod
@@ -151,60 +162,83 @@ class _BPTT(torch.autograd.Function):
                 workspace: dict[str, torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
         E, B, T, I = inputs.shape
         H, O = W_hh.shape[-1], W_out.shape[1]
-        z, fresh = _buffer(workspace, "z", (E, T + 1, B, H + I + 1), W_hh)
+        z, fresh = _buffer(workspace, "z", (T + 1, E, H + I + 1, B), W_hh)
         if fresh:  # the parts no step writes (a reused buffer still holds them)
-            z[:, 0, :, :H] = 0.0
-            z[:, T, :, H:H + I] = 0.0
-            z[..., H + I] = 1.0
-        z[:, :T, :, H:H + I] = inputs.transpose(1, 2)
-        w_t = torch.cat([W_hh, W_in, b[..., None]], -1).transpose(1, 2)
-        h = W_hh.new_zeros(E, B, H)
-        rows, rates = z.unbind(1), z[..., :H].unbind(1)  # per-step views, made in one call each
-        for t in range(T):
-            if tau is None:
-                torch.bmm(rows[t], w_t, out=h)
-            else:  # h_t = (1-τ) h_{t-1} + τ (W_hh r_{t-1} + W_in x_t + b)
-                h.baddbmm_(rows[t], w_t, beta=1 - tau, alpha=tau)
-            torch.tanh(h, out=rates[t + 1])
+            z[0, :, :H] = 0.0
+            z[T, :, H:H + I] = 0.0
+            z[:, :, H + I] = 1.0
+        a, _ = _buffer(workspace, "a", (T + 1, E, H + O, B), W_hh)
+        # µP's drive is scaled by τ here, so that h_s = τ·drive + (1-τ) h_{s-1} is one add per step
+        drive = torch.cat([W_hh, W_in, b[..., None]], -1)
         readout = torch.cat([W_out, W_out.new_zeros(E, O, I), b_out[..., None]], -1)
-        outputs = torch.bmm(z[:, 1:].reshape(E, T * B, -1), readout.transpose(1, 2))
+        weights = torch.cat([drive if tau is None else tau * drive, readout], 1)
+        x, x_rows, rates, states = inputs.unbind(2), z[:, :, H:H + I], z[:, :, :H], a[:, :, :H]
+        per_step = _stream_per_step(z)
+        if not per_step:
+            x_rows[:T].copy_(inputs.permute(2, 0, 3, 1))
+        for t in range(T):
+            if per_step:
+                x_rows[t].copy_(x[t].transpose(1, 2))
+            torch.bmm(weights, z[t], out=a[t])
+            if tau is not None and t:
+                states[t].add_(states[t - 1], alpha=1 - tau)
+            torch.tanh(states[t], out=rates[t + 1])
+        torch.bmm(weights, z[T], out=a[T])  # y_{T-1}; its drive rows go unused
         ctx.save_for_backward(z, W_hh, W_out)
         ctx.tau, ctx.n_inputs, ctx.workspace = tau, I, workspace
         ctx.set_materialize_grads(False)
-        return outputs.view(E, T, B, O), z[:, 1:, :, :H]
+        return a[1:, :, H:].permute(1, 0, 3, 2), z[1:, :, :H].permute(1, 0, 3, 2)
 
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor | None,
                  grad_rates: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
         z, W_hh, W_out = ctx.saved_tensors
         tau, I = ctx.tau, ctx.n_inputs
-        E, T1, B, _ = z.shape
+        T1, E, K, B = z.shape
         T, H, O = T1 - 1, W_hh.shape[-1], W_out.shape[1]
-        g, fresh = _buffer(ctx.workspace, "g", (E, T1, B, O + H), z)
+        g, fresh = _buffer(ctx.workspace, "g", (T1, E, O + H, B), z)
         if fresh:
-            g[:, 0, :, :O] = 0.0
-            g[:, T, :, O:] = 0.0
+            g[0, :, :O] = 0.0
+            g[T, :, O:] = 0.0
         if grad_out is None:
-            g[:, 1:, :, :O] = 0.0
-        else:
-            g[:, 1:, :, :O] = grad_out
-        back = torch.cat([W_out, W_hh if tau is None else tau * W_hh], 1)
-        upstream = z.new_empty(E, B, H)
-        rows, g_h, rates = g.unbind(1), g[..., O:].unbind(1), z[..., :H].unbind(1)
+            g[1:, :, :O] = 0.0
+        back = torch.cat([W_out, W_hh if tau is None else tau * W_hh], 1).transpose(1, 2)
+        upstream = z.new_empty(E, H, B)
+        g_y, g_h, rates = g[:, :, :O], g[:, :, O:], z[:, :, :H]
+        per_step = _stream_per_step(z)
+        if grad_out is not None and not per_step:
+            g_y[1:].copy_(grad_out.permute(1, 0, 3, 2))
+        # rows: [W_out | -- | b_out] over [W_hh | W_in | b]; columns: what z holds
+        grads = z.new_zeros(E, O + H, K)
         for t in range(T - 1, -1, -1):
+            if per_step:
+                if grad_out is not None:
+                    g_y[t + 1].copy_(grad_out[:, t].transpose(1, 2))
+                grads.baddbmm_(g[t + 1], z[t + 1].transpose(1, 2))
             # ∂L/∂r_t = ∂L/∂y_t W_out + ∂L/∂a_{t+1} W_hh (τ W_hh under µP) [+ ∂L/∂r_t given directly]
             if grad_rates is None:
-                torch.bmm(rows[t + 1], back, out=upstream)
+                torch.bmm(back, g[t + 1], out=upstream)
             else:
-                torch.baddbmm(grad_rates[:, t], rows[t + 1], back, out=upstream)
+                torch.baddbmm(grad_rates[:, t].transpose(1, 2), back, g[t + 1], out=upstream)
             torch.ops.aten.tanh_backward.grad_input(upstream, rates[t + 1], grad_input=g_h[t])
             if tau is not None:
                 g_h[t].add_(g_h[t + 1], alpha=1 - tau)
-        # rows: [W_out | -- | b_out] over [W_hh | W_in | b]; columns: what z holds
-        grads = torch.bmm(g.view(E, T1 * B, O + H).transpose(1, 2), z.view(E, T1 * B, -1))
+        if per_step:
+            grads.baddbmm_(g[0], z[0].transpose(1, 2))
+        else:
+            grads = torch.einsum("tefb,tekb->efk", g, z)
         rec = grads[:, O:] if tau is None else tau * grads[:, O:]
         return (None, rec[..., :H], rec[..., H:H + I], rec[..., H + I], grads[:, :O, :H],
                 grads[:, :O, H + I], None, None)
+
+
+def _stream_per_step(like: torch.Tensor) -> bool:
+    """Whether inputs, output gradients and weight gradients move one step at a time, in the loops.
+
+    On a CPU that keeps each step's block in cache (measured: a third off the training step at
+    H = 64); on a GPU it would add two kernel launches per step, so there they move all at once.
+    """
+    return like.device.type == "cpu"
 
 
 def _buffer(workspace: dict[str, torch.Tensor] | None, name: str, shape: tuple[int, ...],

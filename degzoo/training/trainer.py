@@ -378,15 +378,14 @@ class _StepBoundaryInterrupt:
 def _train_step(task, arch, raw, adam, rngs, controls, penalties, running, settings, state, dtype,
                 workspace) -> None:
     """One Adam step for the running members; a member whose loss is not finite is stopped."""
-    batches = [task.sample(settings.batch_size, rngs[e]) for e in running]
-    x, y = (torch.as_tensor(np.stack([b[i] for b in batches])).to(settings.device, dtype) for i in (0, 1))
+    x, y = (torch.as_tensor(a).to(settings.device, dtype)
+            for a in _draw_batches(task, rngs, running, settings.batch_size))
     idx = torch.as_tensor(running, device=settings.device)
     everyone = running.size == len(rngs)
     sub = raw if everyone else {k: v[idx] for k, v in raw.items()}
     eff = effective(sub, arch)
     out, _ = forward_bptt(eff, x, arch, workspace=workspace)
-    # in forward_bptt's own time-major layout: no copies, and its backward gets a contiguous gradient
-    mse = (out.transpose(1, 2) - y.transpose(1, 2)).square().mean((1, 2, 3))
+    mse = (out - y).square().mean((1, 2, 3))
     total = mse
     for penalty in penalties:
         extra = penalty(eff)
@@ -412,6 +411,22 @@ def _train_step(task, arch, raw, adam, rngs, controls, penalties, running, setti
                 control.project(raw, updated)
     state["steps"][ok] += 1
     state["epoch_sum"][ok] += mse_np[finite_np]
+
+
+def _draw_batches(task: Any, rngs: Sequence[np.random.Generator], members: np.ndarray,
+                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's batch from its own stream: inputs and targets ``[E, B, T, ·]``.
+
+    Both are views of ``[T, E, ·, B]`` arrays, the layout in which :func:`forward_bptt` reads
+    one contiguous block per step.
+    """
+    T, E = task.trial_length, len(members)
+    x = np.empty((T, E, task.n_inputs, batch_size), np.float32)
+    y = np.empty((T, E, task.n_outputs, batch_size), np.float32)
+    for i, member in enumerate(members):
+        x_i, y_i = task.sample(batch_size, rngs[member])
+        x[:, i], y[:, i] = x_i.transpose(1, 2, 0), y_i.transpose(1, 2, 0)
+    return x.transpose(1, 3, 0, 2), y.transpose(1, 3, 0, 2)
 
 
 @torch.no_grad()

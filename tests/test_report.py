@@ -346,3 +346,45 @@ def test_a_long_measurement_says_it_is_still_running(tiny_release, monkeypatch):
                               n_boot=50, map_members=0, progress=lines.append)
     beats = [line for line in lines if "still running" in line]
     assert beats and beats[0].startswith("measuring 3 conditions: still running, ")
+
+
+def test_a_stopped_report_resumes_from_its_cache(tiny_release, tmp_path, monkeypatch):
+    """Conditions measured before a stop are kept and reused, and the report is the one computed whole."""
+    import degzoo.benchmark.report as report_module
+
+    metrics = {"weights_perm": CHEAP_METRICS["weights_perm"]}
+    kwargs = dict(ladders=["ff-l1"], max_members=3, seed=0, n_boot=50, maps=False)
+    whole = compute_ladder_degeneracy(tiny_release, metrics, **kwargs)
+
+    measure, measured = report_module._measure_condition, []
+
+    def stop_after_two(root, cid, *args):
+        if len(measured) == 2:
+            raise KeyboardInterrupt
+        measured.append(cid)
+        return measure(root, cid, *args)
+
+    monkeypatch.setattr(report_module, "_measure_condition", stop_after_two)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **kwargs)
+    assert sorted(p.stem for p in cache.glob("*.json")) == sorted(measured)
+
+    measured.clear()
+    resumed = compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **kwargs)
+    assert measured == ["ff-bits2-l1-b"]  # only the condition the stopped run had not reached
+    assert _timeless(resumed["conditions"]) == _timeless(whole["conditions"])
+    assert resumed["ladders"] == whole["ladders"]
+
+    with pytest.raises(InvalidParameterError, match=r"other settings \(max_members differ\)"):
+        compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **{**kwargs, "max_members": 2})
+    (cache / "ff-bits2.json").write_text("{not json")
+    with pytest.raises(InvalidParameterError, match=r"ff-bits2.json cannot be read.*delete it"):
+        compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **kwargs)
+
+
+def _timeless(obj):
+    """``obj`` without its ``seconds`` fields (timings differ between two runs of the same work)."""
+    if isinstance(obj, dict):
+        return {k: _timeless(v) for k, v in obj.items() if k != "seconds"}
+    return obj

@@ -42,6 +42,7 @@ from degzoo.benchmark.scoring import RANKED_SUITES, metric_score
 from degzoo.benchmark.stats import score_dict, spearman_rows
 from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError
+from degzoo.files import write_atomically
 from degzoo.progress import heartbeat
 
 __all__ = [
@@ -186,6 +187,52 @@ def _measure_condition(root: str, cid: str, metrics: list[Any], max_members: int
     return rec
 
 
+class _ConditionCache:
+    """One JSON file per measured condition, under a header naming what made it.
+
+    Files hold the record as :func:`_measure_condition` returns it (non-finite floats kept, so a
+    reused record is exactly the computed one). Records with a metric error are not kept: the
+    error may be passing, and recomputing it costs only that condition.
+    """
+
+    VERSION = 1
+
+    def __init__(self, folder: str | os.PathLike[str], rel: Any, metrics: list[Any],
+                 max_members: int | None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.header = json.loads(json.dumps(_clean({
+            "format": "degzoo-ladder-condition", "version": self.VERSION,
+            "release": rel.name, "manifest_sha256": rel.sha256, "degzoo_version": __version__,
+            "metrics": [m.identity for m in metrics], "max_members": max_members,
+        })))
+
+    def load(self, cid: str) -> dict[str, Any] | None:
+        """The cached record of ``cid``, or None when there is none; an error when it cannot be used."""
+        path = self.folder / f"{cid}.json"
+        if not path.exists():
+            return None
+        try:
+            doc = json.loads(path.read_text("utf-8"))
+            header, record = doc["header"], doc["record"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidParameterError(
+                f"report cache {path} cannot be read ({exc.__class__.__name__}: {exc}); delete it to "
+                "measure that condition again") from None
+        if header != self.header:
+            differ = sorted(k for k in set(header) | set(self.header) if header.get(k) != self.header.get(k))
+            raise InvalidParameterError(
+                f"report cache {path} was made with other settings ({', '.join(differ)} differ); "
+                "use another cache folder, or delete its files to measure again")
+        return record
+
+    def save(self, cid: str, record: dict[str, Any]) -> None:
+        if set(record["errors"]) - {"all"}:
+            return
+        write_atomically(self.folder / f"{cid}.json",
+                         json.dumps({"header": self.header, "record": record}) + "\n")
+
+
 def _joint_matrix(root: str, cids: list[str], used: list[list[int]], metric: Any,
                   blocks: list[np.ndarray | None]) -> dict[str, Any]:
     """Distances between all chosen members of several conditions (one task): for an MDS map."""
@@ -269,6 +316,7 @@ def compute_ladder_degeneracy(
     ladders: Sequence[str] | None = None,
     workers: int = 1,
     progress: bool | Callable[[str], None] = False,
+    cache: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Degeneracy of every ladder condition of ``release`` under ``metrics``, with CIs (plain JSON).
 
@@ -280,6 +328,10 @@ def compute_ladder_degeneracy(
     back to its members with finite weights and says so. ``maps``: joint pairwise matrices of
     ``map_members`` members per condition for the ladders whose conditions share one task.
     ``ladders``: restrict to these ladder names. ``workers``: local processes.
+    ``cache``: a folder that keeps each condition's measurements (``<condition>.json``) as soon as
+    they are made, so that a stopped report resumes where it was and a long one can be committed
+    piece by piece; a file made with another release, metric set, member count or degzoo version
+    is an error, never silently reused.
     """
     from degzoo.zoo import Release, open_release
 
@@ -305,11 +357,19 @@ def compute_ladder_degeneracy(
     start = time.perf_counter()
     say(f"measuring {len(cids)} conditions of {rel.name} with {', '.join(m.name for m in metric_objs)}")
     conditions: dict[str, Any] = {}
-    calls = [(_measure_condition, (root, cid, metric_objs, max_members)) for cid in cids]
-    with heartbeat(f"measuring {len(cids)} conditions", say):
+    store = None if cache is None else _ConditionCache(cache, rel, metric_objs, max_members)
+    if store is not None:
+        conditions = {cid: rec for cid in cids if (rec := store.load(cid)) is not None}
+        if conditions:
+            say(f"  {len(conditions)} condition(s) from {store.folder}")
+    todo = [cid for cid in cids if cid not in conditions]
+    calls = [(_measure_condition, (root, cid, metric_objs, max_members)) for cid in todo]
+    with heartbeat(f"measuring {len(todo)} conditions", say):
         for done, (i, rec) in enumerate(_parallel(calls, workers), 1):
-            conditions[cids[i]] = rec
-            say(f"  [{done}/{len(cids)}] {cids[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
+            conditions[todo[i]] = rec
+            if store is not None:
+                store.save(todo[i], rec)
+            say(f"  [{done}/{len(todo)}] {todo[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
                 + (f" — errors: {rec['errors']}" if rec["errors"] else ""))
     conditions = {cid: conditions[cid] for cid in cids}
 

@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", type=Path, help="folder of result JSON files to add as scorecards")
     p.add_argument("--data", type=Path, help="ladder data saved by --save-data (skips the computation)")
     p.add_argument("--save-data", type=Path, help="also write the computed ladder data (JSON) here")
+    p.add_argument("--cache", type=Path,
+                   help="folder keeping each condition's measurements as they finish: a stopped "
+                        "report resumes from it")
     p.add_argument("--metrics", help="comma-separated metrics (default: behaviour_ood,dsa,weights_perm)")
     p.add_argument("--max-members", type=int, default=8,
                    help="converged members per condition used by the metrics (default 8; 0: all)")
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         data = compute_ladder_degeneracy(
             release, metrics, max_members=args.max_members or None, seed=args.seed, n_boot=args.n_boot,
             maps=not args.no_maps, map_members=args.map_members, ladders=args.ladder,
-            workers=args.workers or os.cpu_count() or 1, progress=not args.quiet,
+            workers=args.workers or os.cpu_count() or 1, progress=not args.quiet, cache=args.cache,
         )
         if args.save_data:
             args.save_data.parent.mkdir(parents=True, exist_ok=True)

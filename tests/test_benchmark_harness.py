@@ -438,7 +438,7 @@ def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(t
     assert resumed.cost["resumed_suites"] == ["conformance"] and "interrupted" not in resumed.cost
     fresh = evaluate_metric(StopsOnce(), tiny_release, suites=suites, **FAST)
     for name in suites:
-        assert resumed.suites[name].status == "ok"
+        assert resumed.suites[name].status == "ok", (name, resumed.suites[name].message)
         assert resumed.suites[name].to_json()["scores"] == fresh.suites[name].to_json()["scores"], name
     assert load_result(path).to_json()["suites"] == resumed.to_json()["suites"]  # the file is final
 
@@ -483,3 +483,29 @@ def test_a_run_stopped_inside_a_suite_resumes_without_recomputing_stored_distanc
         fh.write(b"not an npz")
     with pytest.raises(InvalidParameterError, match=r"cannot be read.*delete it"):
         evaluate_metric(StopsOnce(), tiny_release, **again)
+
+
+@pytest.mark.parametrize("suite", ["calibration", "reliability"])
+def test_a_suite_of_constructed_networks_resumes_without_recomputing_them(tiny_release, tmp_path, suite):
+    """Twins, noise ladders, interpolations and second probe sets are kept in the store too, so a slow
+    metric stopped inside calibration or reliability pays only for the calls it had not reached."""
+    StopsOnce.calls, StopsOnce.stop_in = {}, None
+    fresh = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], **FAST)
+    calls_fresh = StopsOnce.calls[suite]
+    assert calls_fresh >= 4
+    stop_at = calls_fresh // 2
+
+    class StopsHalfway(StopsOnce):
+        def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+            if StopsOnce.calls.get(suite, 0) == stop_at:
+                raise KeyboardInterrupt
+            return super().compare(a, b, symmetric)
+
+    path = tmp_path / "stops_once.json"
+    StopsOnce.calls = {}
+    assert evaluate_metric(StopsHalfway(), tiny_release, suites=[suite], checkpoint=path, **FAST
+                           ).cost["interrupted"]
+    StopsOnce.calls = {}
+    resumed = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], checkpoint=path, resume=True, **FAST)
+    assert StopsOnce.calls[suite] == calls_fresh - stop_at
+    assert resumed.suites[suite].to_json()["scores"] == fresh.suites[suite].to_json()["scores"]

@@ -19,9 +19,12 @@ Every call into the metric (``embed``, ``compare``, ``member_scores``) goes thro
   of sane size, shape, finite, non-negative: :class:`degzoo.errors.MetricError` otherwise).
 
 With a ``store`` (a ``.npz`` file) the member-to-member distances and behaviour scores of the
-zoo's conditions are also written there whenever new ones are computed, under a header naming the
-run (metric, zoo, degzoo version), so a resumed run pays only for the pairs a stopped one had not
-reached, even inside a suite. The file holds plain arrays, read with ``allow_pickle=False``.
+zoo's conditions, and every checked ``cross``/``pairwise`` result of the suites' constructed
+networks (twins, noise ladders, interpolations, second probe sets: keyed by the suite's description
+of them, which the run's seeds make reproducible), are also written there whenever new ones are
+computed, under a header naming the run (metric, zoo, degzoo version), so a resumed run pays only
+for what a stopped one had not reached, even inside a suite: a slow reference implementation's
+hours of calibration survive a stop. The file holds plain arrays, read with ``allow_pickle=False``.
 
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
@@ -116,6 +119,20 @@ def usable_members(ens: Ensemble) -> np.ndarray:
     return conv if conv.size >= 2 else np.arange(len(ens))
 
 
+def _call_name(call: tuple) -> str | None:
+    """The store's name for a call: its keys as JSON (str, int, tuples of them), None if not plain."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.integer | np.floating | np.str_):
+            return value.item()
+        raise TypeError(type(value).__name__)
+
+    try:
+        return json.dumps(call, default=plain)
+    except (TypeError, ValueError):
+        return None
+
+
 class MetricRunner:
     """One metric on one release, with the caches described in the module docstring."""
 
@@ -133,6 +150,7 @@ class MetricRunner:
         self._within: dict[str, np.ndarray] = {}
         self._between: dict[tuple[str, str], np.ndarray] = {}
         self._scores: dict[str, np.ndarray] = {}
+        self._calls: dict[str, np.ndarray] = {}  # JSON of (kind, key_a, key_b) -> checked distances
         self._lock = threading.RLock()
         self.stats = CallStats()
         self.total = CallStats()
@@ -163,7 +181,8 @@ class MetricRunner:
                 "delete it, or give another output folder")
         with self._lock:
             for key, (kind, *conds) in index.items():
-                target = {"within": self._within, "scores": self._scores}.get(kind, self._between)
+                target = {"within": self._within, "scores": self._scores, "call": self._calls}.get(
+                    kind, self._between)
                 target[conds[0] if kind != "between" else tuple(conds)] = arrays[key].astype(np.float64)
         return len(index)
 
@@ -175,6 +194,7 @@ class MetricRunner:
             items = [("within", (c,), m) for c, m in self._within.items()]
             items += [("between", k, m) for k, m in self._between.items()]
             items += [("scores", (c,), v) for c, v in self._scores.items()]
+            items += [("call", (k,), v) for k, v in self._calls.items()]
             arrays = {f"a{i}": m.copy() for i, (_, _, m) in enumerate(items)}
         index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
         buffer = io.BytesIO()
@@ -269,18 +289,43 @@ class MetricRunner:
         out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
         return as_distances(self.metric, out)
 
-    def cross(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble) -> np.ndarray:
-        """Checked ``[Ea, Eb]`` distances (no probe-set check: reliability crosses probe sets)."""
-        dist = self.raw_compare(key_a, ens_a, key_b, ens_b)
-        check_distances(self.metric, dist, (len(ens_a), len(ens_b)))
-        return dist
+    def cross(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble, *,
+              remember: bool = True) -> np.ndarray:
+        """Checked ``[Ea, Eb]`` distances (no probe-set check: reliability crosses probe sets);
+        kept in the store unless ``remember`` is false."""
 
-    def pairwise(self, key: Any, ens: Ensemble) -> np.ndarray:
-        """Checked, symmetrised ``[E, E]`` distances with a zero diagonal (as ``Metric.pairwise``)."""
-        dist = self.raw_compare(key, ens, key, ens, symmetric=True)
-        check_distances(self.metric, dist, (len(ens), len(ens)))
-        dist = 0.5 * (dist + dist.T)
-        np.fill_diagonal(dist, 0.0)
+        def compute() -> np.ndarray:
+            dist = self.raw_compare(key_a, ens_a, key_b, ens_b)
+            check_distances(self.metric, dist, (len(ens_a), len(ens_b)))
+            return dist
+
+        return self._remembered(("cross", key_a, key_b), compute) if remember else compute()
+
+    def pairwise(self, key: Any, ens: Ensemble, *, remember: bool = True) -> np.ndarray:
+        """Checked, symmetrised ``[E, E]`` distances with a zero diagonal (as ``Metric.pairwise``);
+        kept in the store unless ``remember`` is false (the cost suite times the call itself)."""
+
+        def compute() -> np.ndarray:
+            dist = self.raw_compare(key, ens, key, ens, symmetric=True)
+            check_distances(self.metric, dist, (len(ens), len(ens)))
+            dist = 0.5 * (dist + dist.T)
+            np.fill_diagonal(dist, 0.0)
+            return dist
+
+        return self._remembered(("pairwise", key), compute) if remember else compute()
+
+    def _remembered(self, call: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()``, or its result from the store when a stopped run of this header had it."""
+        name = None if self.store is None else _call_name(call)
+        if name is None:
+            return compute()
+        with self._lock:
+            if name in self._calls:
+                return self._calls[name].copy()
+        dist = compute()
+        with self._lock:
+            self._calls[name] = dist.copy()
+        self._save_store()
         return dist
 
     # --- distances between zoo members, computed once --------------------------------------------

@@ -1,4 +1,4 @@
-"""``degzoo zoo build|publish|download|list|tags``: make, publish, fetch and list zoo releases."""
+"""``degzoo zoo build|snapshot|repack|publish|download|list|tags``: make, fetch and list zoo releases."""
 
 from __future__ import annotations
 
@@ -49,6 +49,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     snap.add_argument("--build", type=Path, required=True, help="the build folder (zoo build --out)")
     snap.add_argument("--out", type=Path, required=True, help="new folder for the snapshot release")
     snap.set_defaults(run=run_snapshot)
+
+    rp = zsub.add_parser(
+        "repack", help="re-encode a release (compressed) into a new folder, every value verified",
+        description="Rewrites every shard and the parquet of networks in the current storage format "
+        "(lossless compression), checks that every array, attribute and row is unchanged, and writes a "
+        "manifest that records the original's sha256 under repacked_from. The original is not modified.")
+    rp.add_argument("release_dir", type=Path, help="release folder (with manifest.json)")
+    rp.add_argument("--out", type=Path, required=True, help="new folder for the repacked release")
+    rp.add_argument("--quiet", action="store_true", help="no progress output")
+    rp.set_defaults(run=run_repack)
 
     pub = zsub.add_parser("publish", help="upload a release folder to a Hub dataset repo and tag it")
     pub.add_argument("release_dir", type=Path, help="release folder (with manifest.json)")
@@ -102,6 +112,19 @@ def run_snapshot(args: argparse.Namespace, extra: list[str]) -> int:
     out = snapshot_release(args.recipe, args.build, args.out)
     return run_list(argparse.Namespace(release=str(out), revision=None, endpoint=None, token=None,
                                        cache_dir=None, offline=False, json=False), [])
+
+
+def run_repack(args: argparse.Namespace, extra: list[str]) -> int:
+    from degzoo.zoo.manifest import load_manifest, manifest_sha256
+    from degzoo.zoo.repack import repack_release
+
+    out = repack_release(args.release_dir, args.out, progress=not args.quiet)
+    before, after = (sum(f["size"] for f in load_manifest(d)["files"].values())
+                     for d in (args.release_dir, out))
+    print(f"repacked {args.release_dir} into {out}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB, every "
+          f"value unchanged; manifest sha256 {manifest_sha256(args.release_dir)[:12]}… -> "
+          f"{manifest_sha256(out)[:12]}…")
+    return 0
 
 
 def run_publish(args: argparse.Namespace, extra: list[str]) -> int:

@@ -75,6 +75,12 @@ def render_card(manifest: dict[str, Any]) -> str:
             "records its last run only).",
             "",
         ]
+    repacked = manifest.get("repacked_from")
+    if repacked:
+        lines += [f"Re-encoded losslessly (`degzoo zoo repack`, degzoo {repacked.get('degzoo_version')}) "
+                  f"from the release whose manifest has sha256 `{repacked.get('manifest_sha256')}`: every "
+                  "array and row was checked unchanged: results that cite that manifest hold for this one.",
+                  ""]
     notes = manifest.get("recipe", {}).get("release", {}).get("notes")
     if notes:
         lines += ["## How it was built", "", notes.strip(), ""]

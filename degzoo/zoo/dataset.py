@@ -62,11 +62,27 @@ def to_dataset(source: Ensemble | Release) -> Any:
 
 #: The release file with one row per network, for ``datasets.load_dataset``.
 PARQUET_NAME = "data/networks.parquet"
+#: Parquet compression: zstd, with the float columns byte-split first (lossless; ~20 % smaller
+#: than the snappy that ``Dataset.to_parquet`` writes).
+PARQUET_COMPRESSION: dict[str, Any] = {"compression": "zstd", "compression_level": 9, "use_dictionary": False}
+
+
+def _float_columns(schema: Any) -> list[str]:
+    """The parquet leaf paths (``"W_hh.list.element.list.element"``) of the float columns of ``schema``."""
+    import pyarrow as pa
+
+    def leaves(path: str, typ: Any) -> list[str]:
+        if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+            return leaves(f"{path}.list.element", typ.value_type)
+        return [path] if pa.types.is_floating(typ) else []
+
+    return [leaf for field in schema for leaf in leaves(field.name, field.type)]
 
 
 def write_parquet(release_dir: str | os.PathLike[str], conditions: Iterable[Mapping[str, Any]]) -> Path:
     """Write the rows of every condition (``id``, ``file`` as in the manifest) to
     ``release_dir/``:data:`PARQUET_NAME`; call it before the manifest is built, so that it is hashed."""
+    import pyarrow.parquet as pq
     from datasets import Dataset, concatenate_datasets
 
     root = Path(release_dir)
@@ -78,5 +94,7 @@ def write_parquet(release_dir: str | os.PathLike[str], conditions: Iterable[Mapp
         raise InvalidParameterError(f"no conditions to write to {root / PARQUET_NAME}")
     path = root / PARQUET_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    concatenate_datasets(parts).to_parquet(str(path))
+    table = concatenate_datasets(parts).data.table  # its schema metadata carries the datasets features
+    pq.write_table(table, str(path), use_byte_stream_split=_float_columns(table.schema),
+                   **PARQUET_COMPRESSION)
     return path

@@ -137,7 +137,10 @@ def test_interrupt_and_resume_gives_same_result(tiny_task, tmp_path, controls):
             callback=interrupt,
         )
     assert ckpt.exists()
+    with np.load(ckpt, allow_pickle=False) as data:
+        seconds_before_stop = json.loads(str(data["meta"]))["seconds"]
     resumed = train_ensemble(tiny_task, arch, [1, 2, 3], settings, controls, checkpoint=ckpt, progress=False)
+    assert 0 < seconds_before_stop < resumed.train_seconds  # the stopped run's time is counted too
     for k in straight.params:
         np.testing.assert_array_equal(resumed.params[k], straight.params[k])
     np.testing.assert_array_equal(resumed.loss_curve, straight.loss_curve)

@@ -15,6 +15,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,7 @@ class TrainResult:
     status: np.ndarray
     loss_curve: np.ndarray = field(repr=False)
     lr: np.ndarray | None = None  # each member's lr at the end (differs from settings.lr under "plateau")
+    train_seconds: float = 0.0  # wall seconds in training steps, summed over the runs a checkpoint resumed
 
     @property
     def converged(self) -> np.ndarray:
@@ -282,6 +284,7 @@ def train_ensemble(
         "lr": np.full(E, float(settings.lr)),  # each member's current lr (before arch.lr_scale)
         "plateau_best": np.full(E, np.inf),
         "plateau_bad": np.zeros(E, np.int64),
+        "seconds": 0.0,  # wall time of the training loop so far, carried across resumed runs
     }
     fingerprint = _fingerprint(task, arch, controls, settings, seeds)
     ckpt = Path(checkpoint) if checkpoint is not None else None
@@ -291,6 +294,15 @@ def train_ensemble(
     bar = progress_bar(total=settings.max_steps, initial=state["step"], disable=not progress,
                        desc=f"train {task.name}", unit="step")
     guard = _StepBoundaryInterrupt()
+    clock = time.perf_counter()
+
+    def save() -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        state["seconds"] += now - clock
+        clock = now
+        _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
+
     try:
         with guard:
             while state["step"] < settings.max_steps:
@@ -310,16 +322,17 @@ def train_ensemble(
                     bar.set_postfix(converged=int((state["status"] == STATUS_CONVERGED).sum()),
                                     running=int((state["status"] == STATUS_RUNNING).sum()), refresh=False)
                 if ckpt is not None and state["step"] % settings.checkpoint_every == 0:
-                    _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
+                    save()
                 if callback is not None:
                     callback(state["step"])
     except KeyboardInterrupt:
         # mid-step (a second Ctrl-C) the state is half-updated: keep the last periodic checkpoint
         if ckpt is not None and not guard.in_step:
-            _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
+            save()
         raise
     finally:
         bar.close()
+    state["seconds"] += time.perf_counter() - clock
     status = state["status"]
     status[status == STATUS_RUNNING] = STATUS_NOT_CONVERGED
     with torch.no_grad():
@@ -329,7 +342,7 @@ def train_ensemble(
         seeds=np.asarray(seeds, np.int64), initial_params=initial, params=final,
         steps=state["steps"].copy(), reached_step=state["reached_step"].copy(),
         final_loss=state["final_loss"].copy(), status=status.astype(str),
-        loss_curve=state["loss_curve"].copy(), lr=state["lr"].copy(),
+        loss_curve=state["loss_curve"].copy(), lr=state["lr"].copy(), train_seconds=state["seconds"],
     )
 
 
@@ -489,7 +502,7 @@ def _save_checkpoint(path: Path, fingerprint: str, raw, adam, rngs, state) -> No
         arrays[f"state/{key}"] = state[key]
     arrays["state/status"] = state["status"].astype(str)
     meta = {"version": CHECKPOINT_VERSION, "fingerprint": fingerprint, "step": state["step"],
-            "rngs": [r.bit_generator.state for r in rngs]}
+            "seconds": state["seconds"], "rngs": [r.bit_generator.state for r in rngs]}
     arrays["meta"] = np.array(json.dumps(meta))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -527,3 +540,4 @@ def _load_checkpoint(path: Path, fingerprint: str, raw, adam, rngs, state, devic
         state[key] = arrays.get(f"state/{key}", state[key]).copy()
     state["status"] = arrays["state/status"].astype(object)
     state["step"] = int(meta["step"])
+    state["seconds"] = float(meta.get("seconds", 0.0))  # checkpoints before it was recorded: unknown, 0

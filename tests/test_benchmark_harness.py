@@ -485,10 +485,11 @@ def test_a_run_stopped_inside_a_suite_resumes_without_recomputing_stored_distanc
         evaluate_metric(StopsOnce(), tiny_release, **again)
 
 
-@pytest.mark.parametrize("suite", ["calibration", "reliability"])
+@pytest.mark.parametrize("suite", ["conformance", "calibration", "reliability"])
 def test_a_suite_of_constructed_networks_resumes_without_recomputing_them(tiny_release, tmp_path, suite):
     """Twins, noise ladders, interpolations and second probe sets are kept in the store too, so a slow
-    metric stopped inside calibration or reliability pays only for the calls it had not reached."""
+    metric stopped inside conformance, calibration or reliability pays only for the calls it had not
+    reached."""
     StopsOnce.calls, StopsOnce.stop_in = {}, None
     fresh = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], **FAST)
     calls_fresh = StopsOnce.calls[suite]

@@ -19,9 +19,9 @@ Every call into the metric (``embed``, ``compare``, ``member_scores``) goes thro
   of sane size, shape, finite, non-negative: :class:`degzoo.errors.MetricError` otherwise).
 
 With a ``store`` (a ``.npz`` file) the member-to-member distances and behaviour scores of the
-zoo's conditions, and every checked ``cross``/``pairwise`` result of the suites' constructed
-networks (twins, noise ladders, interpolations, second probe sets: keyed by the suite's description
-of them, which the run's seeds make reproducible), are also written there whenever new ones are
+zoo's conditions, and every ``compare`` of the suites' constructed networks (conformance's and
+calibration's twins, noise ladders, interpolations, second probe sets: keyed by the suite's
+description of them, which the run's seeds make reproducible), are also written there whenever new ones are
 computed, under a header naming the run (metric, zoo, degzoo version), so a resumed run pays only
 for what a stopped one had not reached, even inside a suite: a slow reference implementation's
 hours of calibration survive a stop. The file holds plain arrays, read with ``allow_pickle=False``.
@@ -199,6 +199,7 @@ class MetricRunner:
         index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
         buffer = io.BytesIO()
         np.savez(buffer, header=np.array(self.header), index=np.array(json.dumps(index)), **arrays)
+        os.makedirs(os.path.dirname(self.store) or ".", exist_ok=True)  # before the result file's folder
         write_atomically(self.store, buffer.getvalue())
 
     # --- ensembles -----------------------------------------------------------------------------
@@ -281,13 +282,18 @@ class MetricRunner:
         return emb
 
     def raw_compare(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble,
-                    symmetric: bool = False) -> np.ndarray:
-        """``compare`` as the metric returns it (float64), unchecked: conformance inspects it."""
-        ea = self.embed(key_a, ens_a)
-        eb = ea if symmetric else self.embed(key_b, ens_b)
-        n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
-        out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
-        return as_distances(self.metric, out)
+                    symmetric: bool = False, *, remember: bool = False) -> np.ndarray:
+        """``compare`` as the metric returns it (float64), unchecked: conformance inspects it;
+        kept in the store when ``remember`` is true."""
+
+        def compute() -> np.ndarray:
+            ea = self.embed(key_a, ens_a)
+            eb = ea if symmetric else self.embed(key_b, ens_b)
+            n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
+            out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
+            return as_distances(self.metric, out)
+
+        return self._remembered(("compare", key_a, key_b, symmetric), compute) if remember else compute()
 
     def cross(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble, *,
               remember: bool = True) -> np.ndarray:

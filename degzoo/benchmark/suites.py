@@ -196,7 +196,7 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
         ok = sum(c["required"] and c["passed"] for c in checks)
         out.scores["checks_passed"] = Score.exact(ok / n_req if n_req else 1.0, n_req)
 
-    D = runner.raw_compare(key, ens, key, ens)
+    D = runner.raw_compare(key, ens, key, ens, remember=True)
     n = idx.size
     if D.shape != (n, n):
         raise MetricError(f"compare returned shape {D.shape} for {n} × {n} networks, expected {(n, n)}")
@@ -232,7 +232,7 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     rng = ctx.rng("conformance")
     copy = from_params(ens, _stack([perturb(member(ens, i), [s.float_copy_noise], rng) for i in range(n)]),
                        f"{home}~float-copy")
-    C = runner.raw_compare(key, ens, ("float-copy", home, key[2]), copy)
+    C = runner.raw_compare(key, ens, ("float-copy", home, key[2]), copy, remember=True)
     c = np.abs(np.diag(C)) if C.shape == (n, n) else np.full(n, np.nan)
     copy_ratio = float(np.max(c) / ref) if np.isfinite(c).all() else float("nan")
     check("zero_on_float_copy", np.isfinite(copy_ratio) and copy_ratio <= s.identity_tolerance, True,
@@ -240,7 +240,7 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
           note="the same network with every weight changed in its 6th significant digit")
     sources = np.roll(np.arange(n), -1)
     matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, name=f"{home}~matched")
-    M = runner.raw_compare(key, ens, ("matched", home, key[2]), matched)
+    M = runner.raw_compare(key, ens, ("matched", home, key[2]), matched, remember=True)
     d = np.diag(M) if M.shape == (n, n) else np.full(n, np.nan)
     definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
     check("definite", np.isfinite(definite) and definite >= s.invariance_tolerance, True,
@@ -250,7 +250,7 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
         # one call per kind: the diagonal is member i vs its own twin, the off-diagonal member i
         # vs the twin of member j (a between-network distance, under a claimed invariance)
         twin = make_twin(ens, kind, rng)
-        T = runner.raw_compare(key, ens, ("twin", kind, home, key[2]), twin)
+        T = runner.raw_compare(key, ens, ("twin", kind, home, key[2]), twin, remember=True)
         if T.shape != (n, n):
             raise MetricError(f"compare returned shape {T.shape} for {n} × {n} networks, expected {(n, n)}")
         t = np.diag(T).copy()

@@ -21,10 +21,11 @@ Every call into the metric (``embed``, ``compare``, ``member_scores``) goes thro
 With a ``store`` (a ``.npz`` file) the member-to-member distances and behaviour scores of the
 zoo's conditions, and every ``compare`` of the suites' constructed networks (conformance's and
 calibration's twins, noise ladders, interpolations, second probe sets: keyed by the suite's
-description of them, which the run's seeds make reproducible), are also written there whenever new ones are
-computed, under a header naming the run (metric, zoo, degzoo version), so a resumed run pays only
-for what a stopped one had not reached, even inside a suite: a slow reference implementation's
-hours of calibration survive a stop. The file holds plain arrays, read with ``allow_pickle=False``.
+description of them, which the run's seeds make reproducible), are also written there whenever
+new ones are computed, under a header naming the run (metric, zoo, degzoo version), so a resumed
+run pays only for what a stopped one had not reached, even inside a suite: a slow reference
+implementation's hours of calibration survive a stop. The file holds plain arrays, read with
+``allow_pickle=False``.
 
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides

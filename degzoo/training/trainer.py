@@ -294,13 +294,10 @@ def train_ensemble(
     bar = progress_bar(total=settings.max_steps, initial=state["step"], disable=not progress,
                        desc=f"train {task.name}", unit="step")
     guard = _StepBoundaryInterrupt()
-    clock = time.perf_counter()
+    seconds_before, started = state["seconds"], time.perf_counter()
 
     def save() -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        state["seconds"] += now - clock
-        clock = now
+        state["seconds"] = seconds_before + time.perf_counter() - started
         _save_checkpoint(ckpt, fingerprint, raw, adam, rngs, state)
 
     try:
@@ -332,7 +329,7 @@ def train_ensemble(
         raise
     finally:
         bar.close()
-    state["seconds"] += time.perf_counter() - clock
+    state["seconds"] = seconds_before + time.perf_counter() - started
     status = state["status"]
     status[status == STATUS_RUNNING] = STATUS_NOT_CONVERGED
     with torch.no_grad():

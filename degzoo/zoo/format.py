@@ -17,10 +17,10 @@ Every array dataset is stored with :data:`ARRAY_FILTERS`: byte-shuffled and gzip
 (lossless; trained float32 weights take about 15 % less room), then HDF5's fletcher32 checksum per
 chunk, so a flipped byte fails the read (files written before that, like the embedded zoo's shards,
 are uncompressed and have no checksum and stay valid: their release manifest's sha256 protects
-them; :mod:`degzoo.zoo.repack` re-encodes them); the provenance text, a scalar that cannot carry a filter, is
-protected by its sha256 in the ``provenance_sha256`` attribute. On opening, every dataset's shape is
-checked against the recorded architecture and its declared size against the bytes the file holds,
-before anything is read.
+them; :mod:`degzoo.zoo.repack` re-encodes them); the provenance text, a scalar that cannot carry a
+filter, is protected by its sha256 in the ``provenance_sha256`` attribute. On opening, every
+dataset's shape is checked against the recorded architecture and its declared size against the
+bytes the file holds, before anything is read.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ from typing import Any
 
 from degzoo.errors import DegzooError, InvalidParameterError
 
+#: How often :func:`run_jobs` calls its ``check`` while waiting for local workers (seconds).
+CHECK_SECONDS = 0.5
+
 
 class WorkerDiedError(DegzooError, BrokenProcessPool):
     """A local worker process died (killed, out of memory, crashed) before finishing its job."""
@@ -58,8 +61,15 @@ def run_jobs(
     workers: int | None = None,
     scheduler: str | None = None,
     cluster: str | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Iterator[Any]:
-    """Yield ``fn(*job)`` for every job, in order of completion."""
+    """Yield ``fn(*job)`` for every job, in order of completion.
+
+    ``check``: called about every :data:`CHECK_SECONDS` while local workers run (and before each job
+    run in this process); whatever it raises stops the workers and propagates — how a caller that
+    runs the jobs from a thread (the benchmark's suites) cancels them, since only the main thread
+    receives Ctrl-C.
+    """
     if scheduler and cluster:
         raise InvalidParameterError("give either scheduler= (an address) or cluster= (local:N), not both")
     if not jobs:
@@ -72,6 +82,8 @@ def run_jobs(
     workers = max(1, min(workers or usable_cores(), usable_cores(), len(jobs)))
     if workers == 1:
         for job in jobs:
+            if check is not None:
+                check()
             yield fn(*job)
         return
     pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(), initializer=_worker_init)
@@ -83,7 +95,7 @@ def run_jobs(
         futures = [pool.submit(fn, *job) for job in jobs]
     processes = list((getattr(pool, "_processes", None) or {}).values())  # the pool forgets them when broken
     try:
-        for fut in cf.as_completed(futures):
+        for fut in _as_completed(futures, check):
             try:
                 result = fut.result()
             except BrokenProcessPool as exc:
@@ -100,6 +112,18 @@ def run_jobs(
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _as_completed(futures: Sequence[cf.Future], check: Callable[[], None] | None) -> Iterator[cf.Future]:
+    """``futures`` as they finish, calling ``check`` about every :data:`CHECK_SECONDS` meanwhile."""
+    if check is None:
+        yield from cf.as_completed(futures)
+        return
+    pending = set(futures)
+    while pending:
+        check()
+        done, pending = cf.wait(pending, timeout=CHECK_SECONDS, return_when=cf.FIRST_COMPLETED)
+        yield from done
 
 
 def _exit_reasons(processes: Sequence[Any]) -> str:

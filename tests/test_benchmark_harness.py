@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +19,7 @@ from degzoo.benchmark.harness import NOT_RUN
 from degzoo.benchmark.scoring import metric_score
 from degzoo.benchmark.suites import Settings
 from degzoo.errors import InvalidParameterError, ValidationError
-from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric
+from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric, parallel
 from degzoo.zoo import Release
 from degzoo.zoo.builder import build_release
 
@@ -510,3 +512,67 @@ def test_a_suite_of_constructed_networks_resumes_without_recomputing_them(tiny_r
     resumed = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], checkpoint=path, resume=True, **FAST)
     assert StopsOnce.calls[suite] == calls_fresh - stop_at
     assert resumed.suites[suite].to_json()["scores"] == fresh.suites[suite].to_json()["scores"]
+
+
+@dataclass
+class ReportsItsProcess(FrobeniusWeightDistance):
+    """A distance that depends on the pair's order (Frobenius + a tenth of the first network's
+    norm), whose all-pairs call fills the lower triangle, as ``dsa-metric``'s does. It leaves a
+    file named after the process of every ``compare`` in ``log_dir``, and sleeps ``worker_pause``
+    seconds in a process other than ``parent``'s."""
+
+    name: ClassVar[str] = "reports_its_process"
+    log_dir: str = ""
+    parent: int = 0
+    worker_pause: float = 0.0
+
+    def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
+        pid = os.getpid()
+        (Path(self.log_dir) / str(pid)).touch()
+        if pid != self.parent:
+            time.sleep(self.worker_pause)
+        out = super().compare(a, b, False) + 0.1 * np.linalg.norm(a["flat"], axis=1)[:, None]
+        if symmetric:
+            out = np.tril(out, -1)
+            out = out + out.T
+        return out
+
+
+def test_workers_score_as_one_process_does(tiny_release, tmp_path, monkeypatch):
+    """Distance matrices cut into blocks for worker processes give the one-process scores, also for
+    a metric whose distance depends on the pair's order; the cost suite still times a call in this
+    process."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)  # however cheap, blocks go to workers
+    suites = ["calibration", "trend", "discriminability", "reliability", "cost"]
+    logs = {n: tmp_path / f"workers-{n}" for n in (1, 2)}
+    results = {}
+    for n, log in logs.items():
+        log.mkdir()
+        metric = ReportsItsProcess(log_dir=str(log), parent=os.getpid())
+        results[n] = evaluate_metric(metric, tiny_release, suites=suites, workers=n, **FAST)
+        assert results[n].cost["workers"] == n
+    assert {p.name for p in logs[1].iterdir()} == {str(os.getpid())}
+    assert {p.name for p in logs[2].iterdir()} - {str(os.getpid())}  # some blocks ran elsewhere
+    for name in suites[:-1]:
+        assert results[2].suites[name].status == "ok", (name, results[2].suites[name].message)
+        assert results[2].suites[name].to_json()["scores"] == results[1].suites[name].to_json()["scores"]
+    with pytest.raises(InvalidParameterError, match="workers must be a positive number"):
+        evaluate_metric("cka", tiny_release, suites=["trend"], workers=0, **FAST)
+
+
+def test_a_suite_past_its_hard_limit_stops_its_workers(tiny_release, tmp_path, monkeypatch):
+    """A suite thread waiting on worker processes is cancelled as one running the metric itself."""
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(harness, "HARD_GRACE_SECONDS", 0.2)
+    monkeypatch.setattr(harness, "HARD_FACTOR", 1.0)
+    metric = ReportsItsProcess(log_dir=str(tmp_path), parent=os.getpid(), worker_pause=60.0)
+    result = evaluate_metric(metric, tiny_release, suites=["trend"], workers=2, n_boot=50,
+                             progress=False, time_limit=0.5)
+    assert result.suites["trend"].status == "timeout"
+    for _ in range(500):  # the suite's thread stops waiting within a second, not after the 60 s blocks
+        if not harness.abandoned_suites():
+            break
+        time.sleep(0.02)
+    assert harness.abandoned_suites() == []
+    workers = [int(p.name) for p in tmp_path.iterdir() if int(p.name) != os.getpid()]
+    assert workers and all(not Path(f"/proc/{pid}").exists() for pid in workers)  # terminated and reaped

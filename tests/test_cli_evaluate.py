@@ -69,6 +69,7 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
         (["--time-limit", "-1"], "--time-limit must be a number of seconds >= 0 (0: no limit), got -1.0"),
         (["--scorecard-seconds", "nan"], "--scorecard-seconds must be a number of seconds >= 0"),
         (["--max-members", "1"], "--max-members must be at least 2"),
+        (["--workers", "0"], "--workers must be a positive number of processes, got 0"),
         (["--suites", "conformance,nope"], "unknown suite(s) ['nope']; choose from conformance"),
         (["--metric", "dsa", "--param", "rank"], "--param 'rank': write it as KEY=VALUE"),
         (["--metric", "dsa", "--param", "rnak=8"], "'dsa' has no parameter(s) rnak; its parameters: n_del"),
@@ -88,7 +89,7 @@ def test_absurd_thread_counts_are_refused(capsys, tmp_path, threads):
          "'test_cli_evaluate'); say it with --package NAME==VERSION"),
     ],
     ids=["unknown", "import", "long-name", "escape-name", "control-spec", "time-limit", "scorecard-nan",
-         "max-members", "suites", "param-syntax", "param-unknown",
+         "max-members", "workers", "suites", "param-syntax", "param-unknown",
          "param-twice", "param-nan", "param-two-metrics", "name-without-authors", "bad-url", "bad-package",
          "package-not-installed", "name-two-metrics", "package-unknown"],
 )

@@ -3,11 +3,13 @@ single-process ones; worker processes work from plain scripts and a dead worker 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +108,59 @@ def _die(_: int) -> int:
 def test_a_killed_worker_is_a_clear_error():
     with pytest.raises(WorkerDiedError, match=r"killed by signal 9 \(SIGKILL\).*fewer workers"):
         list(run_jobs(_die, [(i,) for i in range(4)], workers=2))
+
+
+class OrderedPairs:
+    """``|x - y| + x / 10`` (it depends on the pair's order) between scalar embeddings; its
+    all-pairs call fills the ``triangle`` given ("lower" as ``dsa-metric``, "upper", or "both")."""
+
+    name = "ordered_pairs"
+
+    def __init__(self, triangle: str) -> None:
+        self.triangle = triangle
+
+    def compare(self, emb_a, emb_b, symmetric):
+        out = np.abs(emb_a[:, None] - emb_b[None]) + emb_a[:, None] / 10
+        if symmetric and self.triangle != "both":
+            out = np.tril(out, -1) if self.triangle == "lower" else np.triu(out, 1)
+            out = out + out.T
+        return out
+
+
+@pytest.mark.parametrize("triangle, expect", [("lower", "lower"), ("upper", "upper"), ("both", None)])
+def test_blocks_of_an_order_dependent_metric_follow_its_own_triangle(triangle, expect, always_parallel):
+    metric, emb = OrderedPairs(triangle), np.linspace(0.0, 3.0, 11)
+    assert parallel.symmetric_orientation(metric, emb, 2, 7) == expect
+    single = metric.compare(emb, emb, True)
+    for blocks in (2, 3, None):
+        got = blocked_compare(metric, emb, emb, 11, 11, True, workers=2, blocks=blocks)
+        np.testing.assert_array_equal(got, single)
+    assert parallel.symmetric_orientation(CountingMetric(), emb, 0, 1) == "upper"  # symmetric
+
+
+def _sleep(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_check_that_raises_stops_the_workers():
+    """How a caller in a thread (the benchmark's suites) cancels jobs: its check raises, the workers go."""
+    pool_pids: list[int] = []
+
+    def check() -> None:
+        pool_pids.extend(p.pid for p in multiprocessing.active_children())
+        if time.perf_counter() - t0 > 0.5:
+            raise _Stop
+
+    t0 = time.perf_counter()
+    with pytest.raises(_Stop):
+        list(run_jobs(_sleep, [(60.0,)] * 4, workers=2, check=check))
+    assert time.perf_counter() - t0 < 30  # not the 60 s jobs
+    assert pool_pids and not [c for c in multiprocessing.active_children() if c.pid in pool_pids]
 
 
 def test_workers_must_be_positive():

@@ -79,6 +79,7 @@ def evaluate_metric(
     budget: float | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    workers: int = 1,
 ) -> MetricResult:
     """Score ``metric`` (a registered name, ``"module:attr"``, a :class:`~degzoo.metrics.Metric`,
     a class or a plain function with a ``level`` attribute) on a zoo release.
@@ -95,7 +96,12 @@ def evaluate_metric(
     the suites it finished (ok, failed, or skipped as not applicable) are taken from it instead of
     run again, once it is checked to be the same metric, zoo, settings and degzoo version; each
     suite draws from its own seeded stream, so a resumed result equals an uninterrupted one
-    (timings aside). A release that cannot be opened, an unknown suite name or a checkpoint that
+    (timings aside). ``workers``: local processes that compute the distance matrices of the zoo's
+    conditions and constructed networks in blocks of members (see :class:`MetricRunner`); the scores
+    do not depend on it for a metric whose pairs are independent, so a run may be resumed with
+    another count, and the cost suite still times one process.
+
+    A release that cannot be opened, an unknown suite name or a checkpoint that
     cannot be resumed raise; everything the metric does is recorded in the result instead.
     """
     t_start = time.perf_counter()
@@ -113,6 +119,9 @@ def evaluate_metric(
             f"evaluate_metric: time_limit must be > 0 seconds or None, got {time_limit!r}")
     if budget is not None and not budget > 0:
         raise InvalidParameterError(f"evaluate_metric: budget must be > 0 seconds or None, got {budget!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InvalidParameterError(
+            f"evaluate_metric: workers must be a positive number of processes, got {workers!r}")
     settings = Settings(max_members=max_members, time_limit=time_limit, seed=seed, n_boot=n_boot,
                         budget=budget)
     zoo = {"release": rel.name, "manifest_sha256": rel.sha256}
@@ -136,7 +145,8 @@ def evaluate_metric(
         return result
 
     runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
-                          header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__})
+                          header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__},
+                          workers=workers)
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
@@ -232,6 +242,7 @@ def _finish(result: MetricResult, settings: Settings, names: Sequence[str], home
         "harness_seconds": round(max(0.0, total - metric_seconds - reference_seconds), 3),
         "pairs": runner.total.pairs,
         "networks_embedded": runner.total.networks,
+        "workers": runner.workers,  # processes behind this run's suite seconds (the cost suite: one)
         "memory_method": "tracemalloc peak (Python + numpy, not torch) and getrusage ru_maxrss growth",
         "per_suite": per_suite,
     }
@@ -434,7 +445,7 @@ def _reference_runner(ref_name: str, metric: Any, release: Any, runner: MetricRu
 
         _SHARED[key] = MetricRunner(get(ref_name), release)
     ref = _SHARED[key]
-    ref.release, ref.reference = release, True
+    ref.release, ref.reference, ref.workers = release, True, runner.workers
     ref.deadline, ref.stats, ref.total = runner.deadline, runner.stats, runner.total
     return ref
 

@@ -27,6 +27,12 @@ run pays only for what a stopped one had not reached, even inside a suite: a slo
 implementation's hours of calibration survive a stop. The file holds plain arrays, read with
 ``allow_pickle=False``.
 
+With ``workers`` > 1 the checked distance matrices (``pairwise``, ``cross``) are cut into blocks of
+members that as many local processes compute (:func:`degzoo.metrics.parallel.blocked_compare`; the
+same numbers for a metric whose pairs do not depend on each other, and a cancelled suite stops the
+workers within a second); conformance's raw calls and the cost suite's timed call stay in this
+process, so what they inspect and time is one ``compare``.
+
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
 ``pairwise`` is therefore scored through its ``embed``/``compare``. ``cross`` here skips the
@@ -51,6 +57,7 @@ import numpy as np
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.files import write_atomically
 from degzoo.metrics.base import as_distances, cancellable, check_distances
+from degzoo.metrics.parallel import blocked_compare, symmetric_orientation
 from degzoo.zoo.ensemble import Ensemble
 
 
@@ -138,8 +145,12 @@ class MetricRunner:
     """One metric on one release, with the caches described in the module docstring."""
 
     def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12,
-                 store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None) -> None:
+                 store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None,
+                 workers: int = 1) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidParameterError(f"workers must be a positive number of processes, got {workers!r}")
         self.metric = metric
+        self.workers = workers
         self.release = release
         self.reference = reference
         self.name = getattr(metric, "name", type(metric).__name__)
@@ -152,6 +163,7 @@ class MetricRunner:
         self._between: dict[tuple[str, str], np.ndarray] = {}
         self._scores: dict[str, np.ndarray] = {}
         self._calls: dict[str, np.ndarray] = {}  # JSON of (kind, key_a, key_b) -> checked distances
+        self._facts: dict[str, Any] = {}  # what was learnt of the metric (its symmetric orientation)
         self._lock = threading.RLock()
         self.stats = CallStats()
         self.total = CallStats()
@@ -283,18 +295,36 @@ class MetricRunner:
         return emb
 
     def raw_compare(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble,
-                    symmetric: bool = False, *, remember: bool = False) -> np.ndarray:
+                    symmetric: bool = False, *, remember: bool = False, parallel: bool = False) -> np.ndarray:
         """``compare`` as the metric returns it (float64), unchecked: conformance inspects it;
-        kept in the store when ``remember`` is true."""
+        kept in the store when ``remember`` is true. With ``parallel`` and :attr:`workers` > 1,
+        computed in blocks of members by that many processes (:func:`blocked_compare`)."""
 
         def compute() -> np.ndarray:
             ea = self.embed(key_a, ens_a)
             eb = ea if symmetric else self.embed(key_b, ens_b)
             n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
-            out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
+            if parallel and self.workers > 1 and not (symmetric and self._orientation(ea) is None):
+                def blocks() -> np.ndarray:
+                    return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
+                                           workers=self.workers,
+                                           orientation=self._orientation(ea) if symmetric else None)
+
+                out = self._call("compare", blocks, pairs=n_pairs)
+            else:
+                out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
             return as_distances(self.metric, out)
 
         return self._remembered(("compare", key_a, key_b, symmetric), compute) if remember else compute()
+
+    def _orientation(self, emb: Any) -> str | None:
+        """The triangle the metric's all-pairs call computes (:func:`symmetric_orientation`, read
+        once per run from members 0 and 1 of the first ensemble asked for); None: neither, so its
+        all-pairs calls are not cut into blocks."""
+        if "orientation" not in self._facts:
+            self._facts["orientation"] = self._call(
+                "compare", lambda: symmetric_orientation(self.metric, emb, 0, 1), pairs=3)
+        return self._facts["orientation"]
 
     def cross(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble, *,
               remember: bool = True) -> np.ndarray:
@@ -302,18 +332,20 @@ class MetricRunner:
         kept in the store unless ``remember`` is false."""
 
         def compute() -> np.ndarray:
-            dist = self.raw_compare(key_a, ens_a, key_b, ens_b)
+            dist = self.raw_compare(key_a, ens_a, key_b, ens_b, parallel=True)
             check_distances(self.metric, dist, (len(ens_a), len(ens_b)))
             return dist
 
         return self._remembered(("cross", key_a, key_b), compute) if remember else compute()
 
-    def pairwise(self, key: Any, ens: Ensemble, *, remember: bool = True) -> np.ndarray:
+    def pairwise(self, key: Any, ens: Ensemble, *, remember: bool = True,
+                 parallel: bool = True) -> np.ndarray:
         """Checked, symmetrised ``[E, E]`` distances with a zero diagonal (as ``Metric.pairwise``);
-        kept in the store unless ``remember`` is false (the cost suite times the call itself)."""
+        kept in the store unless ``remember`` is false, in :attr:`workers` processes unless
+        ``parallel`` is false (the cost suite times one process's call itself)."""
 
         def compute() -> np.ndarray:
-            dist = self.raw_compare(key, ens, key, ens, symmetric=True)
+            dist = self.raw_compare(key, ens, key, ens, symmetric=True, parallel=parallel)
             check_distances(self.metric, dist, (len(ens), len(ens)))
             dist = 0.5 * (dist + dist.T)
             np.fill_diagonal(dist, 0.0)

@@ -869,7 +869,7 @@ def cost(ctx: Context, out: SuiteResult) -> None:
     base_mem = tracemalloc.get_traced_memory()[0]
     t0 = time.perf_counter()
     try:
-        runner.pairwise(("cost", cond, tuple(int(i) for i in idx)), ens, remember=False)
+        runner.pairwise(("cost", cond, tuple(int(i) for i in idx)), ens, remember=False, parallel=False)
     finally:
         seconds = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] - base_mem

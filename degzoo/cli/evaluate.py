@@ -65,6 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seed of the suites' random draws (twins, bootstrap, subsets; default: 0)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the metrics' many small products run fastest so)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="local processes that compute each distance matrix in blocks of members "
+                        "(default 1; the scores do not change, the cost suite still times one process)")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
                    help="write OUT/report.html: degeneracy along the release's ladders and the "
                    "scorecards (default: yes without --metric, no with it; needs the [plots] extra)")
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
                                  time_limit=args.time_limit or None, seed=args.seed,
                                  budget=args.scorecard_seconds or None, progress=not args.quiet,
-                                 checkpoint=path, resume=args.resume)
+                                 checkpoint=path, resume=args.resume, workers=args.workers)
         result.submission = submission
         path = result.write(path)
         written.append(path)
@@ -161,6 +164,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
         if not (math.isfinite(value) and value >= 0):
             raise InvalidParameterError(
                 f"{option} must be a number of seconds >= 0 (0: no limit), got {value}")
+    if args.workers < 1:
+        raise InvalidParameterError(f"--workers must be a positive number of processes, got {args.workers}")
     if args.max_members < 2:
         raise InvalidParameterError(f"--max-members must be at least 2 (distances need pairs), "
                                     f"got {args.max_members}")

@@ -11,6 +11,11 @@ whatever the number of workers or blocks: each pair's arithmetic does not depend
 pairs share its batch, and the thread count does not change it (tested for ``weights_perm``,
 ``cka`` and DSA). A third-party metric whose ``compare`` batches pairs may round differently.
 
+A metric whose distance depends on the order of the pair (an optimiser started from one side,
+e.g. ``dsa-metric``'s) computes one triangle in its own all-pairs call. Blocks off the diagonal
+are therefore computed in that call's orientation, which :func:`symmetric_orientation` reads from
+one pair; a metric that is neither (it fills both triangles differently) is computed in one call.
+
 No pool is started when it cannot pay: the first block is computed in this process and timed; if
 the remaining blocks would take less than :data:`MIN_PARALLEL_SECONDS` in this process, they are
 computed here too. Workers are capped at the usable cores (:func:`degzoo.engine.usable_cores`).
@@ -24,14 +29,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from degzoo.engine import run_jobs, usable_cores
 from degzoo.errors import InvalidParameterError, MetricError
+from degzoo.metrics.base import checkpoint
 
-__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "take_members"]
+__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "symmetric_orientation", "take_members"]
+
+Orientation = Literal["upper", "lower"]
 
 #: Below this much estimated work in one process, the blocks are not sent to worker processes
 #: (forking workers and shipping embeddings costs a few tenths of a second per worker).
@@ -84,13 +92,15 @@ def blocked_compare(
     scheduler: str | None = None,
     cluster: str | None = None,
     blocks: int | None = None,
+    orientation: Orientation | None = None,
 ) -> np.ndarray:
     """``metric.compare`` over blocks of members, run by :func:`degzoo.engine.run_jobs`.
 
-    ``symmetric``: ``emb_b is emb_a`` (all pairs of one ensemble): only blocks on and above the
-    diagonal are computed. ``blocks``: blocks per side (default: enough for about four jobs per
-    worker, each block holding at least two members). Local work that would take less than
-    :data:`MIN_PARALLEL_SECONDS` in one process stays in this process.
+    ``symmetric``: ``emb_b is emb_a`` (all pairs of one ensemble): only the blocks of one triangle
+    are computed, in the metric's ``orientation`` (default: read by :func:`symmetric_orientation`
+    from the first two members of different blocks). ``blocks``: blocks per side (default: enough
+    for about four jobs per worker, each block holding at least two members). Local work that
+    would take less than :data:`MIN_PARALLEL_SECONDS` in one process stays in this process.
     """
     if scheduler or cluster:
         n_workers = max(workers or 1, 4)  # the cluster's size is not known here
@@ -106,20 +116,28 @@ def blocked_compare(
         blocks = max(1, min(k, max(n_a, n_b) // 2))
     rows = _blocks(n_a, blocks)
     cols = rows if symmetric else _blocks(n_b, blocks)
+    if symmetric and len(rows) > 1 and orientation is None:
+        orientation = symmetric_orientation(metric, emb_a, int(rows[0][0]), int(rows[1][0]))
+        if orientation is None:  # both triangles, differently: only its own call reproduces them
+            return np.asarray(metric.compare(emb_a, emb_b, True), dtype=np.float64)
     jobs = []
     for i, ia in enumerate(rows):
         for j, jb in enumerate(cols):
             if symmetric and j < i:
                 continue
-            same = symmetric and i == j
-            sub_a = take_members(emb_a, ia)
-            jobs.append((metric, sub_a, sub_a if same else take_members(emb_b, jb), same, (i, j)))
+            if symmetric and i == j:
+                sub = take_members(emb_a, ia)
+                jobs.append((metric, sub, sub, True, (i, j)))
+            elif symmetric and orientation == "lower":  # later members first, transposed below
+                jobs.append((metric, take_members(emb_a, jb), take_members(emb_a, ia), False, (j, i)))
+            else:
+                jobs.append((metric, take_members(emb_a, ia), take_members(emb_b, jb), False, (i, j)))
     out = np.zeros((n_a, n_b))
     if scheduler or cluster:
         results = run_jobs(_compare_block, jobs, scheduler=scheduler, cluster=cluster)
     else:
         results = _local_results(jobs, n_workers)
-    for (i, j), dist in results:
+    for (i, j), dist in results:  # block (i, j) of the matrix; j < i only in the lower triangle
         ia, jb = rows[i], cols[j]
         if dist.shape != (ia.size, jb.size):
             raise MetricError(
@@ -130,6 +148,19 @@ def blocked_compare(
         if symmetric and i != j:
             out[np.ix_(jb, ia)] = dist.T
     return out
+
+
+def symmetric_orientation(metric: Any, emb: Any, p: int, q: int) -> Orientation | None:
+    """Which order of a pair ``p < q`` the metric's all-pairs call (``symmetric=True``) computes:
+    "upper" (``compare`` of p against q), "lower" (q against p; both for a symmetric metric), or
+    None when it fills the two triangles with different values. Costs three one-pair calls."""
+    both = np.asarray(metric.compare(take_members(emb, [p, q]), take_members(emb, [p, q]), True))
+    one, two = (take_members(emb, [k]) for k in (p, q))
+    for name, first, second in (("upper", one, two), ("lower", two, one)):
+        value = np.asarray(metric.compare(first, second, False), dtype=np.float64).reshape(-1)[0]
+        if both[0, 1] == value and both[1, 0] == value:
+            return name
+    return None
 
 
 def _local_results(jobs: list[tuple[Any, ...]], n_workers: int
@@ -144,4 +175,5 @@ def _local_results(jobs: list[tuple[Any, ...]], n_workers: int
         for job in rest:
             yield _compare_block(*job)
     else:
-        yield from run_jobs(_compare_block, rest, workers=n_workers)
+        # checkpoint: a caller that cancels (the benchmark harness) stops the workers within a second
+        yield from run_jobs(_compare_block, rest, workers=n_workers, check=checkpoint)

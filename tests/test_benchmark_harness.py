@@ -576,3 +576,20 @@ def test_a_suite_past_its_hard_limit_stops_its_workers(tiny_release, tmp_path, m
     assert harness.abandoned_suites() == []
     workers = [int(p.name) for p in tmp_path.iterdir() if int(p.name) != os.getpid()]
     assert workers and all(not Path(f"/proc/{pid}").exists() for pid in workers)  # terminated and reaped
+
+
+@dataclass
+class ThroughNumpy(FrobeniusWeightDistance):
+    """Stands for a metric that runs another package's code (as ``dsa_metric_ref`` runs dsa-metric's)."""
+
+    name: ClassVar[str] = "through_numpy"
+    implementation: ClassVar[str] = "numpy"
+
+
+def test_a_metric_of_another_package_records_that_package_and_version(tiny_release, tmp_path):
+    path = tmp_path / "through_numpy.json"
+    result = evaluate_metric(ThroughNumpy(), tiny_release, suites=["conformance"], checkpoint=path, **FAST)
+    assert result.environment["implementation"] == f"numpy {np.__version__}"
+    assert load_result(path).environment["implementation"] == f"numpy {np.__version__}"
+    ours = evaluate_metric("cka", tiny_release, suites=["conformance"], **FAST)
+    assert "implementation" not in ours.environment

@@ -558,6 +558,29 @@ def test_add_reference_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         add_reference_results(harness_out, root, known=KNOWN, build=False)
 
 
+def test_a_reference_implementation_is_named_by_its_package_and_marked_on_the_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package users use today, scored through its own code (degzoo/reference/implementations/):
+    the entry says which package and version computed it, and the board marks it as such."""
+    harness_out = tmp_path / "harness"
+    harness_out.mkdir()
+    doc = make_result(submission=False, level="dynamics", params={"iters": 1500})
+    doc["metric"]["name"] = "dsa_metric_ref"
+    doc["environment"] = {**doc["environment"], "implementation": "dsa-metric 2.0.2"}
+    (harness_out / "dsa_metric_ref.json").write_bytes(dump(doc))
+    ship(monkeypatch, doc, role="reference implementation")
+    root = tmp_path / "lb"
+    [path] = add_reference_results(harness_out, root, known=KNOWN)
+    assert json.loads(path.read_text())["submission"]["name"] == "dsa_metric_ref (dsa-metric 2.0.2)"
+    [entry] = validate_tree(root, known=KNOWN)
+    assert entry.role == "reference implementation" and not entry.reference  # not the level's ★
+    board = (root / MARKDOWN_NAME).read_text("utf-8")
+    [row] = [line for line in board.splitlines() if "dsa-metric 2.0.2" in line]
+    assert "2.0.2\\) (ref. impl.)" in row and "★" not in row
+    assert "badge ref-impl" in (root / "index.html").read_text("utf-8")
+
+
 def test_reference_entries_of_one_metric_are_named_by_the_parameters_that_differ(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

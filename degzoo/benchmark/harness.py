@@ -24,6 +24,7 @@ terminal; when stderr is not a terminal a plain line is written every
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -41,6 +42,7 @@ import degzoo.progress
 from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable, load_result
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
 from degzoo.benchmark.suites import REFERENCE_METRICS, RUN_LIMITS, SUITE_FUNCTIONS, SUITES, Context, Settings
+from degzoo.environment import environment
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics.base import MAX_NAME_LENGTH, check_name
 
@@ -150,7 +152,7 @@ def evaluate_metric(
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
-    result = MetricResult(zoo=zoo, metric=identity)
+    result = MetricResult(zoo=zoo, metric=identity, environment=_environment(m))
     this_run = _settings_json(settings, names, home, groups)
     done = _resumable_suites(checkpoint, result, this_run) if resume else {}
     if resume:
@@ -164,7 +166,7 @@ def evaluate_metric(
 
     def save_checkpoint() -> None:
         if checkpoint is not None:
-            snapshot = MetricResult(zoo=zoo, metric=identity, suites={
+            snapshot = MetricResult(zoo=zoo, metric=identity, environment=result.environment, suites={
                 n: result.suites.get(n) or SuiteResult(status="error", message=NOT_RUN) for n in names})
             _finish(snapshot, settings, names, home, groups, runner, per_suite, t_start, done, False)
             snapshot.write(checkpoint)
@@ -209,6 +211,19 @@ def evaluate_metric(
     if checkpoint is not None:
         result.write(checkpoint)
     return result
+
+
+def _environment(metric: Any) -> dict[str, Any]:
+    """This machine's :func:`~degzoo.environment.environment`, and for a metric that runs another
+    package's code (its ``implementation``, e.g. ``dsa-metric``) that package's installed version."""
+    env = environment()
+    package = getattr(metric, "implementation", None)
+    if isinstance(package, str):
+        try:
+            env["implementation"] = f"{package} {importlib.metadata.version(package)}"
+        except importlib.metadata.PackageNotFoundError:
+            env["implementation"] = f"{package} (version unknown: not installed as a distribution)"
+    return env
 
 
 def distance_store(checkpoint: str | os.PathLike[str]) -> str:

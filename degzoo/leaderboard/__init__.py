@@ -129,7 +129,7 @@ def add_reference_results(
             problems.append(Problem("<document>", "is not a result (JSON object)", str(f)))
             continue
         ident = doc.get("metric") if doc.get("kind") == "metric" else doc.get("control")
-        name = (names or {}).get(f.name) or _reference_name(ident)
+        name = (names or {}).get(f.name) or _reference_name(ident, doc.get("environment"))
         doc = {k: v for k, v in doc.items() if k != "submission"}
         doc["submission"] = {
             "name": name,
@@ -200,11 +200,16 @@ def add_reference_results(
     return written
 
 
-def _reference_name(ident: Any) -> str | None:
+def _reference_name(ident: Any, env: Any = None) -> str | None:
     """A shipped result's entry name: its metric's name, and its parameters that are not the
-    registered metric's defaults in brackets, so that two settings of one metric are two entries."""
+    registered metric's defaults in brackets, so that two settings of one metric are two entries;
+    a metric that runs another package's code names that package and version (``environment``)."""
     if not isinstance(ident, dict) or not isinstance(ident.get("name"), str):
         return None
+    implementation = env.get("implementation") if isinstance(env, dict) else None
+    if isinstance(implementation, str):
+        plain = _reference_name(ident)
+        return f"{plain} ({implementation})" if plain else None
     from degzoo import metrics
 
     name, params = ident["name"], ident.get("params") or {}

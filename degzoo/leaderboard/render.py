@@ -276,12 +276,14 @@ _HOW_TO_READ = (
     "bootstrap of each suite's measurement error; the control track also resamples its "
     "conditions); the order inside a tier is not significant. **Rank** is the "
     "95 % bootstrap interval of the entry's rank. ✓ = re-run and reproduced by "
-    "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (control) = negative "
-    "control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "
+    "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (ref. impl.) = a "
+    "package users use today, scored through its own code at the same settings; (control) = "
+    "negative control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "
     "**cost** is milliseconds per pair of networks (lower is better; not ranked)."
 )
 #: How Markdown marks an entry whose content degzoo ships (see ``Entry.role``).
-_ROLE_MARK = {"reference": " ★", "negative control": " (control)"}
+_ROLE_MARK = {"reference": " ★", "reference implementation": " (ref. impl.)",
+              "negative control": " (control)"}
 
 
 def render_markdown(board: Board) -> str:
@@ -364,6 +366,7 @@ tr.tier-odd td{background:#f6f8fa}
 .verified{background:#dafbe1;color:#116329}.not-reproduced{background:#ffebe9;color:#a40e26}
 .reference{background:#ddf4ff;color:#0550ae}
 .neg-control{background:#f6f8fa;color:#57606a}
+.ref-impl{background:#fff8c5;color:#7d4e00}
 .authors{display:block;color:#57606a;font-size:.8rem}
 [hidden]{display:none!important}
 """
@@ -501,6 +504,11 @@ def _html_row(row: Row, section: Section) -> str:
     if e.reference:
         name += (
             '<span class="badge reference" title="reference result shipped with degzoo">★ reference</span>'
+        )
+    elif e.role == "reference implementation":
+        name += (
+            '<span class="badge ref-impl" title="a package users use today, scored through its own code '
+            'at degzoo\'s settings">reference implementation</span>'
         )
     elif e.role == "negative control":
         name += (
@@ -643,6 +651,7 @@ def _parquet_rows(board: Board) -> list[dict[str, Any]]:
                     "package_name": sub["package"]["name"],
                     "package_version": sub["package"]["version"],
                     "reference": e.reference,
+                    "role": e.role,
                     "kind": doc["kind"],
                     "method": ident.get("name"),
                     "level": e.level,
@@ -675,7 +684,7 @@ def write_parquet(board: Board, path: str | os.PathLike[str]) -> Path:
         "track": string, "zoo_release": string, "zoo_manifest_sha256": string, "entry_id": string,
         "path": string, "name": string, "authors": string, "code_url": string, "paper_url": string,
         "package_name": string, "package_version": string, "reference": Value("bool"),
-        "kind": string, "method": string, "level": string, "tier": i32, "rank": i32,
+        "role": string, "kind": string, "method": string, "level": string, "tier": i32, "rank": i32,
         "rank_low": i32, "rank_high": i32, "score": f64, "score_low": f64, "score_high": f64,
         "verification": string, "suite_scores": string, "degzoo_version": string, "created": string,
         "result_sha256": string, "result_json": string,

@@ -20,8 +20,9 @@ contain their value, the summary equals the suite scores), then what only the le
 the zoo release and its manifest sha256 are ones this degzoo knows, a result degzoo ships is
 entered by the maintainers, and a metric reports a main score for every ranked suite.
 
-**Reference entries** are not declared by a flag: a result is a reference (★) or a negative
-control exactly when its content (:func:`content_key`) is that of a result file degzoo ships in
+**Reference entries** are not declared by a flag: a result is a reference (★), a reference
+implementation or a negative control exactly when its content (:func:`content_key`) is that of a
+result file degzoo ships in
 ``degzoo/reference/<folder>/`` (:data:`SHIPPED_ROLES`, :func:`shipped_role`).
 """
 
@@ -85,11 +86,13 @@ METRIC_SUITES: tuple[str, ...] = (
 )
 CONTROL_BUDGET_PREFIX = "control-track/"
 #: Folders of ``degzoo/reference`` whose result files the board marks, and the role each gets:
-#: ``"reference"`` (★, the paper's metrics and controls) or ``"negative control"`` (metrics that
-#: must score low for the benchmark to be valid).
+#: ``"reference"`` (★, the paper's metrics and controls), ``"reference implementation"`` (a
+#: package users use today, e.g. ``dsa-metric``, scored through its own code) or ``"negative
+#: control"`` (metrics that must score low for the benchmark to be valid).
 SHIPPED_ROLES: dict[str, str] = {
     "metrics": "reference",
     "control": "reference",
+    "implementations": "reference implementation",
     "negative-controls": "negative control",
 }
 
@@ -271,7 +274,8 @@ def _shipped_results() -> dict[str, str]:
 
 
 def shipped_role(doc: Mapping[str, Any]) -> str | None:
-    """``"reference"``, ``"negative control"`` or ``None``: the role of a result degzoo ships, by content."""
+    """``"reference"``, ``"reference implementation"``, ``"negative control"`` or ``None``: the role
+    of a result degzoo ships, by content."""
     try:
         key = content_key(doc)
     except (TypeError, ValueError):

@@ -66,7 +66,8 @@ class Entry:
     release: str
     entry_id: str
     content_key: str
-    #: ``"reference"``, ``"negative control"`` or ``None``: set by degzoo from the result's content
+    #: ``"reference"``, ``"reference implementation"``, ``"negative control"`` or ``None``: set by
+    #: degzoo from the result's content
     #: (:func:`~degzoo.leaderboard.schema.shipped_role`), never by a flag in the file.
     role: str | None = None
 

@@ -78,6 +78,8 @@ class ReferenceDSA(Metric):
 
     name: ClassVar[str] = "dsa_metric_ref"
     level: ClassVar[Level] = "dynamics"
+    #: The distribution whose code computes the distances (its version goes into every result).
+    implementation: ClassVar[str] = "dsa-metric"
     invariances: ClassVar[frozenset[str]] = _DSA_INVARIANCES
 
     def __post_init__(self) -> None:
@@ -158,6 +160,7 @@ class QCPermutationProcrustes(Metric):
 
     name: ClassVar[str] = "qc_procrustes_perm"
     level: ClassVar[Level] = "weights"
+    implementation: ClassVar[str] = "qc-procrustes"
     invariances: ClassVar[frozenset[str]] = frozenset({"permutation"})
 
     def __post_init__(self) -> None:

@@ -88,13 +88,15 @@ def min_trial_length(n_delays: int, delay_interval: int = 1) -> int:
     return (n_delays - 1) * delay_interval + 2
 
 
-def _check_dmd_params(n_delays: int, rank: int, delay_interval: int) -> None:
+def check_dmd_params(n_delays: int, rank: int, delay_interval: int) -> None:
+    """DMD settings are positive integers (shared with ``dsa_metric_ref``, which fits the same DMD)."""
     for label, value in (("n_delays", n_delays), ("rank", rank), ("delay_interval", delay_interval)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise InvalidParameterError(f"DSA: {label} must be a positive integer, got {value!r}")
 
 
-def _as_trials(trajectories: Any, what: str = "trajectories") -> np.ndarray:
+def as_trials(trajectories: Any, what: str = "trajectories") -> np.ndarray:
+    """Finite float64 trajectories ``[n_trials, T, H]`` (one ``[T, H]`` trial is promoted)."""
     x = np.asarray(trajectories, dtype=np.float64)
     if x.ndim == 2:
         x = x[None]
@@ -112,8 +114,8 @@ def delay_embed(trajectories: np.ndarray, n_delays: int, delay_interval: int = 1
     ``t + (n_delays - 1 - d) * delay_interval`` (block 0 is the most recent state), exactly as
     ``DSA.dmd.embed_signal_torch``. Only used for inspection: :func:`fit_dmd` never builds it.
     """
-    x = _as_trials(trajectories)
-    _check_dmd_params(n_delays, 1, delay_interval)
+    x = as_trials(trajectories)
+    check_dmd_params(n_delays, 1, delay_interval)
     k, t, h = x.shape
     t_eff = t - (n_delays - 1) * delay_interval
     if t_eff < 1:
@@ -193,8 +195,8 @@ def fit_dmd(
     largest-magnitude entry is positive, which makes the operator *identical* for trajectories
     that differ by a permutation, sign flip, rotation or rescaling of the hidden units.
     """
-    _check_dmd_params(n_delays, rank, delay_interval)
-    x_np = _as_trials(trajectories)
+    check_dmd_params(n_delays, rank, delay_interval)
+    x_np = as_trials(trajectories)
     k, t, h = x_np.shape
     t_min = min_trial_length(n_delays, delay_interval)
     if t < t_min:
@@ -1049,8 +1051,9 @@ def cross_dsa(ops_a: Any, ops_b: Any, score: str = "angular", **solver: Any) -> 
 # Metric classes
 # --------------------------------------------------------------------------------------------
 
-# the DMD coordinates are whitened, so a rescaling of the states changes nothing either
-_DSA_INVARIANCES = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
+#: What every DSA metric (ours and ``dsa_metric_ref``) is invariant to; the DMD coordinates are
+#: whitened, so a rescaling of the states changes nothing either.
+DSA_INVARIANCES = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
 
 
 @dataclasses.dataclass
@@ -1073,7 +1076,7 @@ class DSA(Metric):
 
     name: ClassVar[str] = "dsa"
     level: ClassVar[Level] = "dynamics"
-    invariances: ClassVar[frozenset[str]] = _DSA_INVARIANCES
+    invariances: ClassVar[frozenset[str]] = DSA_INVARIANCES
 
     n_delays: int = 10
     rank: int = 30
@@ -1090,7 +1093,7 @@ class DSA(Metric):
     device: str = _DEFAULTS["device"]
 
     def __post_init__(self) -> None:
-        _check_dmd_params(self.n_delays, self.rank, self.delay_interval)
+        check_dmd_params(self.n_delays, self.rank, self.delay_interval)
         if self.score not in ("angular", "euclidean"):
             raise InvalidParameterError(
                 f"DSA: score must be 'angular' or 'euclidean' (for the eigenvalue variant use "
@@ -1123,7 +1126,7 @@ class DSAWasserstein(Metric):
 
     name: ClassVar[str] = "dsa_wasserstein"
     level: ClassVar[Level] = "dynamics"
-    invariances: ClassVar[frozenset[str]] = _DSA_INVARIANCES
+    invariances: ClassVar[frozenset[str]] = DSA_INVARIANCES
 
     n_delays: int = 10
     rank: int = 30
@@ -1132,7 +1135,7 @@ class DSAWasserstein(Metric):
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        _check_dmd_params(self.n_delays, self.rank, self.delay_interval)
+        check_dmd_params(self.n_delays, self.rank, self.delay_interval)
 
     def embed(self, ensemble: Any) -> np.ndarray:
         trajs = ensemble.trajectories() if hasattr(ensemble, "trajectories") else ensemble

@@ -37,8 +37,14 @@ import torch
 
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics.base import Level, Metric, checkpoint
-from degzoo.metrics.dsa import _DSA_INVARIANCES, _as_trials, _check_dmd_params, min_trial_length
-from degzoo.metrics.weights import _NORMALIZE, Normalize, _check_same_width, _normaliser, check_finite_params
+from degzoo.metrics.dsa import DSA_INVARIANCES, as_trials, check_dmd_params, min_trial_length
+from degzoo.metrics.weights import (
+    NORMALIZATIONS,
+    Normalize,
+    check_finite_params,
+    check_same_width,
+    normalised_distance,
+)
 
 __all__ = ["INSTALL_HINT", "QCPermutationProcrustes", "ReferenceDSA"]
 
@@ -80,10 +86,10 @@ class ReferenceDSA(Metric):
     level: ClassVar[Level] = "dynamics"
     #: The distribution whose code computes the distances (its version goes into every result).
     implementation: ClassVar[str] = "dsa-metric"
-    invariances: ClassVar[frozenset[str]] = _DSA_INVARIANCES
+    invariances: ClassVar[frozenset[str]] = DSA_INVARIANCES
 
     def __post_init__(self) -> None:
-        _check_dmd_params(self.n_delays, self.rank, self.delay_interval)
+        check_dmd_params(self.n_delays, self.rank, self.delay_interval)
         if self.score not in ("angular", "euclidean"):
             raise InvalidParameterError(
                 f"{self.name}: score must be 'angular' or 'euclidean', got {self.score!r}")
@@ -112,7 +118,7 @@ class ReferenceDSA(Metric):
 
     def _checked_trials(self, x: np.ndarray) -> np.ndarray:
         """One member's ``[n_trials, T, H]`` trajectories, if long and rich enough for the DMD settings."""
-        x = _as_trials(x)
+        x = as_trials(x)
         k, t, h = x.shape
         t_min = min_trial_length(self.n_delays, self.delay_interval)
         if t < t_min:
@@ -164,8 +170,8 @@ class QCPermutationProcrustes(Metric):
     invariances: ClassVar[frozenset[str]] = frozenset({"permutation"})
 
     def __post_init__(self) -> None:
-        if self.normalize not in _NORMALIZE:
-            raise InvalidParameterError(f"{self.name}: normalize must be one of {_NORMALIZE}")
+        if self.normalize not in NORMALIZATIONS:
+            raise InvalidParameterError(f"{self.name}: normalize must be one of {NORMALIZATIONS}")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 2:
             raise InvalidParameterError(f"{self.name}: k must be an integer >= 2, got {self.k!r}")
         _reference("procrustes", self.name, "qc-procrustes")
@@ -183,7 +189,7 @@ class QCPermutationProcrustes(Metric):
         return np.asarray(res.t, dtype=np.float64)
 
     def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
-        _check_same_width(self, emb_a, emb_b)
+        check_same_width(self, emb_a, emb_b)
         wa, wb = emb_a["W_hh"], emb_b["W_hh"]
         n_entries = wa.shape[1] * wa.shape[2]
         out = np.zeros((len(wa), len(wb)))
@@ -192,7 +198,7 @@ class QCPermutationProcrustes(Metric):
                 checkpoint()
                 P = self.permutation(wa[i], wb[j])
                 sq = float(np.sum((wa[i] - P.T @ wb[j] @ P) ** 2))
-                out[i, j] = _normaliser(sq, n_entries, self.normalize)
+                out[i, j] = normalised_distance(sq, n_entries, self.normalize)
         if symmetric:
             out = out + out.T
         return out

@@ -57,7 +57,8 @@ from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import Level, Metric
 
 Normalize = Literal["entries", "rms", "none"]
-_NORMALIZE = ("entries", "rms", "none")
+#: The values of ``normalize`` (see :func:`normalised_distance`).
+NORMALIZATIONS = ("entries", "rms", "none")
 _PAIR_NAMES = ("W_in", "b", "W_out")
 
 
@@ -288,7 +289,8 @@ def _as_pair(value: Any, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
 
 
-def _normaliser(sq: float, n_entries: int, normalize: str) -> float:
+def normalised_distance(sq: float, n_entries: int, normalize: str) -> float:
+    """``sqrt(sq)`` normalised as ``normalize`` says (one of :data:`NORMALIZATIONS`)."""
     if normalize == "entries":
         return float(np.sqrt(sq)) / n_entries
     if normalize == "rms":
@@ -319,8 +321,8 @@ def permutation_distance(
     the objective and the count of entries. A heuristic: the result is an upper bound on the
     true minimum, exact when ``W2`` is a relabelled copy of ``W1``.
     """
-    if normalize not in _NORMALIZE:
-        raise InvalidParameterError(f"permutation_distance: normalize must be one of {_NORMALIZE}")
+    if normalize not in NORMALIZATIONS:
+        raise InvalidParameterError(f"permutation_distance: normalize must be one of {NORMALIZATIONS}")
     A = np.asarray(W1, dtype=np.float64)
     B = np.asarray(W2, dtype=np.float64)
     if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape != B.shape:
@@ -360,7 +362,7 @@ def permutation_distance(
     perm = np.empty(n, dtype=np.intp)
     perm[net1.order] = net2.order[perm_c]
     n_entries = n * n + (sum(f1.size for f1, _ in unit_feats) if use_io else 0)
-    return _normaliser(sq, n_entries, normalize), perm
+    return normalised_distance(sq, n_entries, normalize), perm
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,8 @@ def check_finite_params(
     return out
 
 
-def _check_same_width(metric: Metric, emb_a: dict, emb_b: dict) -> None:
+def check_same_width(metric: Metric, emb_a: dict, emb_b: dict) -> None:
+    """Weight embeddings of two ensembles have the same shapes, or a clear error naming ``metric``."""
     for key in emb_a:
         if emb_a[key].shape[1:] != emb_b[key].shape[1:]:
             raise InvalidParameterError(
@@ -473,8 +476,8 @@ class PermutationWeightDistance(Metric):
     invariances: ClassVar[frozenset[str]] = frozenset({"permutation"})
 
     def __post_init__(self) -> None:
-        if self.normalize not in _NORMALIZE:
-            raise InvalidParameterError(f"{self.name}: normalize must be one of {_NORMALIZE}")
+        if self.normalize not in NORMALIZATIONS:
+            raise InvalidParameterError(f"{self.name}: normalize must be one of {NORMALIZATIONS}")
         for field in ("n_starts", "n_kicks"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 0:
@@ -499,7 +502,7 @@ class PermutationWeightDistance(Metric):
         )
 
     def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
-        _check_same_width(self, emb_a, emb_b)
+        check_same_width(self, emb_a, emb_b)
         na, nb = emb_a["W_hh"].shape[0], emb_b["W_hh"].shape[0]
         out = np.zeros((na, nb))
         for i in range(na):
@@ -526,8 +529,8 @@ class FrobeniusWeightDistance(Metric):
     invariances: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.normalize not in _NORMALIZE:
-            raise InvalidParameterError(f"{self.name}: normalize must be one of {_NORMALIZE}")
+        if self.normalize not in NORMALIZATIONS:
+            raise InvalidParameterError(f"{self.name}: normalize must be one of {NORMALIZATIONS}")
 
     def embed(self, ensemble: Any) -> dict[str, np.ndarray]:
         keys = ("W_hh", *_PAIR_NAMES) if self.use_io else ("W_hh",)
@@ -536,7 +539,7 @@ class FrobeniusWeightDistance(Metric):
         return {"W_hh": emb["W_hh"], "flat": flat}
 
     def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
-        _check_same_width(self, emb_a, emb_b)
+        check_same_width(self, emb_a, emb_b)
         fa, fb = emb_a["flat"], emb_b["flat"]
         out = np.empty((fa.shape[0], fb.shape[0]))
         for i in range(fa.shape[0]):  # direct differences: exact 0 for identical members

@@ -304,7 +304,7 @@ class MetricRunner:
             ea = self.embed(key_a, ens_a)
             eb = ea if symmetric else self.embed(key_b, ens_b)
             n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
-            if parallel and self.workers > 1 and not (symmetric and self._orientation(ea) is None):
+            if parallel and self._in_blocks(ea, len(ens_a), symmetric):
                 def blocks() -> np.ndarray:
                     return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
                                            workers=self.workers,
@@ -316,6 +316,14 @@ class MetricRunner:
             return as_distances(self.metric, out)
 
         return self._remembered(("compare", key_a, key_b, symmetric), compute) if remember else compute()
+
+    def _in_blocks(self, emb: Any, n: int, symmetric: bool) -> bool:
+        """Whether a call of ``n`` members (of embedding ``emb``) goes to worker processes: with
+        :attr:`workers` > 1, and for all pairs of one ensemble, when it has at least two blocks of
+        two members and the metric's own call computes one triangle."""
+        if self.workers == 1:
+            return False
+        return not symmetric or (n >= 4 and self._orientation(emb) is not None)
 
     def _orientation(self, emb: Any) -> str | None:
         """The triangle the metric's all-pairs call computes (:func:`symmetric_orientation`, read

@@ -206,16 +206,15 @@ def _reference_name(ident: Any, env: Any = None) -> str | None:
     a metric that runs another package's code names that package and version (``environment``)."""
     if not isinstance(ident, dict) or not isinstance(ident.get("name"), str):
         return None
-    implementation = env.get("implementation") if isinstance(env, dict) else None
-    if isinstance(implementation, str):
-        plain = _reference_name(ident)
-        return f"{plain} ({implementation})" if plain else None
     from degzoo import metrics
 
     name, params = ident["name"], ident.get("params") or {}
     try:
         defaults = metrics.get(name).get_params()
     except Exception:  # not a registered metric (a control-track method): its name alone
-        return name
-    changed = [f"{k}={v}" for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v]
-    return f"{name} ({', '.join(changed)})" if changed else name
+        defaults = None
+    if defaults is not None:
+        changed = [f"{k}={v}" for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v]
+        name += f" ({', '.join(changed)})" if changed else ""
+    implementation = env.get("implementation") if isinstance(env, dict) else None
+    return f"{name} ({implementation})" if isinstance(implementation, str) else name

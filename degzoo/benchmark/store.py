@@ -147,8 +147,6 @@ class MetricRunner:
     def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12,
                  store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None,
                  workers: int = 1) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InvalidParameterError(f"workers must be a positive number of processes, got {workers!r}")
         self.metric = metric
         self.workers = workers
         self.release = release

@@ -445,6 +445,26 @@ def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(t
     assert load_result(path).to_json()["suites"] == resumed.to_json()["suites"]  # the file is final
 
 
+SUBMISSION = {"name": "Stops once", "authors": "A. Author", "code_url": None, "paper_url": None,
+              "package": {"name": "degzoo", "version": "0.1.0", "entry": "tests:StopsOnce"}}
+
+
+def test_the_checkpoint_carries_the_submission_and_a_metric_that_fails_to_load_keeps_it(
+        tiny_release, tmp_path):
+    path = tmp_path / "stops_once.json"
+    StopsOnce.stop_in, StopsOnce.calls = "reliability", {}
+    evaluate_metric(StopsOnce(), tiny_release, suites=["conformance", "reliability"], checkpoint=path,
+                    submission=SUBMISSION, **FAST)
+    assert json.loads(path.read_text())["submission"] == SUBMISSION  # the interrupted run's file
+    before = path.read_bytes()
+    broken = evaluate_metric("no_such_metric", tiny_release, suites=["conformance"], checkpoint=path,
+                             resume=True, **FAST)
+    assert broken.suites["conformance"].status == "error" and path.read_bytes() == before
+    fresh = tmp_path / "no_such_metric.json"
+    evaluate_metric("no_such_metric", tiny_release, suites=["conformance"], checkpoint=fresh, **FAST)
+    assert "could not be loaded" in load_result(fresh).suites["conformance"].message
+
+
 def test_resuming_another_run_is_refused_and_leaves_the_file(tiny_release, tmp_path):
     path = tmp_path / "cka.json"
     evaluate_metric("cka", tiny_release, suites=["conformance"], checkpoint=path, **FAST)

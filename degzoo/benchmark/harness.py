@@ -82,6 +82,7 @@ def evaluate_metric(
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool = False,
     workers: int = 1,
+    submission: dict[str, Any] | None = None,
 ) -> MetricResult:
     """Score ``metric`` (a registered name, ``"module:attr"``, a :class:`~degzoo.metrics.Metric`,
     a class or a plain function with a ``level`` attribute) on a zoo release.
@@ -101,7 +102,8 @@ def evaluate_metric(
     (timings aside). ``workers``: local processes that compute the distance matrices of the zoo's
     conditions and constructed networks in blocks of members (see :class:`MetricRunner`); the scores
     do not depend on it for a metric whose pairs are independent, so a run may be resumed with
-    another count, and the cost suite still times one process.
+    another count, and the cost suite still times one process. ``submission``: the leaderboard's
+    block (name, authors, package, ...) that the result, and every checkpoint of it, carries.
 
     A release that cannot be opened, an unknown suite name or a checkpoint that
     cannot be resumed raise; everything the metric does is recorded in the result instead.
@@ -139,11 +141,13 @@ def evaluate_metric(
         msg = f"the metric could not be loaded: {type(exc).__name__}: {exc}"
         log(f"[{spec}] {msg}")
         result = MetricResult(zoo=zoo, metric={"name": spec, "level": None, "params": {},
-                                               "invariances": []})
+                                               "invariances": []}, submission=submission)
         for name in names:
             result.suites[name] = SuiteResult(status="error", message=msg)
         result.cost = {"total_seconds": round(time.perf_counter() - t_start, 3)}
         result.settings = _settings_json(settings, names, None, [])
+        if checkpoint is not None and not (resume and os.path.exists(checkpoint)):
+            result.write(checkpoint)  # a checkpoint to resume keeps the suites it finished
         return result
 
     runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
@@ -152,7 +156,7 @@ def evaluate_metric(
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
-    result = MetricResult(zoo=zoo, metric=identity, environment=_environment(m))
+    result = MetricResult(zoo=zoo, metric=identity, environment=_environment(m), submission=submission)
     this_run = _settings_json(settings, names, home, groups)
     done = _resumable_suites(checkpoint, result, this_run) if resume else {}
     if resume:
@@ -166,7 +170,8 @@ def evaluate_metric(
 
     def save_checkpoint() -> None:
         if checkpoint is not None:
-            snapshot = MetricResult(zoo=zoo, metric=identity, environment=result.environment, suites={
+            snapshot = MetricResult(zoo=zoo, metric=identity, environment=result.environment,
+                                    submission=submission, suites={
                 n: result.suites.get(n) or SuiteResult(status="error", message=NOT_RUN) for n in names})
             _finish(snapshot, settings, names, home, groups, runner, per_suite, t_start, done, False)
             snapshot.write(checkpoint)

@@ -117,9 +117,8 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
                                  time_limit=args.time_limit or None, seed=args.seed,
                                  budget=args.scorecard_seconds or None, progress=not args.quiet,
-                                 checkpoint=path, resume=args.resume, workers=args.workers)
-        result.submission = submission
-        path = result.write(path)
+                                 checkpoint=path, resume=args.resume, workers=args.workers,
+                                 submission=submission)
         written.append(path)
         print(format_scorecard(result))
         print(f"wrote {path}\n")

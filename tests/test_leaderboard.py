@@ -364,6 +364,18 @@ def test_tiers_chain_and_are_deterministic() -> None:
     assert r1 == rank_with_tiers(values, ses)
 
 
+@pytest.mark.parametrize("resample_units", [False, True])
+def test_an_entrys_interval_does_not_move_when_another_entry_joins(resample_units: bool) -> None:
+    values = np.array([[0.9, 0.8, 0.7, 0.6], [0.85, 0.8, 0.7, 0.6], [0.3, 0.2, 0.4, 0.1]])
+    ses = np.full_like(values, 0.04)
+    two = rank_with_tiers(values[:2], ses[:2], names=["a", "b"], resample_units=resample_units)
+    three = rank_with_tiers(values[[2, 0, 1]], ses[[2, 0, 1]], names=["late", "a", "b"],
+                            resample_units=resample_units)
+    for before, after in zip(two, three[1:], strict=True):
+        assert (after.score_low, after.score_high, after.tier) == (before.score_low, before.score_high,
+                                                                  before.tier)
+
+
 def test_an_entry_better_on_every_suite_is_separated_even_with_wide_suite_spread() -> None:
     # paired: suites differ a lot in difficulty, but b is always 0.1 below a
     base = np.array([0.95, 0.2, 0.6, 0.8, 0.4])
@@ -437,6 +449,26 @@ def test_build_writes_ranked_board_with_escaped_strings(
     row = next(r for r in ds if r["name"] == "Strong metric")
     assert row["tier"] == 1 and row["track"] == "metric-dynamics"
     assert json.loads(row["result_json"])["submission"]["name"] == "Strong metric"
+
+
+def test_a_suite_that_did_not_finish_shows_what_the_score_counts_it_as(tmp_path: Path) -> None:
+    root = tmp_path / "lb"
+    failing = make_result("Fails conformance", value=0.8)
+    failing["suites"]["conformance"].update(status="failed", message="not symmetric")
+    failing["suites"]["conformance"]["scores"]["checks_passed"] = score(7 / 11, 0.0, n=11)
+    failing["summary"]["conformance.checks_passed"] = score(7 / 11, 0.0, n=11)
+    failing["suites"]["trend"].update(status="timeout", message="the suite's time limit")
+    write_entry(root, failing)
+    write_entry(root, make_result("Finishes", value=0.8))
+    build_board(root, known=KNOWN, n_boot=200)
+    md = (root / MARKDOWN_NAME).read_text("utf-8")
+    page = (root / HTML_NAME).read_text("utf-8")
+    row = next(ln for ln in md.splitlines() if ln.startswith("| ") and "Fails conformance" in ln)
+    cells = [c.strip() for c in row.split("|")]
+    assert "0 \\(failed: 7/11 checks\\)" in cells and "0 \\(timeout\\)" in cells
+    assert cells[4].startswith("0.480")  # (0 + 0.8 · 3) / 5: both count as 0
+    assert '<td data-value="0">0 (failed: 7/11 checks)</td>' in page
+    assert "counts as 0" in md
 
 
 def test_build_is_reproducible_and_check_detects_a_stale_board(tmp_path: Path) -> None:
@@ -781,8 +813,8 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     assert [p.field for p in problems] == ["submission.reference"]
     assert "only results that degzoo itself ships" in problems[0].message
 
-    # the shipped board: its entries are references or negative controls because their content is
-    # shipped in degzoo/reference (metrics/ and negative-controls/)
+    # the shipped board: its entries are references, negative controls or reference implementations
+    # because their content is shipped in degzoo/reference (metrics/, negative-controls/, implementations/)
     shipped_root = Path(__file__).resolve().parents[1] / "leaderboard"
     entries = [e for e in validate_tree(shipped_root) if e.role == "reference"]
     controls = [e for e in validate_tree(shipped_root) if e.role == "negative control"]
@@ -791,6 +823,12 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     assert all(e.reference for e in entries)
     assert len(controls) == len(list((shipped / "negative-controls").glob("*.json"))) == 15
     assert not any(e.reference for e in controls)
+    # the reference implementations: named after the package and version that computed them
+    implementations = [e for e in validate_tree(shipped_root) if e.role == "reference implementation"]
+    assert len(implementations) == len(list((shipped / "implementations").glob("*.json"))) >= 1
+    for e in implementations:
+        assert not e.reference
+        assert e.name.endswith(f"({e.doc['environment']['implementation']})"), e.name
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())
     doc["suites"]["discriminability"]["details"]["note"] = "edited"

@@ -225,6 +225,26 @@ def _fmt(value: float | None, column: str = "") -> str:
     return f"{value:.3f}"
 
 
+def _cell_text(row: Row, column: str) -> str:
+    """A cell's text: the suite's main score or, for a ranked suite of a metric entry that did not
+    finish ok, what the score counts it as: 0 with its status (and checks passed), or "skipped"
+    (not applicable to the metric, left out of the mean)."""
+    s = row.suite_scores[column]
+    if s is not None:
+        return _fmt(s[0], column)
+    if row.entry.track == "control" or column not in RANKED_SUITES:
+        return "—"
+    suite = row.entry.doc["suites"].get(column) or {}
+    status = suite.get("status") or "not run"
+    if status == "skipped":
+        return "skipped"
+    checks = score_triple((suite.get("scores") or {}).get("checks_passed"))
+    n = ((suite.get("scores") or {}).get("checks_passed") or {}).get("n")
+    if checks is not None and isinstance(n, int) and n > 0:
+        return f"0 ({status}: {round(checks[0] * n)}/{n} checks)"
+    return f"0 ({status})"
+
+
 def _authors(sub: Mapping[str, Any]) -> str:
     a = sub.get("authors") or ""
     return ", ".join(a) if isinstance(a, list) else str(a)
@@ -279,6 +299,8 @@ _HOW_TO_READ = (
     "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (ref. impl.) = a "
     "package users use today, scored through its own code at the same settings; (control) = "
     "negative control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "
+    "A ranked suite that failed, ended in an error or timed out counts as 0 (its cell says which); "
+    "a skipped one (not applicable to the metric) is left out of the mean. "
     "**cost** is milliseconds per pair of networks (lower is better; not ranked)."
 )
 #: How Markdown marks an entry whose content degzoo ships (see ``Entry.role``).
@@ -321,7 +343,8 @@ def render_markdown(board: Board) -> str:
                 _rank_text(r),
                 name,
                 score,
-                *(_fmt(row.suite_scores[c][0] if row.suite_scores[c] else None, c) for c in section.columns),
+                *(_cell_text(row, c) if row.suite_scores[c] else md_escape(_cell_text(row, c))
+                  for c in section.columns),
                 {"verified": "✓", "not_reproduced": "✗ not reproduced"}.get(row.verification, ""),
                 md_escape(f"{sub['package']['name']}=={sub['package']['version']}"),
                 " ".join(
@@ -545,7 +568,8 @@ def _html_row(row: Row, section: Section) -> str:
     for c in section.columns:
         s = row.suite_scores[c]
         if s is None:
-            cells.append(_td("—", ""))
+            text = _cell_text(row, c)
+            cells.append(_td(text, "0" if text.startswith("0 (") else ""))
         else:
             cells.append(
                 f'<td class="n" data-value="{_esc(repr(s[0]))}" title="95 % CI {_fmt(s[1], c)}–'

@@ -33,7 +33,8 @@ scores. Each bootstrap replicate (``n_boot`` = 2000, fixed seed, so the board is
    its score is known: a metric known exactly to score 1, 1, 1, 0, 0 got 0.6 ± 0.4);
 2. draws each entry's value on each unit from a normal with the unit's value and standard error
    ``(high - low) / (2 · 1.96)``, independently per entry (their estimation errors are
-   independent);
+   independent), from the entry's own stream keyed on its id: an entry's interval, and its
+   difference from another entry, stay the same when other entries join the board;
 3. averages over the units, giving every entry a score, and ranks the entries.
 
 An entry's **rank interval** is the 2.5–97.5 % range of its rank over the replicates and its
@@ -46,6 +47,7 @@ be told apart from their tier's leader at 95 %; the order inside a tier is not s
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -189,11 +191,12 @@ def rank_with_tiers(
     if s == 0:
         values, ses, s = np.zeros((k, 1)), np.zeros((k, 1)), 1
     point = values.mean(axis=1)
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal((n_boot, k, s))
+    labels = list(names) if names is not None else [""] * k
+    noise = np.stack([_entry_stream(seed, labels[i], i).standard_normal((n_boot, s)) for i in range(k)],
+                     axis=1)
     draws = values[None] + ses[None] * noise  # [B, K, S]
     if resample_units:
-        idx = rng.integers(0, s, size=(n_boot, s))  # shared unit draws: paired
+        idx = np.random.default_rng(seed).integers(0, s, size=(n_boot, s))  # shared unit draws: paired
         draws = np.take_along_axis(draws, np.broadcast_to(idx[:, None, :], (n_boot, k, s)), axis=2)
     boot = draws.mean(axis=2)  # [B, K]
     ranks = rankdata(-boot, method="min", axis=1)  # [B, K]: 1 + entries strictly better
@@ -202,7 +205,6 @@ def rank_with_tiers(
     score_hi = np.percentile(boot, hi_q, axis=0)
     rank_lo = np.percentile(ranks, lo_q, axis=0, method="lower").astype(int)
     rank_hi = np.percentile(ranks, hi_q, axis=0, method="higher").astype(int)
-    labels = list(names) if names is not None else [""] * k
     order = sorted(range(k), key=lambda i: (-point[i], labels[i], i))
     tiers = np.zeros(k, dtype=int)
     tier, leader = 1, order[0]
@@ -225,6 +227,13 @@ def rank_with_tiers(
         )
         for i in range(k)
     ]
+
+
+def _entry_stream(seed: int, name: str, index: int) -> np.random.Generator:
+    """An entry's own draws, keyed on its name (its position when unnamed), so that its score
+    interval, and its difference from another entry, do not change when entries join the board."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") if name else index
+    return np.random.default_rng([seed, key])
 
 
 def rank_documents(

@@ -438,6 +438,8 @@ def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(t
     resumed = evaluate_metric(StopsOnce(), tiny_release, suites=suites, checkpoint=path, resume=True, **FAST)
     assert "conformance" not in StopsOnce.calls  # taken from the checkpoint, not run again
     assert resumed.cost["resumed_suites"] == ["conformance"] and "interrupted" not in resumed.cost
+    assert "s in this run" in format_scorecard(resumed)
+    assert "(conformance taken from the checkpoint of an earlier run)" in format_scorecard(resumed)
     fresh = evaluate_metric(StopsOnce(), tiny_release, suites=suites, **FAST)
     for name in suites:
         assert resumed.suites[name].status == "ok", (name, resumed.suites[name].message)

@@ -66,10 +66,16 @@ def format_scorecard(result: MetricResult | dict[str, Any], *, width: int = 100)
                   "of the main (*) scores", f"of {', '.join(RANKED_SUITES)}, each in [0, 1]"]
     cost = result.cost
     if cost:
-        lines += ["", f"time: {cost.get('total_seconds', 0):.1f} s in all, "
+        resumed = cost.get("resumed_suites") or []
+        lines += ["", f"time: {cost.get('total_seconds', 0):.1f} s {'in this run' if resumed else 'in all'}, "
                   f"{cost.get('metric_seconds', 0):.1f} s "
                   f"in the metric, {cost.get('reference_seconds', 0):.1f} s in reference metrics, "
                   f"{cost.get('pairs', 0)} pairs"]
+        if resumed:
+            every = sum(s.seconds for s in result.suites.values())
+            lines.append(textwrap.fill(
+                f"{every:.1f} s in all its suites ({', '.join(resumed)} taken from the checkpoint "
+                "of an earlier run)", width=width, initial_indent="      ", subsequent_indent="      "))
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)

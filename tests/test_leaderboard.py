@@ -471,6 +471,12 @@ def test_a_suite_that_did_not_finish_shows_what_the_score_counts_it_as(tmp_path:
     assert "counts as 0" in md
 
 
+def test_cost_cells_are_milliseconds_without_exponents() -> None:
+    from degzoo.leaderboard.render import _fmt
+
+    assert [_fmt(v, "cost") for v in (1.18939, 0.16034, 0.0000098)] == ["1189", "160", "0.0098"]
+
+
 def test_build_is_reproducible_and_check_detects_a_stale_board(tmp_path: Path) -> None:
     root = _board(tmp_path)
     build_board(root, known=KNOWN, parquet=False, n_boot=300)

@@ -221,7 +221,8 @@ def _fmt(value: float | None, column: str = "") -> str:
     if value is None:
         return "—"
     if column in COLUMN_UNITS:
-        return f"{value * COLUMN_UNITS[column][2]:.3g}"
+        shown = value * COLUMN_UNITS[column][2]
+        return f"{shown:.0f}" if abs(shown) >= 1000 else f"{shown:.3g}"  # 1190, not 1.19e+03
     return f"{value:.3f}"
 
 

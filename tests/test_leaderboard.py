@@ -846,6 +846,12 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     assert [p.field for p in check_document(doc)] == ["submission"]
 
 
+def test_the_shipped_board_is_built_from_its_results_by_this_renderer() -> None:
+    shipped_root = Path(__file__).resolve().parents[1] / "leaderboard"
+    stale = build_board(shipped_root, check=True).stale
+    assert stale == [], f"run `degzoo leaderboard build` and commit {stale}"
+
+
 def test_verify_imports_only_modules_of_the_pinned_package(tmp_path: Path) -> None:
     from degzoo.leaderboard.verify import _check_module
 

@@ -24,8 +24,11 @@ calibration's twins, noise ladders, interpolations, second probe sets: keyed by 
 description of them, which the run's seeds make reproducible), are also written there whenever
 new ones are computed, under a header naming the run (metric, zoo, degzoo version), so a resumed
 run pays only for what a stopped one had not reached, even inside a suite: a slow reference
-implementation's hours of calibration survive a stop. The file holds plain arrays, read with
-``allow_pickle=False``.
+implementation's hours of calibration survive a stop. Each stored call keeps a fingerprint of the
+networks and probe inputs it was given (:func:`input_fingerprint`); a resumed run whose suites now
+build other networks under the same description (the suite code changed between the runs)
+recomputes that call instead of reusing it, with a :class:`StaleDistancesWarning`. The file holds
+plain arrays, read with ``allow_pickle=False``.
 
 With ``workers`` > 1 the checked distance matrices (``pairwise``, ``cross``) are cut into blocks of
 members that as many local processes compute (:func:`degzoo.metrics.parallel.blocked_compare`; the
@@ -47,6 +50,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +63,39 @@ from degzoo.files import write_atomically
 from degzoo.metrics.base import as_distances, cancellable, check_distances
 from degzoo.metrics.parallel import blocked_compare, symmetric_orientation
 from degzoo.zoo.ensemble import Ensemble
+
+#: Relative tolerance of :func:`input_fingerprint` comparisons: far above the last-bit differences
+#: between machines (~1e-7), far below any change of the networks a suite builds (~1e-2).
+FINGERPRINT_RTOL = 1e-5
+
+
+class StaleDistancesWarning(UserWarning):
+    """A stored call was computed on other networks than this run's suites build; it is recomputed."""
+
+
+def input_fingerprint(*ensembles: Ensemble) -> np.ndarray:
+    """Numbers that change with the networks and probe inputs of a call, not with float rounding.
+
+    Per ensemble its member count, and per parameter array and the probe inputs their size, their
+    norm and their projection on a fixed random direction (seeded by the size): ``(k, 3)`` rows
+    of ``(size, norm, projection)``, compared by :func:`same_inputs`.
+    """
+    rows = []
+    for ens in ensembles:
+        rows.append((float(len(ens)), 0.0, 0.0))
+        for array in [ens.params[name] for name in sorted(ens.params)] + [ens.probe_inputs]:
+            flat = np.asarray(array, dtype=np.float64).ravel()
+            direction = np.random.default_rng(flat.size).standard_normal(flat.size)
+            rows.append((float(flat.size), float(np.linalg.norm(flat)), float(direction @ flat)))
+    return np.array(rows)
+
+
+def same_inputs(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two :func:`input_fingerprint` s describe the same inputs, up to float rounding."""
+    if a.shape != b.shape or not np.array_equal(a[:, 0], b[:, 0]):
+        return False
+    scale = np.maximum(np.maximum(a[:, 1], b[:, 1]), 1e-30)
+    return bool(np.all(np.abs(a[:, 1:] - b[:, 1:]) <= FINGERPRINT_RTOL * scale[:, None]))
 
 
 class SuiteTimeout(Exception):
@@ -161,6 +198,7 @@ class MetricRunner:
         self._between: dict[tuple[str, str], np.ndarray] = {}
         self._scores: dict[str, np.ndarray] = {}
         self._calls: dict[str, np.ndarray] = {}  # JSON of (kind, key_a, key_b) -> checked distances
+        self._inputs: dict[str, np.ndarray] = {}  # the same JSON -> input_fingerprint of the call
         self._facts: dict[str, Any] = {}  # what was learnt of the metric (its symmetric orientation)
         self._lock = threading.RLock()
         self.stats = CallStats()
@@ -182,6 +220,7 @@ class MetricRunner:
             with np.load(self.store, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             header, index = str(arrays.pop("header")), json.loads(str(arrays.pop("index")))
+            inputs = json.loads(str(arrays.pop("inputs"))) if "inputs" in arrays else {}
         except Exception as exc:
             raise InvalidParameterError(
                 f"the distance store {self.store} cannot be read ({type(exc).__name__}: {exc}); "
@@ -195,6 +234,9 @@ class MetricRunner:
                 target = {"within": self._within, "scores": self._scores, "call": self._calls}.get(
                     kind, self._between)
                 target[conds[0] if kind != "between" else tuple(conds)] = arrays[key].astype(np.float64)
+            # a store written before fingerprints were kept: its calls are taken as they are, and
+            # fingerprinted when this run first asks for them
+            self._inputs.update({name: np.array(rows, dtype=np.float64) for name, rows in inputs.items()})
         return len(index)
 
     def _save_store(self) -> None:
@@ -207,9 +249,11 @@ class MetricRunner:
             items += [("scores", (c,), v) for c, v in self._scores.items()]
             items += [("call", (k,), v) for k, v in self._calls.items()]
             arrays = {f"a{i}": m.copy() for i, (_, _, m) in enumerate(items)}
+            inputs = {name: rows.tolist() for name, rows in self._inputs.items()}
         index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
         buffer = io.BytesIO()
-        np.savez(buffer, header=np.array(self.header), index=np.array(json.dumps(index)), **arrays)
+        np.savez(buffer, header=np.array(self.header), index=np.array(json.dumps(index)),
+                 inputs=np.array(json.dumps(inputs)), **arrays)
         os.makedirs(os.path.dirname(self.store) or ".", exist_ok=True)  # before the result file's folder
         write_atomically(self.store, buffer.getvalue())
 
@@ -313,7 +357,9 @@ class MetricRunner:
                 out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
             return as_distances(self.metric, out)
 
-        return self._remembered(("compare", key_a, key_b, symmetric), compute) if remember else compute()
+        if not remember:
+            return compute()
+        return self._remembered(("compare", key_a, key_b, symmetric), (ens_a, ens_b), compute)
 
     def _in_blocks(self, emb: Any, n: int, symmetric: bool) -> bool:
         """Whether a call of ``n`` members (of embedding ``emb``) goes to worker processes: with
@@ -342,7 +388,7 @@ class MetricRunner:
             check_distances(self.metric, dist, (len(ens_a), len(ens_b)))
             return dist
 
-        return self._remembered(("cross", key_a, key_b), compute) if remember else compute()
+        return self._remembered(("cross", key_a, key_b), (ens_a, ens_b), compute) if remember else compute()
 
     def pairwise(self, key: Any, ens: Ensemble, *, remember: bool = True,
                  parallel: bool = True) -> np.ndarray:
@@ -357,19 +403,31 @@ class MetricRunner:
             np.fill_diagonal(dist, 0.0)
             return dist
 
-        return self._remembered(("pairwise", key), compute) if remember else compute()
+        return self._remembered(("pairwise", key), (ens,), compute) if remember else compute()
 
-    def _remembered(self, call: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        """``compute()``, or its result from the store when a stopped run of this header had it."""
+    def _remembered(self, call: tuple, ensembles: tuple[Ensemble, ...],
+                    compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()``, or its result from the store when a stopped run of this header had it
+        for the same ``ensembles`` (the call's inputs, by :func:`input_fingerprint`)."""
         name = None if self.store is None else _call_name(call)
         if name is None:
             return compute()
+        fingerprint = input_fingerprint(*ensembles)
         with self._lock:
             if name in self._calls:
-                return self._calls[name].copy()
+                stored = self._inputs.get(name)
+                if stored is None or same_inputs(stored, fingerprint):
+                    if stored is None:
+                        self._inputs[name] = fingerprint
+                    return self._calls[name].copy()
+                warnings.warn(
+                    f"the distance store {self.store} holds {name} for other networks than this run "
+                    "builds under that name (the suites changed since it was written); recomputing it",
+                    StaleDistancesWarning, stacklevel=2)
         dist = compute()
         with self._lock:
             self._calls[name] = dist.copy()
+            self._inputs[name] = fingerprint
         self._save_store()
         return dist
 

@@ -75,6 +75,31 @@ def test_expensive_work_goes_to_workers(always_parallel):
     assert len(set(np.unique(got)) - {float(os.getpid())}) >= 1
 
 
+class SleepsPerPair(metrics.FrobeniusWeightDistance):
+    """Frobenius distance that takes 40 ms per pair of members it is given, in any process."""
+
+    def compare(self, emb_a, emb_b, symmetric):
+        time.sleep(0.04 * len(emb_a["W_hh"]) * len(emb_b["W_hh"]))
+        return super().compare(emb_a, emb_b, symmetric)
+
+
+def test_the_runner_counts_process_seconds_whatever_the_workers(ens, always_parallel):
+    """A call cut into blocks on workers costs the sum of its blocks, not its wall time, so the cost
+    suite's seconds per pair do not depend on --workers."""
+    from degzoo.benchmark.store import MetricRunner
+
+    four = ens.subset([0, 1, 2, 3])
+    runners = {n: MetricRunner(SleepsPerPair(), None, workers=n) for n in (1, 2)}
+    for runner in runners.values():
+        runner.pairwise("four", four)
+    # 3 blocks of 2 x 2 members (0.16 s each) with 2 workers, one call of 4 x 4 with 1; both 0.48 s
+    # (the orientation probe, 2 x 1 x 1 members, adds 0.08 s to each)
+    process = {n: r.total.process_seconds for n, r in runners.items()}
+    assert process[2] == pytest.approx(process[1], rel=0.25)
+    assert process[2] == pytest.approx(0.56, rel=0.25)
+    assert sum(dt for _, dt, _ in runners[2].total.per_call) == pytest.approx(process[2])  # and per call
+
+
 def test_pairwise_with_workers_from_an_unguarded_script(tmp_path):
     """No ``if __name__ == "__main__":`` guard, and a metric defined in the script itself."""
     script = tmp_path / "script.py"

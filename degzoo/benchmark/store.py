@@ -113,7 +113,10 @@ class CallStats:
     embed_seconds: float = 0.0
     compare_seconds: float = 0.0
     reference_seconds: float = 0.0  # calls into the reference metric (agreement suite)
-    per_call: list[tuple[str, float, int]] = field(default_factory=list)  # (kind, seconds, units)
+    #: seconds of the processes that did the work: a call's wall time, or for a call cut into blocks
+    #: on worker processes the sum of its blocks' times (about workers x its wall time)
+    process_seconds: float = 0.0
+    per_call: list[tuple[str, float, int]] = field(default_factory=list)  # (kind, process seconds, units)
 
     def to_json(self) -> dict[str, Any]:
         return {"calls": self.calls, "metric_seconds": round(self.seconds, 4),
@@ -296,7 +299,10 @@ class MetricRunner:
         sn, nnet = self._sec_net
         return (sp / npair if npair else 0.0) * pairs + (sn / nnet if nnet else 0.0) * networks
 
-    def _call(self, kind: str, fn: Callable[[], Any], *, pairs: int = 0, networks: int = 0) -> Any:
+    def _call(self, kind: str, fn: Callable[[], Any], *, pairs: int = 0, networks: int = 0,
+              block_seconds: list[float] | None = None) -> Any:
+        """``fn()``, timed into the statistics; ``block_seconds``: filled by ``fn`` with the process
+        time of each block it had computed elsewhere (:func:`blocked_compare`)."""
         self.deadline.check(self._estimate(pairs, networks),
                             f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
         t0 = time.perf_counter()
@@ -305,19 +311,21 @@ class MetricRunner:
                 return fn()
         finally:
             dt = time.perf_counter() - t0
+            process = sum(block_seconds) if block_seconds else dt
             for stats in (self.stats, self.total):
                 stats.calls += 1
                 if self.reference:
                     stats.reference_seconds += dt
                 else:
                     stats.seconds += dt
+                    stats.process_seconds += process
                     stats.pairs += pairs
                     stats.networks += networks
                     if kind == "compare":
                         stats.compare_seconds += dt
                     else:
                         stats.embed_seconds += dt
-                stats.per_call.append((kind, dt, pairs or networks))
+                stats.per_call.append((kind, process, pairs or networks))
             if pairs:
                 self._sec_pair = (self._sec_pair[0] + dt, self._sec_pair[1] + pairs)
             elif networks:
@@ -347,12 +355,15 @@ class MetricRunner:
             eb = ea if symmetric else self.embed(key_b, ens_b)
             n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
             if parallel and self._in_blocks(ea, len(ens_a), symmetric):
+                seconds: list[float] = []
+
                 def blocks() -> np.ndarray:
                     return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
                                            workers=self.workers,
-                                           orientation=self._orientation(ea) if symmetric else None)
+                                           orientation=self._orientation(ea) if symmetric else None,
+                                           block_seconds=seconds)
 
-                out = self._call("compare", blocks, pairs=n_pairs)
+                out = self._call("compare", blocks, pairs=n_pairs, block_seconds=seconds)
             else:
                 out = self._call("compare", lambda: self.metric.compare(ea, eb, symmetric), pairs=n_pairs)
             return as_distances(self.metric, out)

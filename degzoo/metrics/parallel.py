@@ -68,14 +68,17 @@ def _blocks(n: int, count: int) -> list[np.ndarray]:
 
 
 def _compare_block(metric: Any, emb_a: Any, emb_b: Any, symmetric: bool, key: tuple[int, int]
-                   ) -> tuple[tuple[int, int], np.ndarray]:
-    """One block, with one torch thread: the parallelism is over processes, not inside them."""
+                   ) -> tuple[tuple[int, int], np.ndarray, float]:
+    """One block, with one torch thread (the parallelism is over processes, not inside them), and
+    the seconds its process spent on it."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    start = time.perf_counter()
     try:
-        return key, np.asarray(metric.compare(emb_a, emb_b, symmetric), dtype=np.float64)
+        dist = np.asarray(metric.compare(emb_a, emb_b, symmetric), dtype=np.float64)
+        return key, dist, time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
 
@@ -93,6 +96,7 @@ def blocked_compare(
     cluster: str | None = None,
     blocks: int | None = None,
     orientation: Orientation | None = None,
+    block_seconds: list[float] | None = None,
 ) -> np.ndarray:
     """``metric.compare`` over blocks of members, run by :func:`degzoo.engine.run_jobs`.
 
@@ -101,6 +105,8 @@ def blocked_compare(
     from the first two members of different blocks). ``blocks``: blocks per side (default: enough
     for about four jobs per worker, each block holding at least two members). Local work that
     would take less than :data:`MIN_PARALLEL_SECONDS` in one process stays in this process.
+    ``block_seconds``: a list that gets the seconds each block took in its process (their sum is
+    the call's process time, whatever the number of workers).
     """
     if scheduler or cluster:
         n_workers = max(workers or 1, 4)  # the cluster's size is not known here
@@ -119,7 +125,10 @@ def blocked_compare(
     if symmetric and len(rows) > 1 and orientation is None:
         orientation = symmetric_orientation(metric, emb_a, int(rows[0][0]), int(rows[1][0]))
         if orientation is None:  # both triangles, differently: only its own call reproduces them
-            return np.asarray(metric.compare(emb_a, emb_b, True), dtype=np.float64)
+            _, dist, seconds = _compare_block(metric, emb_a, emb_b, True, (0, 0))
+            if block_seconds is not None:
+                block_seconds.append(seconds)
+            return dist
     jobs = []
     for i, ia in enumerate(rows):
         for j, jb in enumerate(cols):
@@ -137,7 +146,9 @@ def blocked_compare(
         results = run_jobs(_compare_block, jobs, scheduler=scheduler, cluster=cluster)
     else:
         results = _local_results(jobs, n_workers)
-    for (i, j), dist in results:  # block (i, j) of the matrix; j < i only in the lower triangle
+    for (i, j), dist, seconds in results:  # block (i, j) of the matrix; j < i only in the lower triangle
+        if block_seconds is not None:
+            block_seconds.append(seconds)
         ia, jb = rows[i], cols[j]
         if dist.shape != (ia.size, jb.size):
             raise MetricError(
@@ -164,7 +175,7 @@ def symmetric_orientation(metric: Any, emb: Any, p: int, q: int) -> Orientation 
 
 
 def _local_results(jobs: list[tuple[Any, ...]], n_workers: int
-                   ) -> Iterator[tuple[tuple[int, int], np.ndarray]]:
+                   ) -> Iterator[tuple[tuple[int, int], np.ndarray, float]]:
     """The first block here, timed; the rest here too unless they would take long enough to pay
     for worker processes."""
     start = time.perf_counter()

@@ -302,7 +302,8 @@ _HOW_TO_READ = (
     "negative control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "
     "A ranked suite that failed, ended in an error or timed out counts as 0 (its cell says which); "
     "a skipped one (not applicable to the metric) is left out of the mean. "
-    "**cost** is milliseconds per pair of networks (lower is better; not ranked)."
+    "**cost** is milliseconds per pair of networks over the scoring run, in process time (lower is "
+    "better; not ranked)."
 )
 #: How Markdown marks an entry whose content degzoo ships (see ``Entry.role``).
 _ROLE_MARK = {"reference": " ★", "reference implementation": " (ref. impl.)",

@@ -100,6 +100,32 @@ def test_the_runner_counts_process_seconds_whatever_the_workers(ens, always_para
     assert sum(dt for _, dt, _ in runners[2].total.per_call) == pytest.approx(process[2])  # and per call
 
 
+def test_a_long_call_reports_its_blocks_as_they_arrive(ens):
+    """The harness's progress line shows how far one long all-pairs call is (its blocks done)."""
+    from degzoo.benchmark.store import MetricRunner
+
+    seen: list[str] = []
+
+    class Watched(metrics.FrobeniusWeightDistance):
+        def compare(self, emb_a, emb_b, symmetric):
+            seen.append(runner.stats.current)  # cheap blocks stay in this process: it can look
+            return super().compare(emb_a, emb_b, symmetric)
+
+    runner = MetricRunner(Watched(), None, workers=2)
+    runner.pairwise("seven", ens)
+    blocks = [text for text in seen if "blocks done" in text]
+    total = int(blocks[-1].rsplit("/", 1)[1].split()[0])
+    assert blocks == [f"compare of 21 pair(s), {k}/{total} blocks done" for k in range(1, total)]
+    assert seen[0] == "compare of 3 pair(s)"  # the orientation probe, inside the call
+    assert runner.stats.current == ""  # nothing under way once it returned
+
+    calls: list[tuple[int, int]] = []
+    emb = np.arange(6.0)
+    blocked_compare(CountingMetric(), emb, emb, 6, 6, False, workers=1, blocks=3,
+                    on_block=lambda done, n: calls.append((done, n)))
+    assert calls == [(k, 9) for k in range(1, 10)]
+
+
 def test_pairwise_with_workers_from_an_unguarded_script(tmp_path):
     """No ``if __name__ == "__main__":`` guard, and a metric defined in the script itself."""
     script = tmp_path / "script.py"

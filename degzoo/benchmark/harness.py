@@ -534,7 +534,8 @@ class _Logger:
             text = (f"{label} running {seconds:5.0f} s: {stats.calls} metric call(s), "
                     f"{stats.pairs} pair(s), {stats.networks} network(s) embedded"
                     + (f", {stats.reference_seconds:.0f} s in the reference metric"
-                       if stats.reference_seconds >= 1 else ""))
+                       if stats.reference_seconds >= 1 else "")
+                    + (f"; now: {stats.current}" if stats.current else ""))
             if self.tty:
                 sys.stderr.write("\r" + text + "\033[K")
                 sys.stderr.flush()

@@ -117,6 +117,7 @@ class CallStats:
     #: on worker processes the sum of its blocks' times (about workers x its wall time)
     process_seconds: float = 0.0
     per_call: list[tuple[str, float, int]] = field(default_factory=list)  # (kind, process seconds, units)
+    current: str = ""  # the call under way, for progress lines ("compare of 66 pair(s), 3/10 blocks done")
 
     def to_json(self) -> dict[str, Any]:
         return {"calls": self.calls, "metric_seconds": round(self.seconds, 4),
@@ -305,12 +306,15 @@ class MetricRunner:
         time of each block it had computed elsewhere (:func:`blocked_compare`)."""
         self.deadline.check(self._estimate(pairs, networks),
                             f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
+        outer, self.stats.current = self.stats.current, (
+            f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
         t0 = time.perf_counter()
         try:
             with cancellable(self.deadline.check_cancelled):
                 return fn()
         finally:
             dt = time.perf_counter() - t0
+            self.stats.current = outer  # "" unless this call ran inside another (the orientation probe)
             process = sum(block_seconds) if block_seconds else dt
             for stats in (self.stats, self.total):
                 stats.calls += 1
@@ -356,12 +360,16 @@ class MetricRunner:
             n_pairs = len(ens_a) * (len(ens_a) - 1) // 2 if symmetric else len(ens_a) * len(ens_b)
             if parallel and self._in_blocks(ea, len(ens_a), symmetric):
                 seconds: list[float] = []
+                stats = self.stats
+
+                def done(blocks_done: int, blocks_total: int) -> None:
+                    stats.current = f"compare of {n_pairs} pair(s), {blocks_done}/{blocks_total} blocks done"
 
                 def blocks() -> np.ndarray:
                     return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
                                            workers=self.workers,
                                            orientation=self._orientation(ea) if symmetric else None,
-                                           block_seconds=seconds)
+                                           block_seconds=seconds, on_block=done)
 
                 out = self._call("compare", blocks, pairs=n_pairs, block_seconds=seconds)
             else:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -97,6 +97,7 @@ def blocked_compare(
     blocks: int | None = None,
     orientation: Orientation | None = None,
     block_seconds: list[float] | None = None,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """``metric.compare`` over blocks of members, run by :func:`degzoo.engine.run_jobs`.
 
@@ -106,7 +107,8 @@ def blocked_compare(
     for about four jobs per worker, each block holding at least two members). Local work that
     would take less than :data:`MIN_PARALLEL_SECONDS` in one process stays in this process.
     ``block_seconds``: a list that gets the seconds each block took in its process (their sum is
-    the call's process time, whatever the number of workers).
+    the call's process time, whatever the number of workers). ``on_block(done, total)``: called in
+    this process as each block arrives (progress inside one long call).
     """
     if scheduler or cluster:
         n_workers = max(workers or 1, 4)  # the cluster's size is not known here
@@ -146,9 +148,11 @@ def blocked_compare(
         results = run_jobs(_compare_block, jobs, scheduler=scheduler, cluster=cluster)
     else:
         results = _local_results(jobs, n_workers)
-    for (i, j), dist, seconds in results:  # block (i, j) of the matrix; j < i only in the lower triangle
+    for done, ((i, j), dist, seconds) in enumerate(results, 1):  # block (i, j); j < i: lower triangle
         if block_seconds is not None:
             block_seconds.append(seconds)
+        if on_block is not None:
+            on_block(done, len(jobs))
         ia, jb = rows[i], cols[j]
         if dist.shape != (ia.size, jb.size):
             raise MetricError(

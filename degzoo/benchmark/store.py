@@ -304,10 +304,9 @@ class MetricRunner:
               block_seconds: list[float] | None = None) -> Any:
         """``fn()``, timed into the statistics; ``block_seconds``: filled by ``fn`` with the process
         time of each block it had computed elsewhere (:func:`blocked_compare`)."""
-        self.deadline.check(self._estimate(pairs, networks),
-                            f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
-        outer, self.stats.current = self.stats.current, (
-            f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)")
+        what = f"{kind} of {pairs} pair(s)" if pairs else f"{kind} of {networks} network(s)"
+        self.deadline.check(self._estimate(pairs, networks), what)
+        outer, self.stats.current = self.stats.current, what
         t0 = time.perf_counter()
         try:
             with cancellable(self.deadline.check_cancelled):
@@ -434,10 +433,8 @@ class MetricRunner:
         fingerprint = input_fingerprint(*ensembles)
         with self._lock:
             if name in self._calls:
-                stored = self._inputs.get(name)
-                if stored is None or same_inputs(stored, fingerprint):
-                    if stored is None:
-                        self._inputs[name] = fingerprint
+                stored = self._inputs.setdefault(name, fingerprint)  # unset: a store from before them
+                if same_inputs(stored, fingerprint):
                     return self._calls[name].copy()
                 warnings.warn(
                     f"the distance store {self.store} holds {name} for other networks than this run "

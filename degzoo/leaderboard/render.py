@@ -239,8 +239,8 @@ def _cell_text(row: Row, column: str) -> str:
     status = suite.get("status") or "not run"
     if status == "skipped":
         return "skipped"
-    checks = score_triple((suite.get("scores") or {}).get("checks_passed"))
-    n = ((suite.get("scores") or {}).get("checks_passed") or {}).get("n")
+    passed = (suite.get("scores") or {}).get("checks_passed")
+    checks, n = score_triple(passed), (passed or {}).get("n")
     if checks is not None and isinstance(n, int) and n > 0:
         return f"0 ({status}: {round(checks[0] * n)}/{n} checks)"
     return f"0 ({status})"
@@ -345,8 +345,7 @@ def render_markdown(board: Board) -> str:
                 _rank_text(r),
                 name,
                 score,
-                *(_cell_text(row, c) if row.suite_scores[c] else md_escape(_cell_text(row, c))
-                  for c in section.columns),
+                *(md_escape(_cell_text(row, c)) for c in section.columns),
                 {"verified": "✓", "not_reproduced": "✗ not reproduced"}.get(row.verification, ""),
                 md_escape(f"{sub['package']['name']}=={sub['package']['version']}"),
                 " ".join(

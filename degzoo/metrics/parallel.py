@@ -107,7 +107,8 @@ def blocked_compare(
     for about four jobs per worker, each block holding at least two members). Local work that
     would take less than :data:`MIN_PARALLEL_SECONDS` in one process stays in this process.
     ``block_seconds``: a list that gets the seconds each block took in its process (their sum is
-    the call's process time, whatever the number of workers). ``on_block(done, total)``: called in
+    the call's process time, whatever the number of workers; nothing when the metric's own call
+    ran here unblocked). ``on_block(done, total)``: called in
     this process as each block arrives (progress inside one long call).
     """
     if scheduler or cluster:
@@ -127,10 +128,7 @@ def blocked_compare(
     if symmetric and len(rows) > 1 and orientation is None:
         orientation = symmetric_orientation(metric, emb_a, int(rows[0][0]), int(rows[1][0]))
         if orientation is None:  # both triangles, differently: only its own call reproduces them
-            _, dist, seconds = _compare_block(metric, emb_a, emb_b, True, (0, 0))
-            if block_seconds is not None:
-                block_seconds.append(seconds)
-            return dist
+            return np.asarray(metric.compare(emb_a, emb_b, True), dtype=np.float64)
     jobs = []
     for i, ia in enumerate(rows):
         for j, jb in enumerate(cols):

@@ -16,6 +16,7 @@ from degzoo.metrics.weights import (
     match_units,
     permutation_distance,
     qap_objective,
+    signed_permutation_distance,
 )
 from degzoo.models import Architecture, effective, init_params, simulate
 from degzoo.tasks import get_task
@@ -159,11 +160,12 @@ def test_metric_pairwise_permutation_invariant_and_frobenius_is_not():
     assert F[0, 1] > 0  # the baseline sees a relabelled copy as a different network
     assert F[0, 2] == pytest.approx(np.linalg.norm(params["W_hh"][0] - params["W_hh"][1]) / H**2)
     assert FrobeniusWeightDistance.invariances == frozenset()
-    assert PermutationWeightDistance.invariances == frozenset({"permutation"})
+    assert PermutationWeightDistance.invariances == frozenset({"permutation", "sign_flip"})
 
 
-def test_sign_flip_is_functionally_identical_but_not_invariant():
-    """Documented behaviour: flipping units' signs keeps a tanh RNN's function, not its distance."""
+def test_sign_flip_is_functionally_identical_and_the_metric_is_blind_to_it():
+    """Flipping units' signs keeps a tanh RNN's function: the metric gives 0, the paper's
+    permutation-only measure does not."""
     H = 16
     params = random_params(H, [3])
     s = np.ones(H)
@@ -176,8 +178,9 @@ def test_sign_flip_is_functionally_identical_but_not_invariant():
     ens = ensemble_of([member(params, 0), flipped], H)
     y, _ = simulate(ens.params, ens.probe_inputs, ens.architecture)
     np.testing.assert_allclose(y[0], y[1], atol=1e-12)  # same function
-    assert PermutationWeightDistance().pairwise(ens)[0, 1] > 0  # but not distance 0
-    assert "sign_flip" not in PermutationWeightDistance.invariances
+    assert PermutationWeightDistance().pairwise(ens)[0, 1] == 0.0
+    assert permutation_distance(params["W_hh"][0], flipped["W_hh"])[0] > 0
+    assert "sign_flip" in PermutationWeightDistance.invariances
 
 
 def test_nan_weights_raise_a_metric_error_naming_metric_and_member():
@@ -217,3 +220,49 @@ def test_symmetric_and_independent_of_unit_labels():
     np.testing.assert_array_equal(perm_rev, np.argsort(perm))
     pi = np.random.default_rng(1).permutation(20)
     assert permutation_distance(A[np.ix_(pi, pi)], B)[0] == d
+
+
+def test_signed_distance_is_zero_on_a_relabelled_sign_flipped_copy():
+    params = random_params(16, [3])
+    rng = np.random.default_rng(0)
+    perm, signs = rng.permutation(16), np.where(rng.random(16) < 0.5, -1.0, 1.0)
+    W, W_in, b, W_out = (params[k][0] for k in ("W_hh", "W_in", "b", "W_out"))
+    twin = {"W_hh": signs[:, None] * W[np.ix_(perm, perm)] * signs[None, :],
+            "W_in": signs[:, None] * W_in[perm],
+            "b": signs * b[perm], "W_out": W_out[:, perm] * signs[None, :]}
+    d, found, s = signed_permutation_distance(W, twin["W_hh"], W_in=(W_in, twin["W_in"]), b=(b, twin["b"]),
+                                              W_out=(W_out, twin["W_out"]))
+    assert d == 0.0
+    np.testing.assert_array_equal(s[:, None] * twin["W_hh"][np.ix_(found, found)] * s[None, :], W)
+    assert permutation_distance(W, twin["W_hh"])[0] > 0  # the paper's measure sees another network
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_signed_distance_ends_where_no_single_flip_or_swap_helps(seed):
+    rng = np.random.default_rng(seed)
+    n = 7
+    A, B = rng.standard_normal((2, n, n))
+    d, perm, s = signed_permutation_distance(A, B, normalize="none")
+
+    def residual(perm: np.ndarray, s: np.ndarray) -> float:
+        return float(np.linalg.norm(A - s[:, None] * B[np.ix_(perm, perm)] * s[None, :]))
+
+    assert residual(perm, s) == pytest.approx(d, rel=1e-12)
+    for r in range(n):
+        flipped = s.copy()
+        flipped[r] = -flipped[r]
+        assert residual(perm, flipped) >= d - 1e-12
+    for r, t in itertools.combinations(range(n), 2):
+        p2, s2 = perm.copy(), s.copy()
+        p2[[r, t]], s2[[r, t]] = p2[[t, r]], s2[[t, r]]
+        assert residual(p2, s2) >= d - 1e-12
+
+
+def test_on_trained_networks_signs_find_closer_alignments_than_permutations_alone():
+    from degzoo.zoo import open_release
+
+    P = open_release().ensemble("flipflop-bits3").params
+    for j in range(1, 4):
+        io = {k: (P[k][0], P[k][j]) for k in ("W_in", "b", "W_out")}
+        signed = signed_permutation_distance(P["W_hh"][0], P["W_hh"][j], **io)[0]
+        assert signed <= permutation_distance(P["W_hh"][0], P["W_hh"][j], **io)[0]

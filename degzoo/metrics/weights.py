@@ -38,9 +38,16 @@ A heuristic for an NP-hard problem: the distance is an upper bound on the true m
 exact for a relabelled copy, reaches the brute-force optimum on small instances in the tests, and
 beats qc-procrustes's ``permutation_2sided`` on trained networks (``benchmarks/weight_distance.py``).
 
-Invariances: permutation of hidden units only. A tanh network whose unit i has all its weights
-negated (W_hh → D W_hh D, W_in → D W_in, b → D b, W_out → W_out D with D = diag(±1)) computes the
-same function, but this distance is **not** invariant to such sign flips — like the paper's.
+Invariances: the metric (:class:`PermutationWeightDistance`, :func:`signed_permutation_distance`)
+is invariant to permutations of hidden units and to flips of a unit's sign: a tanh network whose
+unit i has all its weights negated (W_hh → D W_hh D, W_in → D W_in, b → D b, W_out → W_out D with
+D = diag(±1)) computes the same function, so it is the same solution. The paper's measure
+minimises over permutations only; ours over signed permutations, ``min_{P,D} ‖W1 − (DP)ᵀ W2 (DP)‖``
+(whose optimum is never above the paper's; both searches are heuristics). Signs are first made
+canonical per unit (each unit's largest input, bias or readout weight positive: those weights
+change sign with their own unit only, so a sign-flipped copy becomes identical), units are put in
+canonical order, then the permutation search runs, then best
+single-unit sign flips alternate with 2-opt until neither helps.
 """
 
 from __future__ import annotations
@@ -365,6 +372,148 @@ def permutation_distance(
     return normalised_distance(sq, n_entries, normalize), perm
 
 
+def signed_permutation_distance(
+    W1: np.ndarray,
+    W2: np.ndarray,
+    *,
+    W_in: tuple[np.ndarray, np.ndarray] | None = None,
+    W_out: tuple[np.ndarray, np.ndarray] | None = None,
+    b: tuple[np.ndarray, np.ndarray] | None = None,
+    use_io: bool = False,
+    n_starts: int = 4,
+    n_kicks: int = 32,
+    seed: int = 0,
+    normalize: Normalize = "entries",
+    max_rounds: int = 10,
+    sign_starts: int = 8,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``min ‖W1 − (DP)ᵀ W2 (DP)‖_F / H²`` over unit permutations P and sign flips D, and the
+    ``perm`` and ``signs`` found: unit i of net 1 ↔ unit ``perm[i]`` of net 2 times ``signs[i]``.
+
+    Exact for a relabelled and sign-flipped copy when input, bias or readout weights are given
+    (they set each unit's canonical sign). The search: a permutation search on the canonical signs;
+    from its permutation, best single flips alternating with 2-opt, from no flips and from
+    ``sign_starts`` random flips (seeded by ``seed``); then a second permutation search with the
+    best flips found, polished the same way. Other arguments as :func:`permutation_distance`.
+    """
+    A = np.asarray(W1, dtype=np.float64)
+    B = np.asarray(W2, dtype=np.float64)
+    n = A.shape[0] if A.ndim == 2 else 0
+    pairs = {"W_in": _as_pair(W_in, "W_in"), "b": _as_pair(b, "b"), "W_out": _as_pair(W_out, "W_out")}
+    feats1, feats2 = [], []
+    for key, pair in pairs.items():
+        if pair is not None:
+            f1, f2 = (pair[0].T, pair[1].T) if key == "W_out" else pair
+            feats1.append(np.asarray(f1).reshape(n, -1))
+            feats2.append(np.asarray(f2).reshape(n, -1))
+    s1, s2 = canonical_signs(feats1, n), canonical_signs(feats2, n)
+
+    def flipped(s: np.ndarray, W: np.ndarray, feats: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        return s[:, None] * W * s[None, :], [f * s[:, None] for f in feats]
+
+    # canonical unit order and pair orientation, as permutation_distance: the search, its sign flips
+    # and swaps included, then does not depend on how either network labels its units
+    net1, net2 = _canonical(*flipped(s1, A, feats1)), _canonical(*flipped(s2, B, feats2))
+    swap = net2.key < net1.key
+    first, second = (net2, net1) if swap else (net1, net2)
+    perm_c, t_c, sq = _signed_search(first, second, [k for k, v in pairs.items() if v is not None],
+                                     use_io, n_starts, n_kicks, seed, max_rounds, sign_starts)
+    if swap:  # first unit i ↔ second unit perm_c[i] (flip t_c[i]), read from the other side
+        inverse = np.argsort(perm_c)
+        perm_c, t_c = inverse, t_c[inverse]
+    perm = np.empty(n, dtype=np.intp)
+    perm[net1.order] = net2.order[perm_c]
+    t = np.empty(n)
+    t[net1.order] = t_c
+    signs = s1 * t * s2[perm]  # net-2 unit perm[i], flipped by s2 then t_i, then back by s1
+    n_entries = n * n + (sum(f.size for f in feats1) if use_io else 0)
+    return normalised_distance(sq, n_entries, normalize), perm, signs
+
+
+def _signed_search(a: _Net, b: _Net, given: list[str], use_io: bool, n_starts: int, n_kicks: int, seed: int,
+                   max_rounds: int, sign_starts: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Best (perm, flips of b's matched units, squared residual) found between two canonical nets."""
+    A1, g1, B2, g2 = a.W, a.feats, b.W, b.feats
+    n = A1.shape[0]
+    rng = np.random.default_rng(seed)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    u = np.ones(n)  # flips of net 2's units (in its own labels) before the permutation search
+    for round_ in range(2):  # a full permutation search for the canonical, then the best signs so far
+        Bu = u[:, None] * B2 * u[None, :]
+        gu = [f * u[:, None] for f in g2]
+        io_u = dict(zip(given, zip(g1, gu, strict=True), strict=True))
+        if "W_out" in io_u:
+            io_u["W_out"] = (io_u["W_out"][0].T, io_u["W_out"][1].T)
+        _, perm0 = permutation_distance(A1, Bu, use_io=use_io, n_starts=n_starts, n_kicks=n_kicks, seed=seed,
+                                        normalize="none", **io_u)
+        starts = [np.ones(n)] + [np.where(rng.random(n) < 0.5, -1.0, 1.0) for _ in range(sign_starts if
+                                                                                       round_ == 0 else 0)]
+        for t0 in starts:
+            perm, t, sq = _polish_signs(A1, Bu, g1, gu, perm0, use_io, max_rounds, t0)
+            if best is None or sq < best[0] * (1 - 1e-12):
+                best = (sq, perm, u[perm] * t)
+        if best[0] == 0.0:
+            break
+        u = np.empty(n)
+        u[best[1]] = best[2]
+    sq, perm, t = best
+    return perm, t, sq
+
+
+def canonical_signs(feats: list[np.ndarray], n: int) -> np.ndarray:
+    """±1 per unit that makes its largest-magnitude entry of ``feats`` (per-unit rows whose sign
+    follows the unit's own flip only: input weights, bias, readout weights) positive; all +1 without them."""
+    if not feats:
+        return np.ones(n)
+    F = np.concatenate(feats, axis=1)
+    s = np.sign(F[np.arange(n), np.argmax(np.abs(F), axis=1)])
+    return np.where(s == 0, 1.0, s)
+
+
+def _polish_signs(A: np.ndarray, B: np.ndarray, f1: list[np.ndarray], f2: list[np.ndarray], perm: np.ndarray,
+                  use_io: bool, max_rounds: int, t0: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """From flips ``t0`` of net 2's matched units, alternate best single-unit sign flips (for the
+    current matching) and 2-opt (for the current signs) until neither improves; returns perm, the
+    flips ``t`` of net 2's matched units, and the squared residual."""
+    n = A.shape[0]
+    t = t0.copy()
+
+    def residual(perm: np.ndarray, t: np.ndarray) -> float:
+        M = t[:, None] * B[np.ix_(perm, perm)] * t[None, :]
+        sq = float(np.sum((A - M) ** 2))
+        if use_io:
+            sq += sum(float(np.sum((a - t[:, None] * b[perm]) ** 2)) for a, b in zip(f1, f2, strict=True))
+        return sq
+
+    best = residual(perm, t)
+    with single_thread_blas():
+        for _ in range(max_rounds):
+            M = B[np.ix_(perm, perm)]
+            Q = A * M
+            Q = Q + Q.T
+            np.fill_diagonal(Q, 0.0)
+            lin = (sum(np.sum(a * b[perm], axis=1) for a, b in zip(f1, f2, strict=True)) if use_io and f1
+                   else np.zeros(n))
+            while True:  # flipping r changes Σ_ij A_ij t_i t_j M_ij by -2 t_r Σ_j t_j Q_rj (and the io term)
+                gain = -2.0 * t * (Q @ t) - 2.0 * t * lin
+                r = int(np.argmax(gain))
+                if not gain[r] > 1e-12 * max(float(np.abs(Q).sum()), 1e-300):
+                    break
+                t[r] = -t[r]
+            u = np.empty(n)
+            u[perm] = t  # the flips in net 2's own labels
+            Bu = u[:, None] * B * u[None, :]
+            C = (sum(a @ (u[:, None] * b).T for a, b in zip(f1, f2, strict=True)) if use_io and f1 else None)
+            new_perm = _two_opt(A, Bu, C, perm, max_iter=20 * n)
+            t = u[new_perm]
+            value = residual(new_perm, t)
+            improved = value < best * (1 - 1e-12)
+            perm, best = new_perm, min(best, value)
+            if not improved:
+                break
+    return perm, t, residual(perm, t)
+
+
 @dataclass(frozen=True)
 class _Net:
     """One network's weights in canonical unit order (``order[i]`` = original label of unit i)."""
@@ -456,13 +605,15 @@ def check_same_width(metric: Metric, emb_a: dict, emb_b: dict) -> None:
 
 @dataclass
 class PermutationWeightDistance(Metric):
-    """The paper's weight-level distance: ``min_P ‖W1 − Pᵀ W2 P‖_F / H²`` on recurrent weights.
+    """The paper's weight-level distance made blind to sign flips:
+    ``min_{P,D} ‖W1 − (DP)ᵀ W2 (DP)‖_F / H²`` on recurrent weights.
 
-    Invariant to relabelling hidden units; **not** invariant to flipping the sign of a unit
-    (which leaves a tanh network's function unchanged), nor to orthogonal changes of basis or
-    scale. ``use_io`` also aligns input weights, biases and readout weights (see
-    :func:`permutation_distance`). ``n_starts`` random FAQ starts join the deterministic ones;
-    ``seed`` makes the search reproducible.
+    Invariant to relabelling hidden units and to flipping the sign of a unit, both symmetries of
+    a tanh network (:func:`signed_permutation_distance`); not to orthogonal changes of basis or
+    scale. The paper's permutation-only measure is :func:`permutation_distance`. ``use_io`` also
+    aligns input weights, biases and readout weights (see :func:`permutation_distance`).
+    ``n_starts`` random FAQ starts join the deterministic ones; ``seed`` makes the search
+    reproducible.
     """
 
     use_io: bool = False
@@ -473,7 +624,7 @@ class PermutationWeightDistance(Metric):
 
     name: ClassVar[str] = "weights_perm"
     level: ClassVar[Level] = "weights"
-    invariances: ClassVar[frozenset[str]] = frozenset({"permutation"})
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZATIONS:
@@ -488,7 +639,7 @@ class PermutationWeightDistance(Metric):
 
     def distance(self, emb_a: dict, i: int, emb_b: dict, j: int) -> tuple[float, np.ndarray]:
         """Distance and permutation between member ``i`` of ``emb_a`` and ``j`` of ``emb_b``."""
-        return permutation_distance(
+        found = signed_permutation_distance(
             emb_a["W_hh"][i],
             emb_b["W_hh"][j],
             use_io=self.use_io,
@@ -500,6 +651,7 @@ class PermutationWeightDistance(Metric):
             seed=self.seed,
             normalize=self.normalize,
         )
+        return found[0], found[1]
 
     def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
         check_same_width(self, emb_a, emb_b)

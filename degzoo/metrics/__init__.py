@@ -5,7 +5,9 @@ Reference metrics: ``behaviour_ood`` (σ_OOD), ``dsa`` and ``dsa_wasserstein`` (
 (representation). The reference implementations users run today, scored through their own
 packages (optional extra ``[reference]``; :mod:`degzoo.metrics.external`): ``dsa_metric_ref``
 (``dsa-metric``'s DSA) and ``qc_procrustes_perm`` (``qc-procrustes``'s two-sided permutation
-Procrustes; GPL-3.0, so it stays an optional extra). Negative controls (``control_noise``,
+Procrustes; GPL-3.0, so it stays an optional extra). Baselines users reach for
+(:mod:`degzoo.metrics.baselines`): ``unit_correlation``, ``sorted_weights`` and ``rsa_rsatoolbox``
+(optional extra ``[baselines]``). Negative controls (``control_noise``,
 ``control_scale``, ``control_spectrum``, ``control_order``, each as ``<control>-<level>``;
 :mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
@@ -13,6 +15,7 @@ Procrustes; GPL-3.0, so it stays an optional extra). Negative controls (``contro
 """
 
 from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
+from degzoo.metrics.baselines import RSAToolbox, SortedWeights, UnitCorrelation
 from degzoo.metrics.behaviour import BehaviourOOD
 from degzoo.metrics.controls import NEGATIVE_CONTROLS, NegativeControl, control_factories, control_names
 from degzoo.metrics.degeneracy import (
@@ -32,7 +35,8 @@ from degzoo.metrics.representation import CKA, SVCCA, ProcrustesShape
 from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDistance
 
 for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
-                CKA, ProcrustesShape, SVCCA, ReferenceDSA, QCPermutationProcrustes):
+                CKA, ProcrustesShape, SVCCA, ReferenceDSA, QCPermutationProcrustes, UnitCorrelation,
+                SortedWeights, RSAToolbox):
     register(_metric)
 for _name, _factory in control_factories().items():
     register(_factory, _name)
@@ -55,7 +59,10 @@ __all__ = [
     "PermutationWeightDistance",
     "ProcrustesShape",
     "QCPermutationProcrustes",
+    "RSAToolbox",
     "ReferenceDSA",
+    "SortedWeights",
+    "UnitCorrelation",
     "WeightChange",
     "available",
     "bootstrap_mean",

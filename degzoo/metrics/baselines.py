@@ -1,0 +1,128 @@
+"""Baselines: measures users actually reach for, scored to show where a naive or classical choice lands.
+
+None of them is a reference metric; they are on the board (role *baseline*) so that a reader sees
+what the benchmark makes of a choice people make every day:
+
+- :class:`UnitCorrelation` (``unit_correlation``, representation): ``1 − r``, the Pearson
+  correlation between two networks' flattened probe-set activities (``scipy.spatial.distance.
+  correlation``). It matches unit i of one network to unit i of the other, which trained networks
+  do not share: relabelling a network's units changes it.
+- :class:`SortedWeights` (``sorted_weights``, weights): the distance between the sorted magnitudes
+  of the recurrent weights, ``‖sort|W1| − sort|W2|‖_F / H²``: a weight histogram, blind to which
+  unit connects to which. Invariant to relabelling and sign flips, and blind to the wiring.
+- :class:`RSAToolbox` (``rsa_rsatoolbox``, representation): representational similarity analysis
+  as rsatoolbox computes it (optional extra ``[baselines]``): a correlation-distance RDM of each
+  network's probe-set activity patterns (``calc_rdm(method="correlation")``) compared by
+  ``compare(method="corr")``; the distance is ``1 − r`` between RDMs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+from degzoo.errors import InvalidParameterError
+from degzoo.metrics.base import Level, Metric, checkpoint
+from degzoo.metrics.representation import trajectory_matrices
+from degzoo.metrics.weights import check_finite_params, check_same_width
+
+__all__ = ["BASELINE_INSTALL_HINT", "RSAToolbox", "SortedWeights", "UnitCorrelation"]
+
+#: What to run to get the baselines that wrap other packages.
+BASELINE_INSTALL_HINT = 'pip install "degzoo[baselines]"'
+
+
+@dataclass
+class UnitCorrelation(Metric):
+    """``1 − r`` between flattened probe-set activities, unit i against unit i (scipy's correlation
+    distance): what one computes when two networks' recordings are treated as the same channels."""
+
+    name: ClassVar[str] = "unit_correlation"
+    level: ClassVar[Level] = "representation"
+    invariances: ClassVar[frozenset[str]] = frozenset({"scale"})
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        X = np.asarray(ensemble.trajectories(), dtype=np.float64)
+        return X.reshape(X.shape[0], -1)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        if emb_a.shape[1] != emb_b.shape[1]:
+            raise InvalidParameterError(
+                f"metric {self.name!r}: the ensembles' activities have different sizes "
+                f"({emb_a.shape[1]} vs {emb_b.shape[1]}); compare networks of one width on one probe set")
+        return np.clip(cdist(emb_a, emb_b, "correlation"), 0.0, 2.0)
+
+
+@dataclass
+class SortedWeights(Metric):
+    """``‖sort|W1| − sort|W2|‖_F / H²`` on the recurrent weights: the distance between two weight
+    histograms, which no relabelling of units changes and which ignores the wiring."""
+
+    name: ClassVar[str] = "sorted_weights"
+    level: ClassVar[Level] = "weights"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+
+    def embed(self, ensemble: Any) -> dict[str, np.ndarray]:
+        W = check_finite_params(self.name, getattr(ensemble, "params", None), ("W_hh",))["W_hh"]
+        return {"W_hh": W, "sorted": np.sort(np.abs(W).reshape(W.shape[0], -1), axis=1)}
+
+    def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
+        check_same_width(self, {"W_hh": emb_a["W_hh"]}, {"W_hh": emb_b["W_hh"]})
+        return cdist(emb_a["sorted"], emb_b["sorted"]) / emb_a["sorted"].shape[1]
+
+
+@dataclass
+class RSAToolbox(Metric):
+    """``1 − r`` between correlation-distance RDMs of the probe-set activity patterns, computed by
+    rsatoolbox (``calc_rdm(..., method="correlation")``, ``compare(..., method="corr")``).
+
+    ``max_patterns``: the patterns (time points of the probe trials, in order) are subsampled
+    evenly to at most this many, so that an RDM stays small (rsatoolbox builds it densely)."""
+
+    max_patterns: int = 400
+
+    name: ClassVar[str] = "rsa_rsatoolbox"
+    level: ClassVar[Level] = "representation"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip", "orthogonal", "scale"})
+    implementation: ClassVar[str] = "rsatoolbox"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_patterns, int) or self.max_patterns < 3:
+            raise InvalidParameterError(f"{self.name}: max_patterns must be an integer >= 3, "
+                                        f"got {self.max_patterns!r}")
+        self._rsa = _rsatoolbox(self.name)
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        X = trajectory_matrices(self, ensemble)  # [E, N, H], centred
+        keep = np.unique(np.linspace(0, X.shape[1] - 1, min(self.max_patterns, X.shape[1])).astype(int))
+        data = self._rsa.data.Dataset
+        rdms = []
+        for x in X[:, keep]:
+            checkpoint()
+            rdm = self._rsa.rdm.calc_rdm(data(x), method="correlation")
+            rdms.append(rdm.get_vectors()[0])
+        return np.stack(rdms)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        if emb_a.shape[1] != emb_b.shape[1]:
+            raise InvalidParameterError(f"metric {self.name!r}: the RDMs have different sizes; "
+                                        "compare on the same probe set")
+        rdms = self._rsa.rdm.RDMs
+        r = self._rsa.rdm.compare(rdms(emb_a), rdms(emb_b), method="corr")
+        return np.clip(1.0 - np.asarray(r, dtype=np.float64), 0.0, 2.0)
+
+
+def _rsatoolbox(metric: str) -> Any:
+    """rsatoolbox, or a one-line error saying how to install the extra."""
+    try:
+        rsa = importlib.import_module("rsatoolbox")
+        importlib.import_module("rsatoolbox.rdm")
+        importlib.import_module("rsatoolbox.data")
+    except ImportError:
+        raise InvalidParameterError(
+            f"metric {metric!r} runs rsatoolbox, which is not installed: {BASELINE_INSTALL_HINT}") from None
+    return rsa

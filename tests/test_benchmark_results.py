@@ -22,10 +22,10 @@ def _result() -> MetricResult:
             "conformance": SuiteResult(scores={"checks_passed": Score.exact(1.0, 7)},
                                        details={"checks": []}, seconds=0.5),
             "trend": SuiteResult(status="timeout", message="time limit of 1 s reached",
-                                 scores={"expected_sign_share": Score(0.5, 0.0, 1.0, 2)}),
+                                 scores={"evidence_share": Score(0.5, 0.0, 1.0, 2)}),
         },
         summary={"conformance.checks_passed": Score.exact(1.0, 7),
-                 "trend.expected_sign_share": Score(0.5, 0.0, 1.0, 2)},
+                 "trend.evidence_share": Score(0.5, 0.0, 1.0, 2)},
         cost={"total_seconds": 1.0},
     )
 
@@ -45,11 +45,11 @@ def test_valid_result_roundtrips(tmp_path):
     "edit, match",
     [
         (lambda d: d.update(extra=1), "extra: unknown field"),
-        (lambda d: d.update(schema_version=2), "schema_version: 2 is not allowed; use one of 1"),
+        (lambda d: d.update(schema_version=1), "schema_version: 1 is not allowed; use one of 2"),
         (lambda d: d.pop("environment"), "environment: is required but missing"),
-        (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(value=float("nan")),
+        (lambda d: d["suites"]["trend"]["scores"]["evidence_share"].update(value=float("nan")),
          "NaN and infinity are not allowed"),
-        (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(low=0.9), "value ≤ high"),
+        (lambda d: d["suites"]["trend"]["scores"]["evidence_share"].update(low=0.9), "value ≤ high"),
         (lambda d: d["suites"]["trend"].update(status="great"), "trend.status: 'great' is not allowed"),
         (lambda d: d["suites"]["trend"].update(message=None), "needs a message saying why"),
         (lambda d: d["suites"]["trend"].update(colour="red"), "suites.trend.colour: unknown field"),
@@ -59,11 +59,11 @@ def test_valid_result_roundtrips(tmp_path):
         (lambda d: d.update(kind="control"), "has no 'metric' block; remove it"),
         (lambda d: d["summary"]["conformance.checks_passed"].update(n=-1), "n: -1 is outside the valid"),
         (lambda d: d.update(created="yesterday"), "ISO-8601"),
-        (lambda d: d["suites"]["trend"]["scores"]["expected_sign_share"].update(value=0.6),
-         "summary.trend.expected_sign_share: must equal suites.trend.scores.expected_sign_share"),
+        (lambda d: d["suites"]["trend"]["scores"]["evidence_share"].update(value=0.6),
+         "summary.trend.evidence_share: must equal suites.trend.scores.evidence_share"),
         (lambda d: d["summary"].update({"trend.fabricated_auroc": d["summary"]["conformance.checks_passed"]}),
          "trend.fabricated_auroc is not a score of the suites"),
-        (lambda d: d["summary"].pop("trend.expected_sign_share"), "trend.expected_sign_share: is missing"),
+        (lambda d: d["summary"].pop("trend.evidence_share"), "trend.evidence_share: is missing"),
     ],
 )
 def test_invalid_results_are_rejected(edit, match):

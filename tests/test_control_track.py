@@ -77,7 +77,7 @@ def _run(method, tmp_path, **kwargs):
 
 def test_result_shape_and_file(tmp_path):
     result = _run("l1", tmp_path, params={"weight": 1e-3})
-    assert result["kind"] == "control" and result["schema_version"] == 1
+    assert result["kind"] == "control" and result["schema_version"] == 2
     assert set(result) >= {"degzoo_version", "zoo", "control", "suites", "summary", "cost",
                            "environment", "created"}
     assert result["zoo"]["release"] == "control-track/test" and len(result["zoo"]["manifest_sha256"]) == 64

@@ -1,5 +1,5 @@
-"""Ground truths a confound cannot fake: networks at another's size and spectrum, size-keeping ladders,
-and the suites' declared main scores."""
+"""Ground truths a confound cannot fake: networks that share another's cheap statistics, networks with
+no unit identity, size-keeping ladders, and the suites' declared main scores."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from degzoo.benchmark.harness import SUMMARY_SCORES
 from degzoo.benchmark.results import MAIN_SCORES
 from degzoo.benchmark.suites import SUITES, higher_is_better
 from degzoo.benchmark.twins import (
-    match_weights,
+    TransformedEnsemble,
+    match_degrees,
+    match_entries,
+    match_spectrum,
     matched_ensemble,
     member,
-    moment_basis,
+    moment_map,
     perturb,
+    random_orthogonal,
+    relabelled,
     rms,
     shuffled,
 )
@@ -31,9 +36,9 @@ def _sv(W):
     return np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
 
 
-def test_match_weights_has_the_targets_size_and_spectrum_but_other_connectivity(ens):
+def test_match_spectrum_has_the_targets_size_and_spectrum_but_other_connectivity(ens):
     a, b = member(ens, 0), member(ens, 1)
-    m = match_weights(b, a)
+    m = match_spectrum(b, a)
     np.testing.assert_allclose(_sv(m["W_hh"]), _sv(a["W_hh"]), rtol=1e-5, atol=1e-6)
     for k in ("W_in", "b", "W_out"):
         assert np.linalg.norm(m[k]) == pytest.approx(np.linalg.norm(a[k]), rel=1e-5)
@@ -42,13 +47,67 @@ def test_match_weights_has_the_targets_size_and_spectrum_but_other_connectivity(
     assert np.linalg.norm(m["W_hh"] - b["W_hh"]) < np.linalg.norm(m["W_hh"] - a["W_hh"])
 
 
-def test_moment_basis_maps_second_moments():
+def test_moment_map_gives_the_targets_mean_and_covariance():
     rng = np.random.default_rng(0)
-    xs = rng.standard_normal((500, 4)) @ rng.standard_normal((4, 4))
-    xt = rng.standard_normal((500, 4)) * np.array([3.0, 1.0, 0.5, 0.1])
-    G = moment_basis(xs, xt)
-    ms, mt = xs.T @ xs / 500, xt.T @ xt / 500
-    np.testing.assert_allclose(G @ ms @ G.T, mt, atol=1e-10)
+    xs = rng.standard_normal((500, 4)) @ rng.standard_normal((4, 4)) + 3.0
+    xt = rng.standard_normal((500, 4)) * np.array([3.0, 1.0, 0.5, 0.1]) - 1.0
+    G, c = moment_map(xs, xt)
+    y = xs @ G.T + c
+    np.testing.assert_allclose(y.mean(axis=0), xt.mean(axis=0), atol=1e-10)
+    np.testing.assert_allclose(np.cov(y.T), np.cov(xt.T), atol=1e-10)
+
+
+def test_match_entries_holds_the_targets_values_in_the_sources_wiring(ens):
+    a, b = member(ens, 0), member(ens, 1)
+    m = match_entries(b, a)
+    for k in a:
+        np.testing.assert_array_equal(np.sort(m[k], axis=None), np.sort(a[k], axis=None))
+        # the source's rank order: its largest weight holds the target's largest value, and so on
+        np.testing.assert_array_equal(np.argsort(m[k], axis=None, kind="stable"),
+                                      np.argsort(b[k], axis=None, kind="stable"))
+    assert np.linalg.norm(m["W_hh"] - a["W_hh"]) > 0.5 * np.linalg.norm(a["W_hh"])
+
+
+def test_match_degrees_gives_the_targets_row_and_column_norms(ens):
+    a, b = member(ens, 0), member(ens, 1)
+    m = match_degrees(b, a)
+    for axis in (0, 1):
+        np.testing.assert_allclose(np.sort(np.linalg.norm(m["W_hh"], axis=axis)),
+                                   np.sort(np.linalg.norm(a["W_hh"], axis=axis)), rtol=1e-4)
+    assert np.linalg.norm(m["W_hh"] - a["W_hh"]) > 0.5 * np.linalg.norm(a["W_hh"])
+
+
+def test_eigenvalue_match_keeps_every_eigenvalue_in_other_weights(ens):
+    m = matched_ensemble(ens, [1, 2], [0, 0], "weights", statistic="eigenvalues", name="m")
+    ev = np.sort_complex(np.linalg.eigvals(ens.params["W_hh"][0].astype(np.float64)))
+    for k in range(2):
+        W = m.params["W_hh"][k].astype(np.float64)
+        np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(W)), ev, atol=1e-4)
+        assert np.linalg.norm(W - ens.params["W_hh"][0]) > 0.3 * np.linalg.norm(ens.params["W_hh"][0])
+
+
+def test_relabelled_networks_are_the_same_solutions_without_unit_identity(ens):
+    r = relabelled(ens, np.random.default_rng(4))
+    out, states = ens.run()
+    r_out, r_states = r.run()
+    np.testing.assert_allclose(r_out, out, atol=1e-5)  # the same function
+    assert not np.allclose(r.params["W_hh"], ens.params["W_hh"])  # no unit keeps its label and sign
+    # each member's states are a signed permutation of the original's: the same multiset of |rates|
+    for k in range(len(ens)):
+        np.testing.assert_allclose(np.sort(np.abs(r_states[k]).mean(axis=(0, 1))),
+                                   np.sort(np.abs(states[k]).mean(axis=(0, 1))), rtol=1e-4)
+    np.testing.assert_array_equal(r.seeds, ens.seeds)
+
+
+def test_relabelling_a_transformed_view_relabels_its_states(ens):
+    G = random_orthogonal(ens.architecture.hidden, len(ens), np.random.default_rng(5))
+    view = TransformedEnsemble(ens, G, offset=np.ones((len(ens), ens.architecture.hidden)))
+    r = relabelled(view, np.random.default_rng(6))
+    x, y = view.trajectories(), r.trajectories()
+    for k in range(len(ens)):  # y = S x for a signed permutation S: same sorted |column means|
+        np.testing.assert_allclose(np.sort(np.abs(y[k].mean(axis=(0, 1)))),
+                                   np.sort(np.abs(x[k].mean(axis=(0, 1)))), rtol=1e-5)
+    np.testing.assert_array_equal(r.run()[0], view.run()[0])
 
 
 @pytest.mark.parametrize("level", ["dynamics", "behaviour"])

@@ -104,7 +104,7 @@ def _mutate(doc: dict, change: str) -> None:
     elif change == "unknown_nested":
         s["discriminability"]["scores"]["planted_auroc"]["stderr"] = 0.1
     elif change == "schema_version":
-        doc["schema_version"] = 2
+        doc["schema_version"] = 1
     elif change == "auroc_range":
         s["discriminability"]["scores"]["planted_auroc"].update(value=1.2, high=1.3)
     elif change == "ci":
@@ -126,7 +126,7 @@ def _mutate(doc: dict, change: str) -> None:
     elif change == "level":
         doc["metric"]["level"] = "synapses"
     elif change == "count":
-        s["trend"]["scores"]["expected_sign_share"]["n"] = -3
+        s["trend"]["scores"]["evidence_share"]["n"] = -3
     elif change == "traversal":
         doc["zoo"]["release"] = "../../etc"
     elif change == "no_main_score":
@@ -160,7 +160,7 @@ def _mutate(doc: dict, change: str) -> None:
         ("missing_suite", "suites.trend", "full harness run"),
         ("failed_without_message", "suites.trend.message", "message"),
         ("level", "metric.level", "behaviour"),
-        ("count", "suites.trend.scores.expected_sign_share.n", "range"),
+        ("count", "suites.trend.scores.evidence_share.n", "range"),
         ("traversal", "zoo.release", "not valid"),
         ("no_main_score", "suites.calibration.scores", "main score"),
         ("bad_name", "submission.name", "ASCII"),
@@ -494,7 +494,7 @@ def test_a_rejected_file_leaves_the_board_unchanged(tmp_path: Path) -> None:
     build_board(root, known=KNOWN, n_boot=300)
     before = {p: p.read_bytes() for p in (root / MARKDOWN_NAME, root / HTML_NAME, root / PARQUET_NAME)}
     bad = make_result("Bad one")
-    bad["suites"]["trend"]["scores"]["expected_sign_share"]["value"] = 7.0
+    bad["suites"]["trend"]["scores"]["evidence_share"]["value"] = 7.0
     write_entry(root, bad)
     with pytest.raises(SubmissionError, match=r"bad-one\.json"):
         build_board(root, known=KNOWN, n_boot=300)
@@ -788,8 +788,8 @@ def test_a_summary_that_disagrees_with_the_suites_is_rejected_and_never_ranks(
 ) -> None:
     doc = make_result("Forger", value=0.7)
     if forgery == "inflated":  # a summary value above the suite's own score
-        doc["summary"]["trend.expected_sign_share"] = score(1.0, 0.0)
-        field = "summary.trend.expected_sign_share"
+        doc["summary"]["trend.evidence_share"] = score(1.0, 0.0)
+        field = "summary.trend.evidence_share"
     else:  # a summary key no suite reports
         doc["summary"]["trend.fabricated_auroc"] = score(1.0, 0.0)
         field = "summary.trend.fabricated_auroc"

@@ -192,7 +192,7 @@ def test_huge_file_and_huge_numbers(board: Path) -> None:
     doc["suites"]["trend"]["details"]["pad"] = ["y" * 9_000] * 120
     _check(dump(doc), board)
     doc = make_result("Huge numbers")
-    doc["suites"]["trend"]["scores"]["expected_sign_share"]["n"] = 10**40
+    doc["suites"]["trend"]["scores"]["evidence_share"]["n"] = 10**40
     doc["cost"]["seconds_total"] = 1e308
     _check(dump(doc), board)
     _check(b"[" * 200_000 + b"]" * 200_000, board)

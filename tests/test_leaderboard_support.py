@@ -24,7 +24,7 @@ KNOWN = {RELEASE: SHA}
 SCORES = {
     "conformance": ("checks_passed",),
     "calibration": ("twin_auroc", "noise_spearman", "confound_auroc", "mixture_ari"),
-    "trend": ("expected_sign_share", "spearman[complexity]"),
+    "trend": ("evidence_share", "spearman[complexity]"),
     "discriminability": ("planted_auroc", "auroc"),
     "reliability": ("test_retest_spearman", "null_auroc"),
     "sample_size": ("ci_width_n4",),
@@ -73,7 +73,7 @@ def make_result(
             "seconds": 1.5,
         }
     doc: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": 2,
         "kind": "metric",
         "degzoo_version": "0.1.0",
         "zoo": {"release": release, "manifest_sha256": sha},

@@ -74,7 +74,7 @@ __all__ = [
 #: The three levels of degeneracy the track measures, in display order.
 LEVELS = ("behaviour", "dynamics", "weights")
 ARMS = ("baseline", "method")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the result format of degzoo.benchmark.results (control files migrated from 1)
 TRACK_SEED = 20251202
 CACHE_DIR = ".cache"
 WORK_DIR = ".work"

@@ -152,7 +152,7 @@ def evaluate_metric(
 
     runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
                           header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__},
-                          workers=workers)
+                          workers=workers, seed=seed)
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))

@@ -1,9 +1,9 @@
 """The result file of a scorecard: schema, writing, loading and strict validation.
 
-A result file is one JSON object (``schema_version`` 1)::
+A result file is one JSON object (``schema_version`` 2)::
 
     {
-      "schema_version": 1,
+      "schema_version": 2,
       "kind": "metric",                       # or "control" (then "control" replaces "metric")
       "degzoo_version": "0.1.0",
       "zoo": {"release": "embedded-v1", "manifest_sha256": "<64 hex>"},
@@ -64,7 +64,10 @@ from degzoo.environment import environment
 from degzoo.errors import ValidationError
 from degzoo.files import write_atomically
 
-SCHEMA_VERSION = 1
+#: 2: the suites of benchmark validity v2 (no unit identity, required invariances, matched cheap
+#: statistics, trend scored on evidence, reliability by test-retest only). Results of version 1
+#: were scored by other suites and are not comparable: they are refused, not mis-ranked.
+SCHEMA_VERSION = 2
 #: The JSON Schema of result files, shipped next to this module (see :func:`result_schema`).
 SCHEMA_FILE = "result.schema.json"
 KINDS = ("metric", "control")
@@ -80,9 +83,9 @@ STATUSES = ("ok", "failed", "timeout", "error", "skipped")
 MAIN_SCORES: dict[str, tuple[str, ...]] = {
     "conformance": ("checks_passed",),
     "calibration": ("twin_auroc", "noise_spearman", "confound_auroc"),
-    "trend": ("expected_sign_share",),
+    "trend": ("evidence_share",),
     "discriminability": ("planted_auroc",),
-    "reliability": ("test_retest_spearman", "null_auroc"),
+    "reliability": ("test_retest_spearman",),
     "agreement": ("spearman",),
     "cost": ("seconds_per_pair",),
 }

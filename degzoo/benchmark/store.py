@@ -30,6 +30,14 @@ build other networks under the same description (the suite code changed between 
 recomputes that call instead of reusing it, with a :class:`StaleDistancesWarning`. The file holds
 plain arrays, read with ``allow_pickle=False``.
 
+No network reaches the metric with its unit labels: :meth:`MetricRunner.embed` (and
+:meth:`~MetricRunner.member_scores`) hand over every ensemble, the zoo's members and every network
+a suite constructs, with each member's units relabelled and sign-flipped at random
+(:func:`~degzoo.benchmark.twins.relabelled`), drawn from the run's seed and the call's key, so
+that matching unit i of one network to unit i of another carries no information in any suite,
+while the same network under the same key is handed over identically (a network against itself
+stays at distance 0).
+
 With ``workers`` > 1 the checked distance matrices (``pairwise``, ``cross``) are cut into blocks of
 members that as many local processes compute (:func:`degzoo.metrics.parallel.blocked_compare`; the
 same numbers for a metric whose pairs do not depend on each other, and a cancelled suite stops the
@@ -51,6 +59,7 @@ import os
 import threading
 import time
 import warnings
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from degzoo.benchmark.twins import relabelled
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.files import write_atomically
 from degzoo.metrics.base import as_distances, cancellable, check_distances
@@ -187,8 +197,9 @@ class MetricRunner:
 
     def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12,
                  store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, seed: int = 0) -> None:
         self.metric = metric
+        self.seed = seed
         self.workers = workers
         self.release = release
         self.reference = reference
@@ -335,12 +346,19 @@ class MetricRunner:
                 self._sec_net = (self._sec_net[0] + dt, self._sec_net[1] + networks)
             self.deadline.check()
 
+    def anonymous(self, key: Any, ens: Ensemble) -> Ensemble:
+        """``ens`` as the metric gets it: every member relabelled and sign-flipped at random, drawn
+        from the run's seed and ``key`` (the same key, the same relabelling)."""
+        name = _call_name(key) or repr(key)
+        return relabelled(ens, np.random.default_rng([self.seed, zlib.crc32(name.encode())]))
+
     def embed(self, key: Any, ens: Ensemble) -> Any:
         with self._lock:
             if key in self._emb:
                 self._emb.move_to_end(key)
                 return self._emb[key]
-        emb = self._call("embed", lambda: self.metric.embed(ens), networks=len(ens))
+        anonymous = self.anonymous(key, ens)
+        emb = self._call("embed", lambda: self.metric.embed(anonymous), networks=len(ens))
         with self._lock:
             self._emb[key] = emb
             while len(self._emb) > self._lru:
@@ -539,7 +557,7 @@ class MetricRunner:
                 self._scores[cond] = full
         new = idx[np.isnan(full[idx])]
         if new.size:
-            ens = self.sub(cond, new)
+            ens = self.anonymous(("member", cond, tuple(int(i) for i in new)), self.sub(cond, new))
             s = as_distances(self.metric, self._call("member_scores", lambda: self.metric.member_scores(ens),
                                                      networks=len(ens)), "member_scores")
             if s.shape != (new.size,):

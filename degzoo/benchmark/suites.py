@@ -27,6 +27,8 @@ from degzoo.benchmark import stats
 from degzoo.benchmark.results import Score, SuiteResult
 from degzoo.benchmark.store import MetricRunner, SuiteTimeout
 from degzoo.benchmark.twins import (
+    MATCHED_HOW,
+    MATCHED_STATISTICS,
     TWIN_KINDS,
     describe_twins,
     equivalent,
@@ -37,10 +39,10 @@ from degzoo.benchmark.twins import (
     member,
     perturb,
     shuffled,
-    signed_permutation,
     with_probe,
 )
 from degzoo.errors import MetricError
+from degzoo.metrics.base import round_off_floor
 
 #: The reference metric of each level (agreement suite).
 REFERENCE_METRICS: dict[str, str] = {
@@ -61,6 +63,28 @@ EXPECTED_DIRECTION: dict[str, dict[str, int]] = {
                   "regularisation": -1},
 }
 EXPECTED_DIRECTION["representation"] = EXPECTED_DIRECTION["dynamics"]
+
+#: Invariances a metric must have at each level, whatever it claims: relabelling units and
+#: flipping a unit's sign are symmetries of every tanh network (the relabelled network *is* the
+#: same solution). Orthogonal and scale invariance stay optional: measured, shown, required only
+#: when claimed.
+REQUIRED_INVARIANCES: dict[str, frozenset[str]] = {
+    "dynamics": frozenset({"permutation", "sign_flip"}),
+    "weights": frozenset({"permutation", "sign_flip"}),
+    "representation": frozenset({"permutation", "sign_flip"}),
+    "behaviour": frozenset(),
+}
+
+
+def owed_invariances(metric: Any) -> set[str]:
+    """The invariances ``metric`` must have: those it claims and those its level requires."""
+    return set(getattr(metric, "invariances", ())) | REQUIRED_INVARIANCES.get(getattr(metric, "level", None)
+                                                                            or "", frozenset())
+
+
+def matched_statistics(level: str | None) -> tuple[str, ...]:
+    """The cheap statistics a different solution is made to share at ``level`` (dynamics by default)."""
+    return MATCHED_STATISTICS.get(level or "", MATCHED_STATISTICS["dynamics"])
 
 
 
@@ -171,12 +195,14 @@ def _median_positive(x: np.ndarray) -> float:
 
 def conformance(ctx: Context, out: SuiteResult) -> None:
     """Finite, non-negative, symmetric, zero on identical networks (itself, and its copy to
-    ``float_copy_noise`` relative precision), separates networks, *definite* (another member brought
-    to a network's size and spectrum is not at distance 0 from it: ``min ≥ invariance_tolerance ×
-    median between``), and every claimed invariance holds on twins: ``max twin distance ≤
-    tolerance × median between-network distance`` (median over the off-diagonal of the same members
-    compared with each other). Unclaimed invariances are measured too and reported, without
-    consequence."""
+    ``float_copy_noise`` relative precision), separates networks, *definite* (another member made
+    to share each of a network's cheap statistics, :data:`MATCHED_STATISTICS`, is not at distance 0
+    from it: ``min ≥ invariance_tolerance × median between``), and every owed invariance holds on
+    twins: ``max twin distance ≤ tolerance × median between-network distance`` (median over the
+    off-diagonal of the same members compared with each other). Owed: those the metric claims and
+    those its level requires (:data:`REQUIRED_INVARIANCES`: relabelling and sign flips of units at
+    the dynamics, weights and representation levels). Other invariances are measured too and
+    reported, without consequence."""
     s, runner, home = ctx.settings, ctx.runner, ctx.home
     idx = ctx.members(home, s.conformance_members)
     if idx.size < 2:
@@ -185,8 +211,10 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     ens = runner.sub(home, idx)
     key = ("member", home, tuple(int(i) for i in idx))
     claimed = set(getattr(ctx.metric, "invariances", ()))
+    owed = owed_invariances(ctx.metric)
     checks: list[dict[str, Any]] = []
-    out.details.update(condition=home, members=idx.tolist(), claimed=sorted(claimed), checks=checks,
+    out.details.update(condition=home, members=idx.tolist(), claimed=sorted(claimed),
+                       required=sorted(owed - claimed), checks=checks,
                        identity_tolerance=s.identity_tolerance,
                        invariance_tolerance=s.invariance_tolerance, twins=describe_twins())
 
@@ -209,8 +237,9 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     scale = _median_positive(between)
     ref = scale if scale > 0 else float(np.nanmax(np.abs(D[finite]))) if finite.any() else 1.0
     ref = ref if ref > 0 else 1.0
-    neg = finite & (-1e-9 * ref > D)
+    neg = finite & (round_off_floor(D) > D)  # the distance check's own tolerance
     check("non_negative", not neg.any(), True, min_value=float(D[finite].min()) if finite.any() else None)
+    D = np.where(finite, np.maximum(D, 0.0), D)  # round-off below 0 counts as 0, as in the distance check
     check("separates_networks", bool(scale > 0), True, median_between=scale,
           note="independently trained networks must not all be at distance 0")
     diag = np.abs(np.diag(D))
@@ -232,33 +261,36 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     rng = ctx.rng("conformance")
     copy = from_params(ens, _stack([perturb(member(ens, i), [s.float_copy_noise], rng) for i in range(n)]),
                        f"{home}~float-copy")
-    C = runner.raw_compare(key, ens, ("float-copy", home, key[2]), copy, remember=True)
+    C = _at_least_zero(runner.raw_compare(key, ens, ("float-copy", home, key[2]), copy, remember=True))
     c = np.abs(np.diag(C)) if C.shape == (n, n) else np.full(n, np.nan)
     copy_ratio = float(np.max(c) / ref) if np.isfinite(c).all() else float("nan")
     check("zero_on_float_copy", np.isfinite(copy_ratio) and copy_ratio <= s.identity_tolerance, True,
           relative_noise=s.float_copy_noise, distances=c.tolist(), median_between=scale, ratio=copy_ratio,
           note="the same network with every weight changed in its 6th significant digit")
     sources = np.roll(np.arange(n), -1)
-    matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, name=f"{home}~matched")
-    M = runner.raw_compare(key, ens, ("matched", home, key[2]), matched, remember=True)
-    d = np.diag(M) if M.shape == (n, n) else np.full(n, np.nan)
-    definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
-    check("definite", np.isfinite(definite) and definite >= s.invariance_tolerance, True,
-          distances=d.tolist(), median_between=scale, min_ratio=definite,
-          how=_matched_how(ctx.level))
+    for statistic in matched_statistics(ctx.level):
+        matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, statistic=statistic,
+                                   name=f"{home}~matched-{statistic}")
+        M = _at_least_zero(runner.raw_compare(key, ens, ("matched", statistic, home, key[2]), matched,
+                                              remember=True))
+        d = np.diag(M) if M.shape == (n, n) else np.full(n, np.nan)
+        definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
+        check(f"definite:{statistic}", np.isfinite(definite) and definite >= s.invariance_tolerance, True,
+              distances=d.tolist(), median_between=scale, min_ratio=definite, how=MATCHED_HOW[statistic])
     for kind in TWIN_KINDS:
         # one call per kind: the diagonal is member i vs its own twin, the off-diagonal member i
         # vs the twin of member j (a between-network distance, under a claimed invariance)
         twin = make_twin(ens, kind, rng)
-        T = runner.raw_compare(key, ens, ("twin", kind, home, key[2]), twin, remember=True)
+        T = _at_least_zero(runner.raw_compare(key, ens, ("twin", kind, home, key[2]), twin, remember=True))
         if T.shape != (n, n):
             raise MetricError(f"compare returned shape {T.shape} for {n} × {n} networks, expected {(n, n)}")
         t = np.diag(T).copy()
         ratios = t / ref
         worst = float(np.max(ratios)) if np.isfinite(ratios).all() else float("nan")
         holds = bool(np.isfinite(worst) and worst <= s.invariance_tolerance)
-        required = kind in claimed
-        check(f"invariance:{kind}", holds or not required, required, claimed=required, holds=holds,
+        required = kind in owed
+        check(f"invariance:{kind}", holds or not required, required, claimed=kind in claimed,
+              required_by_level=required and kind not in claimed, holds=holds,
               twin_distances=t.tolist(), median_between=scale, worst_ratio=worst,
               median_twin_vs_other=_median_positive(T[off]))
         if np.isfinite(worst):
@@ -269,26 +301,19 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
         out.message = "; ".join(_explain(c, s) for c in failed)
 
 
-#: How the "different solution at the same size" networks are made, per level (details and docs).
-_MATCHED_HOW: dict[str, str] = {
-    "weights": "another member with W_hh = U diag(σ_target) Vᵀ (its own singular vectors, the target's "
-               "singular values) and W_in, b, W_out rescaled to the target's norms",
-    "dynamics": "another member's states seen through G = U_t √(Λ_t/Λ_s) U_sᵀ: the target's state RMS "
-                "and singular values on the probe set",
-    "behaviour": "another member with its readout rescaled to the target's output RMS on the probe set",
-}
-_MATCHED_HOW["representation"] = _MATCHED_HOW["dynamics"]
-
-
-def _matched_how(level: str | None) -> str:
-    return _MATCHED_HOW.get(level or "", _MATCHED_HOW["dynamics"])
+def _at_least_zero(D: np.ndarray) -> np.ndarray:
+    """Raw distances with float round-off below 0 (:func:`round_off_floor`) counted as 0; larger
+    negatives and non-finite values are kept for the checks to report."""
+    return np.where(np.isfinite(D) & (D < 0) & (round_off_floor(D) <= D), 0.0, D)
 
 
 def _explain(c: dict[str, Any], s: Settings) -> str:
     name = c["check"]
     if name.startswith("invariance:"):
         kind = name.split(":", 1)[1]
-        return (f"claims {kind!r} invariance but {kind} twins are up to {_g(c['worst_ratio'])}× the "
+        owes = (f"claims {kind!r} invariance" if c.get("claimed", True) else
+                f"must be invariant to {kind} (the {kind} of a tanh network's units is the same solution)")
+        return (f"{owes} but {kind} twins are up to {_g(c['worst_ratio'])}× the "
                 f"median distance between independently trained networks (twin distances "
                 f"{', '.join(_g(v) for v in c['twin_distances'])} vs median between "
                 f"{_g(c['median_between'])}; tolerance {s.invariance_tolerance:g}×)")
@@ -298,10 +323,12 @@ def _explain(c: dict[str, Any], s: Settings) -> str:
         return (f"a network and its copy to {c['relative_noise']:g} relative precision are up to "
                 f"{_g(c['ratio'])}× the median distance between networks apart (tolerance "
                 f"{s.identity_tolerance:g}×): the metric reads the float encoding, not the network")
-    if name == "definite":
-        return (f"another network brought to a member's size and spectrum is only {_g(c['min_ratio'])}× "
-                f"the median distance between networks from it (at least {s.invariance_tolerance:g}× "
-                "needed): the metric does not tell that different solution from the network")
+    if name.startswith("definite:"):
+        statistic = name.split(":", 1)[1]
+        return (f"another network made to share a member's {statistic} ({c['how']}) is only "
+                f"{_g(c['min_ratio'])}× the median distance between networks from it (at least "
+                f"{s.invariance_tolerance:g}× needed): the metric does not tell that different solution "
+                "from the network")
     if name == "non_negative":
         return f"returned a negative distance ({_g(c['min_value'])})"
     if name == "separates_networks":
@@ -327,8 +354,8 @@ def _g(value: float | None) -> str:
 def calibration(ctx: Context, out: SuiteResult) -> None:
     """Planted ground truth, every constructed network handed to the metric at a random position:
     near-twins far closer than independent members; distance grows along a size-preserving noise
-    ladder and along an interpolation; different solutions brought to a network's size and
-    spectrum farther than its near-twins and its exact equivalents (``confound_auroc``); mixtures
+    ladder and along an interpolation; different solutions made to share each of a network's cheap
+    statistics farther than its near-twins and its exact equivalents (``confound_auroc``); mixtures
     of conditions recovered by clustering (ARI)."""
     s, runner, home = ctx.settings, ctx.runner, ctx.home
     idx = ctx.members(home, s.calibration_members)
@@ -340,14 +367,12 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
     rng = ctx.rng("calibration")
     base = runner.sub(home, idx)
     key = ("member", home, tuple(int(i) for i in idx))
-    H = base.architecture.hidden
     n = idx.size
 
-    # (a) near-twins: 1 % relative weight noise, then units relabelled
+    # (a) near-twins: 1 % relative weight noise (the runner relabels every network it hands over)
     noisy = _stack([perturb(member(base, i), [s.twin_noise], rng) for i in range(n)])
-    relabelled = signed_permutation(noisy, np.stack([rng.permutation(H) for _ in range(n)]), np.ones((n, H)))
     twins = _paired(runner, key, base, ("near-twin", home, key[2]),
-                    from_params(base, relabelled, f"{home}~near-twins"), rng)
+                    from_params(base, noisy, f"{home}~near-twins"), rng)
     all_idx = ctx.members(home)
     W = runner.within(home, all_idx)
     between = stats.off_diagonal(W)
@@ -361,7 +386,8 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
     out.details["near_twins"] = {"noise": s.twin_noise, "distances": twins.tolist(),
                                  "median_between": float(np.median(between)),
                                  "between_members": all_idx.tolist(),
-                                 "how": "member + noise (relative to each weight's RMS), units permuted"}
+                                 "how": "member + noise (relative to each weight's RMS); like every "
+                                        "network handed to the metric, units relabelled and sign-flipped"}
 
     # (b) weight-noise ladder at constant size
     levels = np.asarray(s.noise_levels)
@@ -428,33 +454,45 @@ def _paired(runner: MetricRunner, key: Any, base: Any, key_b: Any, ens_b: Any,
 
 def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.ndarray,
               rng: np.random.Generator) -> None:
-    """``confound_auroc``: P(d(A, B brought to A's size and spectrum) > d(A, A')) over members A,
-    where A' is A's near-twin or A under each invariance the metric claims (a same solution, at
-    another size when it claims ``scale``). Known by construction, and not monotone in scale: the
-    different solutions have A's size, the same solutions need not. Interval: members resampled."""
+    """``confound_auroc``: the worst, over the cheap statistics of the metric's level
+    (:data:`MATCHED_STATISTICS`), of P(d(A, B made to share that statistic with A) > d(A, A')) over
+    members A, where A' is A's near-twin or A under every invariance the metric owes (a same
+    solution, at another size when it claims ``scale``). Known by construction: a metric that reads
+    one of those statistics puts B at 0 from A and scores about 0 there, whatever it does on the
+    others. Each statistic's AUROC is reported too (``confound_auroc[<statistic>]``). Interval:
+    members resampled, one draw for all statistics, the worst taken in each replicate."""
     runner, home, s = ctx.runner, ctx.home, ctx.settings
     n = len(base)
-    matched = matched_ensemble(base, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
-                               name=f"{home}~matched")
-    different = _paired(runner, key, base, ("matched", home, key[2]), matched, rng)
     same = {"near_twin": twins}
-    kinds = sorted(set(getattr(ctx.metric, "invariances", ())) & set(TWIN_KINDS))
+    kinds = sorted(owed_invariances(ctx.metric) & set(TWIN_KINDS))
     if kinds:
         same["+".join(kinds)] = _paired(runner, key, base, ("same", *kinds, home, key[2]),
                                         equivalent(base, kinds, rng), rng)
     neg = np.stack(list(same.values()), axis=1)  # [n, kinds]
-    value = stats.auroc(different, neg)
     boot = ctx.rng("confound-boot").integers(0, n, size=(s.n_boot, n))
-    vals = np.concatenate([different[boot], neg[boot].reshape(s.n_boot, -1)], axis=1)
     positive = np.concatenate([np.ones(n, bool), np.zeros(neg.shape[1] * n, bool)])
-    reps = stats.auroc_rows(vals, np.broadcast_to(positive, vals.shape))
-    if (sc := stats.score(value, reps, n)) is not None:
+    different: dict[str, list[float]] = {}
+    values, replicates = [], []
+    for statistic in matched_statistics(ctx.level):
+        matched = matched_ensemble(base, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
+                                   statistic=statistic, name=f"{home}~matched-{statistic}")
+        d = _paired(runner, key, base, ("matched", statistic, home, key[2]), matched, rng)
+        different[statistic] = d.tolist()
+        value = stats.auroc(d, neg)
+        vals = np.concatenate([d[boot], neg[boot].reshape(s.n_boot, -1)], axis=1)
+        reps = stats.auroc_rows(vals, np.broadcast_to(positive, vals.shape))
+        if (sc := stats.score(value, reps, n)) is not None:
+            out.scores[f"confound_auroc[{statistic}]"] = sc
+            values.append(value)
+            replicates.append(reps)
+    if values and (sc := stats.score(min(values), np.min(np.stack(replicates), axis=0), n)) is not None:
         out.scores["confound_auroc"] = sc
-    out.details["confound"] = {"different": different.tolist(),
+    out.details["confound"] = {"different": different,
                                "same": {k: v.tolist() for k, v in same.items()},
-                               "how_different": _matched_how(ctx.level),
-                               "how_same": "the near-twin, and the member under all its claimed "
-                                           "invariances at once (twins as in conformance, composed)"}
+                               "how_different": {k: MATCHED_HOW[k] for k in different},
+                               "how_same": "the near-twin, and the member under all its owed "
+                                           "invariances at once (twins as in conformance, composed)",
+                               "main": "the worst statistic's AUROC"}
 
 
 def _twin_reps(W: np.ndarray, twins: np.ndarray, n_boot: int, rng: np.random.Generator
@@ -519,7 +557,10 @@ def degeneracy_with_reps(ctx: Context, cond: str, idx: np.ndarray, n_boot: int,
 
 
 def trend(ctx: Context, out: SuiteResult) -> None:
-    """Spearman of degeneracy vs ladder value, per ladder, against the paper's direction."""
+    """Spearman of degeneracy vs ladder value, per ladder, against the paper's direction, scored on
+    evidence (``evidence_share``): a ladder whose 95 % interval excludes 0 on the paper's side
+    counts 1, on the other side 0, and an inconclusive one (its interval spans 0) 0.5, so a metric
+    whose signs are chance scores about 0.5 however they fall. Interval: ladders resampled."""
     s = ctx.settings
     level = ctx.level
     if level not in EXPECTED_DIRECTION:
@@ -531,8 +572,9 @@ def trend(ctx: Context, out: SuiteResult) -> None:
         return
     done: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    share_reps: list[np.ndarray] = []
     out.details.update(ladders=done, skipped=skipped, level=level,
+                       evidence="1 where the ladder's interval excludes 0 on the paper's side, 0 on "
+                                "the other side, 0.5 where it spans 0",
                        direction_source="dynamics column of PAPER-FACTS (no representation column)"
                        if level == "representation" else f"{level} column of PAPER-FACTS")
     for ladder in ladders:
@@ -562,18 +604,22 @@ def trend(ctx: Context, out: SuiteResult) -> None:
         rho = stats.spearman(x, values)
         rho_reps = stats.spearman_rows(x, np.stack(reps, axis=1))
         lo, hi = stats.interval(rho_reps)
+        agrees = bool(lo > 0 if expected > 0 else hi < 0)
+        opposes = bool(hi < 0 if expected > 0 else lo > 0)
         entry = {"ladder": name, "factor": factor, "values": x.tolist(), "degeneracy": estimates,
                  "spearman": rho, "low": lo, "high": hi,
                  "expected": "increase" if expected > 0 else "decrease",
                  "matches": bool(np.sign(rho) == expected),
-                 "significant": bool(lo > 0 if expected > 0 else hi < 0)}
+                 "significant": agrees,
+                 "verdict": "agrees" if agrees else "opposes" if opposes else "inconclusive",
+                 "evidence": 1.0 if agrees else 0.0 if opposes else 0.5}
         done.append(entry)
-        share_reps.append(np.sign(np.nan_to_num(rho_reps)) == expected)
         if (sc := stats.score(rho, rho_reps, len(x))) is not None:
             out.scores[f"spearman[{name}]"] = sc
-        matches = np.array([e["matches"] for e in done], dtype=float)
-        out.scores["expected_sign_share"] = stats.score(
-            float(matches.mean()), np.mean(np.stack(share_reps), axis=0), len(done))
+        evidence = np.array([e["evidence"] for e in done])
+        picks = ctx.rng("trend-boot").integers(0, evidence.size, size=(s.n_boot, evidence.size))
+        out.scores["evidence_share"] = stats.score(float(evidence.mean()), evidence[picks].mean(axis=1),
+                                                   len(done))
         signed = np.array([EXPECTED_DIRECTION[level][e["factor"]] * (e["spearman"] if np.isfinite(
             e["spearman"]) else 0.0) for e in done])
         out.scores["signed_spearman_mean"] = Score.exact(float(signed.mean()), len(done))
@@ -614,7 +660,8 @@ def discriminability(ctx: Context, out: SuiteResult) -> None:
 
 def _planted(ctx: Context, out: SuiteResult) -> None:
     """Planted families: ``family_size`` near-twins of each of ``families`` members of the home
-    condition, all brought to the first member's size and spectrum (see :func:`matched_ensemble`)."""
+    condition, all made to share the first member's cheap statistics (:func:`_planted_statistic`),
+    every network relabelled by the runner: only a comparison of solutions tells the families apart."""
     s, runner, home = ctx.settings, ctx.runner, ctx.home
     idx = ctx.members(home, s.families)
     if idx.size < 2:
@@ -627,7 +674,7 @@ def _planted(ctx: Context, out: SuiteResult) -> None:
     target = {name: v[None] for name, v in member(base, 0).items()}
     pool = from_params(base, _stack([*copies, target]), f"{home}~families")
     families = matched_ensemble(pool, np.arange(k * f), np.full(k * f, k * f), ctx.level,
-                                name=f"{home}~families")
+                                statistic=_planted_statistic(ctx.level), name=f"{home}~families")
     order_ens, order = shuffled(families, rng)
     key = ("planted", home, tuple(int(i) for i in idx), tuple(int(o) for o in order))
     Dsh = runner.pairwise(key, order_ens)
@@ -638,8 +685,15 @@ def _planted(ctx: Context, out: SuiteResult) -> None:
     w, b = stats.within_between(D, labels)
     out.details["planted"] = {"members": idx.tolist(), "family_size": f, "noise": s.twin_noise,
                               "median_within": float(np.median(w)), "median_between": float(np.median(b)),
-                              "how": f"near-twins of each member; then {_matched_how(ctx.level)} "
+                              "how": f"near-twins of each member; then "
+                                     f"{MATCHED_HOW[_planted_statistic(ctx.level)]} "
                                      f"(target: member {int(idx[0])})"}
+
+
+def _planted_statistic(level: str | None) -> str:
+    """What planted families share with their target: at the weights level all of its cheap
+    statistics at once (:func:`~degzoo.benchmark.twins.match_all`), else the level's one."""
+    return "all" if level == "weights" else matched_statistics(level)[0]
 
 
 def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Settings,

@@ -85,17 +85,25 @@ def random_scales(count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class TransformedEnsemble(Ensemble):
-    """``base`` seen in the coordinates ``h' = G h`` (per member ``G [E, H, H]``); see the module doc.
+    """``base`` seen in the coordinates ``h' = G h + c`` (per member ``G [E, H, H]``, optional
+    ``offset`` c ``[E, H]``, default 0); see the module doc.
 
     Outputs, losses, task, probe set are the base's; ``trajectories()``, ``run()`` rates and
-    ``params`` (and ``initial_params``) are transformed. ``subset``/``with_params`` stay in the
-    transformed view (``with_params`` maps the new weights back to the base basis first).
+    ``params`` (and ``initial_params``) are transformed (the params by ``G`` only: an offset moves
+    the recorded states, which the weights of a tanh network cannot express). ``subset``/
+    ``with_params`` stay in the transformed view (``with_params`` maps the new weights back to the
+    base basis first).
     """
 
-    def __init__(self, base: Ensemble, G: np.ndarray, *, name: str | None = None) -> None:
+    def __init__(self, base: Ensemble, G: np.ndarray, *, offset: np.ndarray | None = None,
+                 name: str | None = None) -> None:
         G = np.asarray(G, dtype=np.float64)
-        if G.shape != (len(base), base.architecture.hidden, base.architecture.hidden):
+        H = base.architecture.hidden
+        if G.shape != (len(base), H, H):
             raise InvalidParameterError(f"TransformedEnsemble: G has shape {G.shape}")
+        c = np.zeros((len(base), H)) if offset is None else np.asarray(offset, dtype=np.float64)
+        if c.shape != (len(base), H):
+            raise InvalidParameterError(f"TransformedEnsemble: offset has shape {c.shape}")
         super().__init__(
             task=base.task, architecture=base.architecture, probe_inputs=base.probe_inputs,
             probe_targets=base.probe_targets, params=change_of_basis(base.params, G),
@@ -104,6 +112,7 @@ class TransformedEnsemble(Ensemble):
         )
         self._base = base
         self._G = G
+        self._offset = c
         initial = initial_or_none(base)
         self._initial = change_of_basis(initial, G) if initial is not None else None
 
@@ -114,8 +123,17 @@ class TransformedEnsemble(Ensemble):
         return self._initial
 
     def rotate(self, rates: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        """``G h + c`` for rates ``[E, ..., H]`` of the base's members (or of ``members``)."""
         G = self._G if members is None else self._G[members]
-        return np.einsum("ehk,e...k->e...h", G, rates.astype(np.float64)).astype(rates.dtype)
+        c = self._offset if members is None else self._offset[members]
+        moved = np.einsum("ehk,e...k->e...h", G, rates.astype(np.float64))
+        moved += c.reshape(c.shape[0], *([1] * (rates.ndim - 2)), c.shape[1])
+        return moved.astype(rates.dtype)
+
+    def relabel(self, S: np.ndarray) -> TransformedEnsemble:
+        """The same view followed by ``h'' = S h'`` (``S [E, H, H]``, e.g. signed permutations)."""
+        return TransformedEnsemble(self._base, S @ self._G, offset=np.einsum("ehk,ek->eh", S, self._offset),
+                                   name=self.name)
 
     def run(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
         out, rates = self._base.run(inputs, device=device)
@@ -130,11 +148,13 @@ class TransformedEnsemble(Ensemble):
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Ensemble:
         idx = np.asarray(indices, dtype=np.int64)
-        return TransformedEnsemble(self._base.subset(idx), self._G[idx], name=self.name)
+        return TransformedEnsemble(self._base.subset(idx), self._G[idx], offset=self._offset[idx],
+                                   name=self.name)
 
     def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
         back = change_of_basis(params, np.linalg.inv(self._G))
-        return TransformedEnsemble(self._base.with_params(back), self._G, name=name or self.name)
+        return TransformedEnsemble(self._base.with_params(back), self._G, offset=self._offset,
+                                   name=name or self.name)
 
 
 class _TransformedNetwork(Network):
@@ -186,6 +206,28 @@ def equivalent(ens: Ensemble, kinds: Sequence[str], rng: np.random.Generator) ->
         if "scale" in kinds:
             G = G * random_scales(E, rng)[:, None, None]
         out = TransformedEnsemble(out, G, name=f"{ens.name}~equivalent")
+    return out
+
+
+def relabelled(ens: Ensemble, rng: np.random.Generator) -> Ensemble:
+    """Every member with its units relabelled by its own random permutation and about half of them
+    sign-flipped: exactly the same solutions, with no unit identity left (unit ``i`` of one member
+    says nothing about unit ``i`` of another). Initial weights, member records and provenance
+    follow; a :class:`TransformedEnsemble` keeps its view, relabelled after it."""
+    E, H = len(ens), ens.architecture.hidden
+    perms = np.stack([rng.permutation(H) for _ in range(E)]) if E else np.zeros((0, H), np.int64)
+    signs = np.where(rng.random((E, H)) < 0.5, -1.0, 1.0)
+    if isinstance(ens, TransformedEnsemble):
+        S = np.zeros((E, H, H))
+        S[np.arange(E)[:, None], np.arange(H)[None, :], perms] = signs
+        return ens.relabel(S)
+    initial = initial_or_none(ens)
+    out = Ensemble.from_arrays(
+        signed_permutation(ens.params, perms, signs), ens.architecture, ens.task, ens.probe_inputs,
+        ens.probe_targets, name=ens.name,
+        initial_params=signed_permutation(initial, perms, signs) if initial is not None else None)
+    out.members = dict(ens.members)
+    out.provenance = dict(ens.provenance)
     return out
 
 
@@ -271,11 +313,46 @@ def describe_twins() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Different solutions at the same size: ground truth that a scale or spectrum confound cannot fake
+# Different solutions that share a network's cheap statistics: ground truth no summary can fake
 # --------------------------------------------------------------------------------------------
 
+#: The permutation-invariant statistics that a "different solution" is made to share with its
+#: target, per level a metric reads (:func:`matched_ensemble`). Each is one ground truth: a metric
+#: that reads only that statistic puts the matched network at distance 0 from its target, which the
+#: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch.
+MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
+    "weights": ("spectrum", "entries", "degrees", "eigenvalues"),
+    "dynamics": ("moments",),
+    "representation": ("moments",),
+    "behaviour": ("output_rms",),
+}
 
-def match_weights(source: Params, target: Params) -> Params:
+#: How each matched network is made, and what it rules out (result details and docs).
+MATCHED_HOW: dict[str, str] = {
+    "spectrum": "another member with W_hh = U diag(σ_target) Vᵀ (its own singular vectors, the target's "
+                "singular values) and W_in, b, W_out rescaled to the target's norms: rules out sizes, "
+                "norms and the singular-value spectrum",
+    "entries": "another member whose every weight array holds exactly the target's multiset of values, "
+               "placed in the member's own rank order (its wiring): rules out weight histograms, "
+               "magnitude and sign distributions, sparsity and norms",
+    "degrees": "another member's W_hh scaled row by row and column by column (Sinkhorn on the squared "
+               "entries) to the target's in- and out-strength profiles (row and column norms, each set "
+               "placed in the member's rank order), other weights at the target's norms: rules out "
+               "degree and strength profiles",
+    "all": "spectrum, degrees and entries imposed in turn, 8 rounds, ending with the entries (exact): "
+           "one network that shares all three of the target's weight statistics (planted families)",
+    "eigenvalues": "the target in a skewed basis h -> M h, M = O D (O random orthogonal, D diagonal with "
+                   "entries log-uniform in [1/2, 2]): W_hh -> M W_hh M⁻¹, W_in -> M W_in, b -> M b, "
+                   "W_out -> W_out M⁻¹ keep every eigenvalue of W_hh (and the linearised input-output "
+                   "map), yet are other weights: rules out eigenvalue spectra",
+    "moments": "another member's states seen through the affine map x -> G (x - mu_s) + mu_t with the "
+               "target's mean and covariance on the probe set: rules out per-unit means and variances, "
+               "the activity spectrum, participation ratio and RMS",
+    "output_rms": "another member with its readout rescaled to the target's output RMS on the probe set",
+}
+
+
+def match_spectrum(source: Params, target: Params) -> Params:
     """``source``'s network brought to ``target``'s size and recurrent spectrum (one member each).
 
     ``W_hh = U_s diag(σ_t) V_sᵀ`` keeps the source's singular vectors (its connectivity) with the
@@ -284,64 +361,134 @@ def match_weights(source: Params, target: Params) -> Params:
     the target's. The result is a different network from ``target`` at the weights level by
     construction, yet every norm and the recurrent spectrum are the target's.
     """
-    out: Params = {}
     W = np.asarray(source["W_hh"], np.float64)
     u, _, vt = np.linalg.svd(W)
     sigma_t = np.linalg.svd(np.asarray(target["W_hh"], np.float64), compute_uv=False)
-    out["W_hh"] = ((u * sigma_t) @ vt).astype(source["W_hh"].dtype)
+    out = _norms_matched(source, target)
+    out["W_hh"] = ((u * sigma_t) @ vt).astype(np.asarray(source["W_hh"]).dtype)
+    return out
+
+
+def _norms_matched(source: Params, target: Params) -> Params:
+    """``W_in``, ``b``, ``W_out`` of the source at the target's Frobenius norms, the target's ``b_out``
+    (``W_hh`` left as the source's, for the caller to set)."""
+    out: Params = {"W_hh": np.asarray(source["W_hh"]).copy()}
     for k in ("W_in", "b", "W_out"):
         x = np.asarray(source[k], np.float64)
         ns, nt = np.linalg.norm(x), np.linalg.norm(np.asarray(target[k], np.float64))
-        out[k] = (x * (nt / ns if ns > 0 else 1.0)).astype(source[k].dtype)
+        out[k] = (x * (nt / ns if ns > 0 else 1.0)).astype(np.asarray(source[k]).dtype)
     out["b_out"] = np.asarray(target["b_out"]).copy()
     return out
 
 
-def moment_basis(states: np.ndarray, target: np.ndarray, floor: float = 1e-6) -> np.ndarray:
-    """``G [H, H]`` with ``G M_s Gᵀ = M_t`` for the second moments ``M = XᵀX / n`` of two state sets.
+def rank_matched(order_of: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values``' entries placed in the rank order of ``order_of``'s (same shape as ``order_of``):
+    its smallest entry gets the smallest value, and so on."""
+    x = np.asarray(order_of).ravel()
+    out = np.empty(x.size, dtype=np.float64)
+    out[np.argsort(x, kind="stable")] = np.sort(np.asarray(values, np.float64).ravel())
+    return out.reshape(np.shape(order_of))
 
-    ``states``/``target`` are ``[..., H]`` rates of one network each. ``G = U_t √(Λ_t/Λ_s) U_sᵀ``
-    (eigen-decompositions, descending): the source's states seen through ``G`` have the target's
-    RMS and the target's singular values. Source eigenvalues below ``floor`` × the largest keep
-    gain 1 (a state direction the network never visits cannot be matched; it carries no energy).
+
+def match_entries(source: Params, target: Params) -> Params:
+    """Every array of ``source`` holding exactly ``target``'s multiset of values, in the source's
+    rank order: same histogram, same norms, the source's wiring."""
+    return {k: rank_matched(source[k], target[k]).astype(np.asarray(source[k]).dtype) for k in PARAM_NAMES}
+
+
+def match_degrees(source: Params, target: Params, iterations: int = 300) -> Params:
+    """``source``'s ``W_hh`` with ``target``'s row norms and column norms (each set placed in the
+    source's rank order), by alternate row and column scaling of the squared entries (Sinkhorn; a
+    dense matrix converges); ``W_in``, ``b``, ``W_out`` at the target's norms."""
+    W = np.asarray(source["W_hh"], np.float64).copy()
+    T = np.asarray(target["W_hh"], np.float64)
+    rows = rank_matched(np.linalg.norm(W, axis=1), np.linalg.norm(T, axis=1))
+    cols = rank_matched(np.linalg.norm(W, axis=0), np.linalg.norm(T, axis=0))
+    tiny = 1e-300
+    for _ in range(iterations):
+        W *= (rows / np.maximum(np.linalg.norm(W, axis=1), tiny))[:, None]
+        W *= (cols / np.maximum(np.linalg.norm(W, axis=0), tiny))[None, :]
+    out = _norms_matched(source, target)
+    out["W_hh"] = W.astype(np.asarray(source["W_hh"]).dtype)
+    return out
+
+
+def match_all(source: Params, target: Params, rounds: int = 8) -> Params:
+    """Spectrum, degrees and entries of ``target`` imposed on ``source`` in turn, ``rounds`` times,
+    ending with the entries (exact); the spectrum and degree profiles come close."""
+    p = source
+    for _ in range(rounds):
+        p = match_entries(match_degrees(match_spectrum(p, target), target, iterations=50), target)
+    return p
+
+
+_WEIGHT_MATCHES = {"spectrum": match_spectrum, "entries": match_entries, "degrees": match_degrees,
+                   "all": match_all}
+
+
+def moment_map(states: np.ndarray, target: np.ndarray, floor: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """``(G [H, H], c [H])`` with ``G x + c`` having the target's mean and covariance, for the
+    states ``x`` of one network and ``target`` of another (``[..., H]`` each).
+
+    ``G = U_t √(Λ_t/Λ_s) U_sᵀ`` (covariance eigen-decompositions, descending), ``c = μ_t − G μ_s``.
+    Source directions with variance below ``floor`` × the largest keep gain 1 (a direction the
+    network never moves in cannot be matched; it carries no variance).
     """
-    def eig(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = np.asarray(x, np.float64).reshape(-1, x.shape[-1])
-        lam, vec = np.linalg.eigh(x.T @ x / x.shape[0])
-        return np.clip(lam[::-1], 0.0, None), vec[:, ::-1]
+        mu = x.mean(axis=0)
+        xc = x - mu
+        lam, vec = np.linalg.eigh(xc.T @ xc / x.shape[0])
+        return mu, np.clip(lam[::-1], 0.0, None), vec[:, ::-1]
 
-    lam_s, u_s = eig(states)
-    lam_t, u_t = eig(target)
+    mu_s, lam_s, u_s = moments(states)
+    mu_t, lam_t, u_t = moments(target)
     ok = lam_s > floor * max(lam_s[0], 1e-300)
     gain = np.where(ok, np.sqrt(lam_t / np.where(ok, lam_s, 1.0)), 1.0)
-    return (u_t * gain) @ u_s.T
+    G = (u_t * gain) @ u_s.T
+    return G, mu_t - G @ mu_s
+
+
+def skew_bases(n: int, targets: np.ndarray) -> np.ndarray:
+    """``M = O D`` per target, ``[len(targets), n, n]``: ``O`` Haar-orthogonal, ``D`` diagonal with
+    entries log-uniform in [1/2, 2], drawn from a stream keyed on the target's index (reproducible)."""
+    out = np.empty((len(targets), n, n))
+    for k, t in enumerate(targets):
+        rng = np.random.default_rng([20261206, int(t)])
+        d = np.exp(rng.uniform(-np.log(2.0), np.log(2.0), size=n))
+        out[k] = random_orthogonal(n, 1, rng)[0] * d[None, :]
+    return out
 
 
 def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[int], level: str | None,
-                     *, name: str) -> Ensemble:
-    """Member ``sources[k]`` of ``ens`` brought to the size of member ``targets[k]``, for every k.
-
-    What "size" means follows the level a metric reads: weights level, every weight norm and the
-    recurrent singular values (:func:`match_weights`); dynamics and representation levels, the
-    states' RMS and singular values on the probe set (a linear view of the source's states,
-    :func:`moment_basis`); behaviour level, the RMS of the outputs (the readout rescaled). Each
-    result is a different solution from its target by construction, at the target's size.
+                     *, statistic: str | None = None, name: str) -> Ensemble:
+    """Member ``sources[k]`` of ``ens`` made to share ``statistic`` with member ``targets[k]``, for
+    every k (:data:`MATCHED_HOW` says how; default: the first of :data:`MATCHED_STATISTICS` for
+    ``level``, which defaults to dynamics). Each result is a different solution from its target by
+    construction, with the target's value of that statistic.
     """
     src, tgt = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
-    if level == "weights":
-        pairs = zip(src, tgt, strict=True)
-        mats = [match_weights(member(ens, int(s)), member(ens, int(t))) for s, t in pairs]
+    statistic = statistic or MATCHED_STATISTICS.get(level or "", MATCHED_STATISTICS["dynamics"])[0]
+    if statistic in _WEIGHT_MATCHES:
+        match = _WEIGHT_MATCHES[statistic]
+        mats = [match(member(ens, int(s)), member(ens, int(t))) for s, t in zip(src, tgt, strict=True)]
         return from_params(ens, {k: np.stack([m[k] for m in mats]) for k in PARAM_NAMES}, name)
-    if level == "behaviour":
+    if statistic == "output_rms":
         out, _ = ens.run()
         params = {k: np.asarray(v)[src].copy() for k, v in ens.params.items()}
         c = np.array([rms(out[t]) / max(rms(out[s]), 1e-12) for s, t in zip(src, tgt, strict=True)])
         params["W_out"] = (params["W_out"] * c[:, None, None]).astype(params["W_out"].dtype)
         params["b_out"] = (params["b_out"] * c[:, None]).astype(params["b_out"].dtype)
         return from_params(ens, params, name)
-    states = ens.trajectories()
-    G = np.stack([moment_basis(states[s], states[t]) for s, t in zip(src, tgt, strict=True)])
-    return TransformedEnsemble(ens.subset(src), G, name=name)
+    if statistic == "eigenvalues":
+        M = skew_bases(ens.architecture.hidden, tgt)
+        return from_params(ens, change_of_basis(ens.subset(tgt).params, M), name)
+    if statistic == "moments":
+        states = ens.trajectories()
+        maps = [moment_map(states[s], states[t]) for s, t in zip(src, tgt, strict=True)]
+        return TransformedEnsemble(ens.subset(src), np.stack([g for g, _ in maps]),
+                                   offset=np.stack([c for _, c in maps]), name=name)
+    raise InvalidParameterError(f"unknown matched statistic {statistic!r}; one of {sorted(MATCHED_HOW)}")
 
 
 def shuffled(ens: Ensemble, rng: np.random.Generator) -> tuple[Ensemble, np.ndarray]:

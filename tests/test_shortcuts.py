@@ -1,0 +1,184 @@
+"""Shortcuts the suites must catch: a metric that reads one permutation-invariant summary statistic
+of a network, or that matches unit i of one network to unit i of another, fails conformance and
+scores low on calibration's matched confounds, whatever else it gets right. Add new shortcuts here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from degzoo.benchmark import evaluate_metric
+from degzoo.benchmark.twins import MATCHED_STATISTICS
+from degzoo.metrics import Metric
+from degzoo.zoo import open_release
+
+FAST = {"n_boot": 200, "progress": False, "time_limit": None, "max_members": 6}
+
+
+@dataclass
+class Summary(Metric):
+    """Euclidean distance between one summary vector per network (set by subclasses)."""
+
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+
+    def summary(self, ens: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        return np.asarray(self.summary(ensemble), dtype=np.float64)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        return np.linalg.norm(emb_a[:, None] - emb_b[None], axis=-1)
+
+
+def _weights(ens: Any) -> np.ndarray:
+    return np.asarray(ens.params["W_hh"], np.float64)
+
+
+def _states(ens: Any) -> np.ndarray:
+    x = np.asarray(ens.trajectories(), np.float64)
+    return x.reshape(x.shape[0], -1, x.shape[-1])
+
+
+class WeightHistogram(Summary):
+    name: ClassVar[str] = "shortcut_weight_histogram"
+    level: ClassVar[str] = "weights"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        W = _weights(ens)
+        return np.sort(np.abs(W).reshape(len(W), -1), axis=1)
+
+
+class SingularValues(Summary):
+    name: ClassVar[str] = "shortcut_singular_values"
+    level: ClassVar[str] = "weights"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        return np.linalg.svd(_weights(ens), compute_uv=False)
+
+
+class DegreeProfile(Summary):
+    name: ClassVar[str] = "shortcut_degree_profile"
+    level: ClassVar[str] = "weights"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        W = _weights(ens)
+        return np.concatenate([np.sort(np.linalg.norm(W, axis=1), axis=1),
+                               np.sort(np.linalg.norm(W, axis=2), axis=1)], axis=1)
+
+
+class EigenvalueModuli(Summary):
+    name: ClassVar[str] = "shortcut_eigenvalue_moduli"
+    level: ClassVar[str] = "weights"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        return np.sort(np.abs(np.linalg.eigvals(_weights(ens))), axis=1)
+
+
+class VarianceProfile(Summary):
+    name: ClassVar[str] = "shortcut_variance_profile"
+    level: ClassVar[str] = "representation"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+
+    def summary(self, ens: Any) -> np.ndarray:
+        return np.sort(_states(ens).var(axis=1), axis=1)
+
+
+class ActivitySpectrum(Summary):
+    """Covariance eigenvalues and participation ratio of the states (orthogonally invariant)."""
+
+    name: ClassVar[str] = "shortcut_activity_spectrum"
+    level: ClassVar[str] = "dynamics"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip", "orthogonal"})
+
+    def summary(self, ens: Any) -> np.ndarray:
+        lam = np.stack([np.linalg.eigvalsh(np.cov(x.T))[::-1] for x in _states(ens)])
+        pr = lam.sum(axis=1) ** 2 / (lam**2).sum(axis=1)
+        return np.concatenate([lam, pr[:, None]], axis=1)
+
+
+@pytest.mark.parametrize(("metric", "statistic"), [
+    (WeightHistogram(), "entries"),
+    (SingularValues(), "spectrum"),
+    (DegreeProfile(), "degrees"),
+    (EigenvalueModuli(), "eigenvalues"),
+    (VarianceProfile(), "moments"),
+    (ActivitySpectrum(), "moments"),
+])
+def test_a_metric_reading_one_statistic_is_caught_by_the_network_matched_on_it(metric, statistic):
+    assert statistic in MATCHED_STATISTICS[metric.level]
+    result = evaluate_metric(metric, suites="conformance,calibration", **FAST)
+    conformance, calibration = result.suites["conformance"], result.suites["calibration"]
+    failed = {c["check"] for c in conformance.details["checks"] if not c["passed"]}
+    assert conformance.status == "failed" and f"definite:{statistic}" in failed
+    assert f"share a member's {statistic}" in conformance.message
+    # at best a tie with the exact equivalents (both at float round-off), never above the near-twins
+    assert calibration.scores[f"confound_auroc[{statistic}]"].value <= 0.5
+    assert calibration.scores["confound_auroc"].value <= 0.5
+
+
+@dataclass
+class UnitByUnit(Metric):
+    """``1 − r`` of flattened activities: unit i of one network against unit i of the other."""
+
+    name: ClassVar[str] = "shortcut_unit_by_unit"
+    level: ClassVar[str] = "representation"
+    invariances: ClassVar[frozenset[str]] = frozenset()
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        x = np.asarray(ensemble.trajectories(), np.float64)
+        x = x.reshape(x.shape[0], -1)
+        x = x - x.mean(axis=1, keepdims=True)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        return np.clip(1.0 - emb_a @ emb_b.T, 0.0, 2.0)
+
+
+def test_matching_units_by_index_fails_conformance_and_finds_no_planted_family():
+    result = evaluate_metric(UnitByUnit(), suites="conformance,discriminability", **FAST)
+    conformance = result.suites["conformance"]
+    failed = {c["check"] for c in conformance.details["checks"] if not c["passed"]}
+    assert {"invariance:permutation", "invariance:sign_flip"} <= failed
+    assert "must be invariant to permutation" in conformance.message
+    # every network it gets is relabelled: unit i of one family member says nothing of another's
+    assert result.suites["discriminability"].scores["planted_auroc"].value < 0.75
+
+
+@dataclass
+class Spy(Metric):
+    """Records the recurrent weights it is handed (and compares their sorted magnitudes)."""
+
+    name: ClassVar[str] = "spy"
+    level: ClassVar[str] = "weights"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+    seen: ClassVar[list[np.ndarray]] = []
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        W = np.asarray(ensemble.params["W_hh"], np.float64)
+        Spy.seen.append(W)
+        return np.sort(np.abs(W).reshape(len(W), -1), axis=1)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        return np.linalg.norm(emb_a[:, None] - emb_b[None], axis=-1)
+
+
+def test_no_zoo_member_reaches_the_metric_with_its_unit_labels():
+    Spy.seen.clear()
+    evaluate_metric(Spy(), suites="conformance", **FAST)
+    stored = np.asarray(open_release().ensemble(_home()).params["W_hh"], np.float64)
+    handed = [W[k] for W in Spy.seen for k in range(len(W))]
+    assert handed
+    for W in handed:  # the same multiset of |weights| as some member, never its labelled matrix
+        assert not any(np.array_equal(W, s) for s in stored)
+
+
+def _home() -> str:
+    from degzoo.benchmark.harness import _choose_conditions  # the suites' home condition
+    from degzoo.benchmark.store import MetricRunner
+
+    release = open_release()
+    return _choose_conditions(MetricRunner(Spy(), release), release, None)[0]

@@ -12,7 +12,9 @@ degzoo ships such as ``zoo-v2``, or a known Hub release).
 result's, 16): the same seeded computation as the submission's, so every main score, its interval
 and its count must come out the same (``r = 1``). For a metric too slow for that,
 ``max_members=m`` re-runs on a fixed subset, the first ``m`` converged members of each condition
-with the result's seed (``r = m / M``); the record says which (``subset``).
+with the result's seed (``r = m / M``, at least :data:`MIN_SUBSET`: a smaller subset's bootstrap
+is too coarse to bound its own error, e.g. a twin AUROC of 1 with a zero-width interval from 3
+networks against 0.71 from 12); the record says which (``subset``).
 
 **When a main score reproduces** (every score of :data:`~degzoo.benchmark.results.MAIN_SCORES` of
 every ranked suite; ``hw`` = the re-run's 95 % half-width, ``atol`` a floor for float round-off
@@ -89,6 +91,8 @@ VERIFICATION_SCHEMA_VERSION = 2
 DEFAULT_ATOL = 1e-3
 #: How many re-run half-widths (scaled by ``sqrt(1 - r)``) a subset's estimate may differ by.
 DEFAULT_FACTOR = 2.0
+#: The smallest subset verify re-runs on, as a fraction of the result's members per condition.
+MIN_SUBSET = 0.5
 STATUSES = ("verified", "not_reproduced")
 #: Suite statuses that count 0 on the board whatever the suite holds: a claim of them cannot help.
 _COUNTS_ZERO = ("timeout", "error")
@@ -212,8 +216,10 @@ def compare_results(
                              submitted={"value": a[0], "low": a[1], "high": a[2]},
                              rerun={"value": b[0], "low": b[1], "high": b[2]},
                              difference=b[0] - a[0], tolerance=tol))
-        if not claimed and not found and old.get("status") == "ok":
-            rows.append(_row(name, None, False, "no main score to compare"))
+        if not claimed and not found:
+            status = old.get("status")
+            rows.append(_row(name, None, status != "ok", f"{status} on both sides" if status != "ok"
+                             else "no main score to compare"))
     reproduced = compared > 0 and all(r["ok"] for r in rows)
     return reproduced, rows
 
@@ -257,8 +263,9 @@ def recheck(doc: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[bool, li
         r = min(1.0, m / full) if full > 0 and m >= 2 else 0.0
     except (KeyError, TypeError, ValueError):
         r = 0.0
-    if r <= 0:
-        return False, [_row("record", None, False, "the record does not say which members it re-ran")]
+    if r < MIN_SUBSET:
+        return False, [_row("record", None, False, "the record does not say which members it re-ran, or "
+                            f"re-ran fewer than {MIN_SUBSET:.0%} of them")]
     wanted = list(RANKED_SUITES) if doc.get("kind") == "metric" else sorted(doc.get("suites") or {})
     ok, rows = compare_results(doc, rerun, wanted, subset=r)
     rows = _identity_rows(doc, rerun.get("loaded") or {}) + rows
@@ -436,9 +443,11 @@ def verify_result(
     if not isinstance(protocol, int) or protocol < 2:
         protocol = Settings.max_members
     members = protocol if max_members is None else max_members
-    if isinstance(members, bool) or not isinstance(members, int) or not 2 <= members <= protocol:
+    smallest = max(2, math.ceil(MIN_SUBSET * protocol))
+    if isinstance(members, bool) or not isinstance(members, int) or not smallest <= members <= protocol:
         raise InvalidParameterError(
-            f"verify: max_members must be an integer from 2 to the result's {protocol}, got {max_members!r}")
+            f"verify: max_members must be an integer from {smallest} to the result's {protocol} (a smaller "
+            f"subset cannot bound its own sampling error), got {max_members!r}")
     suites = list(RANKED_SUITES) if doc["kind"] == "metric" else sorted(doc["suites"])
     missing = [s for s in suites if s not in doc["suites"]]
     if missing:

@@ -496,7 +496,7 @@ table.unverified-table td{color:#57606a}
 #: Column widths (% of the table) of the columns every section has; the suite or level columns
 #: share the rest equally, so sections with the same columns line up exactly.
 _FIXED_WIDTHS = {"Tier": 3.5, "Rank": 5.0, "Entry": 12.0, "Score": 5.0, "95 % CI": 8.0,
-                 "Verified": 7.0, "Package": 7.0, "Links": 5.0}
+                 "Verified": 8.5, "Package": 7.0, "Links": 5.0}
 #: Header labels that may break (soft hyphens), so the board fits a 1024 px window.
 _HEADER_LABELS = {
     "conformance": "confor\u00admance",

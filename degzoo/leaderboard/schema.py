@@ -402,8 +402,9 @@ def check_document(
                                         "the maintainers (degzoo leaderboard add-reference), not submitted"))
         if not problems and (copied := shipped_duplicate(doc)) is not None:
             problems.append(Problem("<file>", f"duplicates the shipped result {copied.where} "
-                                    f"({copied.role}): its measurements are that file's with only cost, "
-                                    "package, name or identity changed; submit your own run of your metric"))
+                                    f"({copied.role}): every suite's status, scores and details are that "
+                                    "file's, only cost, package, name or identity differ; a result that "
+                                    "reproduces a shipped one exactly adds no entry to the board"))
         problems += _mark_problems(doc) + _package_problems(doc)
     return problems
 

@@ -884,6 +884,8 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     for e in implementations:
         assert not e.reference
         assert e.name.endswith(f"({e.doc['environment']['implementation']})"), e.name
+    baselines = [e for e in validate_tree(shipped_root) if e.role == "baseline"]
+    assert len(baselines) == len(list((shipped / "baselines").glob("*.json")))
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())
     doc["suites"]["discriminability"]["details"]["note"] = "edited"

@@ -251,3 +251,21 @@ def test_verify_refuses_a_tolerance_that_is_not_a_finite_non_negative_number(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "atol must be a finite number >= 0" in err
     assert not (root / "verified").exists()
+
+
+def test_a_metric_of_another_package_than_the_pinned_one_is_not_verified(tmp_path: Path) -> None:
+    """A result pinned to an installed package (here pytest) whose metric name resolves to degzoo's
+    own metric: the re-run reproduces the scores, but not with the pinned package's code."""
+    from importlib import metadata
+
+    root = tmp_path / "lb"
+    _copy_board(root, WEIGHTS)
+    doc = json.loads((BOARD / WEIGHTS).read_text("utf-8"))
+    planted_wide(doc)
+    _submit(doc, "Borrowed", {"name": "pytest", "version": metadata.version("pytest")})
+    path = root / layout_path(doc)
+    path.write_bytes(dump(doc))
+    record, _ = verify_result(path, evaluate=lambda metric, **kwargs: json.loads(json.dumps(doc)))
+    assert record["status"] == "not_reproduced"
+    [bad] = [d for d in record["differences"] if not d["ok"]]
+    assert bad["score"] == "submission.package" and "degzoo.metrics" in bad["note"]

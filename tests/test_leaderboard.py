@@ -574,11 +574,12 @@ def test_verify_reruns_every_ranked_suite_and_the_board_rederives_the_verdict(tm
     assert 'class="badge verified"' not in (root / HTML_NAME).read_text("utf-8")
 
 
-def test_a_subset_rerun_allows_its_sampling_error_and_no_more(tmp_path: Path) -> None:
-    """On 8 of 16 members the tolerance is factor · half-width · sqrt(1 - 8/16) + atol."""
+def test_the_tolerance_comes_from_the_reruns_sampling_error() -> None:
+    """Full protocol, deterministic: the same computation, to round-off. Subset of 8/16:
+    factor · max(half-width, 0.05) · sqrt(1 - 8/16) + atol. Not deterministic: no sqrt(1 - r)."""
     from degzoo.leaderboard.verify import compare_results
 
-    doc = make_result("Subset", value=0.7, width=0.02)
+    doc = make_result("Subset", value=0.7, width=0.1)
 
     def rerun(value: float, width: float) -> dict:
         out = clone(doc)
@@ -588,22 +589,63 @@ def test_a_subset_rerun_allows_its_sampling_error_and_no_more(tmp_path: Path) ->
         return out
 
     suites = ["trend"]
-    tol = 2 * 0.04 * np.sqrt(0.5) + 1e-3  # ≈ 0.0576
-    ok, rows = compare_results(doc, rerun(0.7 + 0.05, 0.04), suites, subset=0.5)
+    tol = 2 * 0.12 * np.sqrt(0.5) + 1e-3  # ≈ 0.171
+    ok, rows = compare_results(doc, rerun(0.7 + 0.16, 0.12), suites, subset=0.5)
     assert ok and rows[0]["tolerance"] == pytest.approx(tol)
-    assert not compare_results(doc, rerun(0.7 + 0.07, 0.04), suites, subset=0.5)[0]
+    assert not compare_results(doc, rerun(0.7 + 0.18, 0.12), suites, subset=0.5)[0]
+    # a re-run interval narrower than the protocol's ±0.05 does not narrow the tolerance below it
+    ok, rows = compare_results(doc, rerun(0.7, 0.01), suites, subset=0.5)
+    assert rows[0]["tolerance"] == pytest.approx(2 * 0.05 * np.sqrt(0.5) + 1e-3)
     # at the full protocol the same seeded run must come out the same, to round-off
-    assert not compare_results(doc, rerun(0.7 + 0.01, 0.02), suites, subset=1.0)[0]
-    assert compare_results(doc, rerun(0.7 + 0.0005, 0.02), suites, subset=1.0)[0]
+    assert not compare_results(doc, rerun(0.7 + 0.01, 0.1), suites, subset=1.0)[0]
+    assert compare_results(doc, rerun(0.7 + 0.0005, 0.1), suites, subset=1.0)[0]
+    # ... unless the metric is not deterministic: then its whole sampling error
+    assert compare_results(doc, rerun(0.7 + 0.15, 0.1), suites, subset=1.0, deterministic=False)[0]
+    assert not compare_results(doc, rerun(0.7 + 0.21, 0.1), suites, subset=1.0, deterministic=False)[0]
     # the claimed interval: much narrower than the subset's, or wider than it, is a mismatch
     narrow = clone(doc)
     narrow["suites"]["trend"]["scores"][TREND].update(low=0.7, high=0.7)
-    ok, rows = compare_results(narrow, rerun(0.7, 0.04), suites, subset=0.5)
+    ok, rows = compare_results(narrow, rerun(0.7, 0.12), suites, subset=0.5)
     assert not ok and "much narrower" in rows[0]["note"]
     wide = clone(doc)
-    wide["suites"]["trend"]["scores"][TREND].update(low=0.2, high=1.0)
-    ok, rows = compare_results(wide, rerun(0.7, 0.04), suites, subset=0.5)
+    wide["suites"]["trend"]["scores"][TREND].update(low=0.3, high=1.0)
+    ok, rows = compare_results(wide, rerun(0.7, 0.12), suites, subset=0.5)
     assert not ok and "wider" in rows[0]["note"]
+
+
+def test_a_score_that_does_not_reproduce_is_rerun_to_tell_noise_from_forgery(tmp_path: Path) -> None:
+    root = tmp_path / "lb"
+    path = _verifiable(root)
+    submitted = json.loads(path.read_text())
+    runs: list[float] = []
+
+    def harness(*shifts: float):
+        """A re-run whose scores are the submitted ones moved by the next of ``shifts``."""
+        def evaluate(metric, **kwargs):
+            shift = shifts[len(runs) % len(shifts)]
+            runs.append(shift)
+            out = clone(submitted)
+            for suite in out["suites"].values():
+                for s in suite["scores"].values():
+                    s.update(value=s["value"] + shift, low=s["low"] + shift, high=s["high"] + shift)
+            return out
+        return evaluate
+
+    # two runs of the same networks differ: not deterministic, judged on its sampling error
+    record, _ = verify_result(path, known=KNOWN, evaluate=harness(0.03, -0.03))
+    assert runs == [0.03, -0.03] and record["deterministic"] is False
+    assert record["status"] == "verified", [d for d in record["differences"] if not d["ok"]]
+    build_board(root, known=KNOWN, parquet=False, n_boot=100)  # the board re-derives the same
+    assert 'class="badge verified"' in (root / HTML_NAME).read_text("utf-8")
+    # the same 0.03 twice: deterministic, so the submitted scores are not what it computes
+    runs.clear()
+    record, _ = verify_result(path, known=KNOWN, evaluate=harness(0.03))
+    assert runs == [0.03, 0.03] and record["deterministic"] is True
+    assert record["status"] == "not_reproduced"
+    # a reproduction needs no second run
+    runs.clear()
+    assert verify_result(path, known=KNOWN, evaluate=harness(0.0))[0]["status"] == "verified"
+    assert runs == [0.0]
 
 
 def test_verify_needs_the_pinned_package(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 The leaderboard folder (a git repository or a Hub dataset repository) looks like::
 
     results/<track>/<zoo release>/<entry id>.json    one submission each (never edited by hand)
-    verified/<track>/<zoo release>/<entry id>.json   verification records (degzoo leaderboard verify)
+    verified/<track>/<zoo release>/<entry id>.json   verification records (the board's verify job only)
     LEADERBOARD.md, index.html, results.parquet      rendered by degzoo leaderboard build
 
 ``<track>`` is ``metric-<level>`` or ``control``, ``<zoo release>`` the release the result was

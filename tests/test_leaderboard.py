@@ -13,6 +13,7 @@ from test_leaderboard_support import (
     KNOWN,
     RELEASE,
     SHA,
+    TREND,
     clone,
     dump,
     make_control,
@@ -20,10 +21,11 @@ from test_leaderboard_support import (
     score,
     ship,
     write_entry,
+    write_verified,
 )
 
 import degzoo
-from degzoo.benchmark.results import result_schema
+from degzoo.benchmark.results import SCHEMA_VERSION, result_schema
 from degzoo.errors import ValidationError
 from degzoo.leaderboard import (
     SubmissionError,
@@ -104,7 +106,7 @@ def _mutate(doc: dict, change: str) -> None:
     elif change == "unknown_nested":
         s["discriminability"]["scores"]["planted_auroc"]["stderr"] = 0.1
     elif change == "schema_version":
-        doc["schema_version"] = 1
+        doc["schema_version"] = SCHEMA_VERSION - 1
     elif change == "auroc_range":
         s["discriminability"]["scores"]["planted_auroc"].update(value=1.2, high=1.3)
     elif change == "ci":
@@ -126,7 +128,7 @@ def _mutate(doc: dict, change: str) -> None:
     elif change == "level":
         doc["metric"]["level"] = "synapses"
     elif change == "count":
-        s["trend"]["scores"]["evidence_share"]["n"] = -3
+        s["trend"]["scores"][TREND]["n"] = -3
     elif change == "traversal":
         doc["zoo"]["release"] = "../../etc"
     elif change == "no_main_score":
@@ -160,7 +162,7 @@ def _mutate(doc: dict, change: str) -> None:
         ("missing_suite", "suites.trend", "full harness run"),
         ("failed_without_message", "suites.trend.message", "message"),
         ("level", "metric.level", "behaviour"),
-        ("count", "suites.trend.scores.evidence_share.n", "range"),
+        ("count", f"suites.trend.scores.{TREND}.n", "range"),
         ("traversal", "zoo.release", "not valid"),
         ("no_main_score", "suites.calibration.scores", "main score"),
         ("bad_name", "submission.name", "ASCII"),
@@ -403,15 +405,17 @@ def test_suites_that_define_the_score_are_not_resampled() -> None:
 
 
 def _board(tmp_path: Path, mp: pytest.MonkeyPatch | None = None) -> Path:
+    """Three dynamics metrics and a control, verified by the board, and a weights metric of degzoo
+    (shipped, a reference, when ``mp`` is given)."""
     root = tmp_path / "lb"
-    write_entry(root, make_result("Strong metric", value=0.9))
-    write_entry(root, make_result("<script>alert(1)</script>", value=0.3, width=0.01))
-    write_entry(root, make_result("Close second", value=0.89, width=0.05))
-    ref = make_result("Weights ref", level="weights", value=0.5, package="degzoo")
+    for doc in (make_result("Strong metric", value=0.9),
+                make_result("<script>alert(1)</script>", value=0.3, width=0.01),
+                make_result("Close second", value=0.89, width=0.05), make_control("L1 | control")):
+        write_verified(root, write_entry(root, doc))
+    ref = make_result("Weights ref", level="weights", value=0.5, package="degzoo", version=degzoo.__version__)
     write_entry(root, ref)
     if mp is not None:
         ship(mp, ref)
-    write_entry(root, make_control("L1 | control"))
     return root
 
 
@@ -494,7 +498,7 @@ def test_a_rejected_file_leaves_the_board_unchanged(tmp_path: Path) -> None:
     build_board(root, known=KNOWN, n_boot=300)
     before = {p: p.read_bytes() for p in (root / MARKDOWN_NAME, root / HTML_NAME, root / PARQUET_NAME)}
     bad = make_result("Bad one")
-    bad["suites"]["trend"]["scores"]["evidence_share"]["value"] = 7.0
+    bad["suites"]["trend"]["scores"][TREND]["value"] = 7.0
     write_entry(root, bad)
     with pytest.raises(SubmissionError, match=r"bad-one\.json"):
         build_board(root, known=KNOWN, n_boot=300)
@@ -524,22 +528,24 @@ def _verifiable(root: Path, name: str = "Frobenius") -> Path:
     return write_entry(root, doc)
 
 
-def test_verify_records_reproduced_and_not_reproduced(tmp_path: Path) -> None:
+def test_verify_reruns_every_ranked_suite_and_the_board_rederives_the_verdict(tmp_path: Path) -> None:
+    from degzoo.benchmark.scoring import RANKED_SUITES
+
     root = tmp_path / "lb"
     path = _verifiable(root)
     submitted = json.loads(path.read_text())
     calls = []
 
-    def same(metric, *, release=None, suites=(), max_members=0):
-        calls.append((type(metric).__name__, release, tuple(suites), max_members))
-        out = clone(submitted)
-        out["suites"]["discriminability"]["scores"]["planted_auroc"]["value"] += 0.01
-        return out
+    def same(metric, *, release=None, suites=(), max_members=0, seed=None, n_boot=None, time_limit=1.0):
+        calls.append((type(metric).__name__, release, tuple(suites), max_members, seed, n_boot, time_limit))
+        return clone(submitted)
 
-    record, out = verify_result(path, known=KNOWN, evaluate=same, max_members=4)
-    assert calls == [("FrobeniusWeightDistance", None, ("conformance", "discriminability"), 4)]
+    record, out = verify_result(path, known=KNOWN, evaluate=same)
+    # every ranked suite, the full protocol, the result's seed and bootstrap, no time limit
+    assert calls == [("FrobeniusWeightDistance", None, tuple(RANKED_SUITES), 16, 0, 1000, None)]
     assert record["status"] == "verified" and out is not None and out.is_file()
     assert out.relative_to(root).as_posix() == f"verified/metric-weights/{RELEASE}/frobenius.json"
+    assert record["subset"]["max_members"] == record["subset"]["protocol_members"] == 16
     build_board(root, known=KNOWN, parquet=False, n_boot=200)
     assert 'class="badge verified"' in (root / HTML_NAME).read_text("utf-8")
 
@@ -554,8 +560,92 @@ def test_verify_records_reproduced_and_not_reproduced(tmp_path: Path) -> None:
     bad = [d for d in record["differences"] if not d["ok"]]
     assert {d["suite"] for d in bad} == {"conformance", "discriminability"}
     build_board(root, known=KNOWN, parquet=False, n_boot=200)
-    assert "not reproduced" in (root / HTML_NAME).read_text("utf-8")
+    page = (root / HTML_NAME).read_text("utf-8")
+    assert "not reproduced" in page and 'class="badge verified"' not in page
     assert json.loads(path.read_text()) == submitted  # the result itself is never edited
+
+    # a record whose status was edited to "verified" is still not reproduced: the board re-derives it
+    record_path = root / "verified" / path.relative_to(root / "results")
+    forged = json.loads(record_path.read_text())
+    forged["status"] = "verified"
+    forged["differences"] = []
+    record_path.write_text(json.dumps(forged))
+    build_board(root, known=KNOWN, parquet=False, n_boot=200)
+    assert 'class="badge verified"' not in (root / HTML_NAME).read_text("utf-8")
+
+
+def test_the_tolerance_comes_from_the_reruns_sampling_error() -> None:
+    """Full protocol, deterministic: the same computation, to round-off. Subset of 8/16:
+    factor · max(half-width, 0.05) · sqrt(1 - 8/16) + atol. Not deterministic: no sqrt(1 - r)."""
+    from degzoo.leaderboard.verify import compare_results
+
+    doc = make_result("Subset", value=0.7, width=0.1)
+
+    def rerun(value: float, width: float) -> dict:
+        out = clone(doc)
+        for suite in out["suites"].values():
+            for s in suite["scores"].values():
+                s.update(value=value, low=value - width, high=value + width)
+        return out
+
+    suites = ["trend"]
+    tol = 2 * 0.12 * np.sqrt(0.5) + 1e-3  # ≈ 0.171
+    ok, rows = compare_results(doc, rerun(0.7 + 0.16, 0.12), suites, subset=0.5)
+    assert ok and rows[0]["tolerance"] == pytest.approx(tol)
+    assert not compare_results(doc, rerun(0.7 + 0.18, 0.12), suites, subset=0.5)[0]
+    # a re-run interval narrower than the protocol's ±0.05 does not narrow the tolerance below it
+    ok, rows = compare_results(doc, rerun(0.7, 0.01), suites, subset=0.5)
+    assert rows[0]["tolerance"] == pytest.approx(2 * 0.05 * np.sqrt(0.5) + 1e-3)
+    # at the full protocol the same seeded run must come out the same, to round-off
+    assert not compare_results(doc, rerun(0.7 + 0.01, 0.1), suites, subset=1.0)[0]
+    assert compare_results(doc, rerun(0.7 + 0.0005, 0.1), suites, subset=1.0)[0]
+    # ... unless the metric is not deterministic: then its whole sampling error
+    assert compare_results(doc, rerun(0.7 + 0.15, 0.1), suites, subset=1.0, deterministic=False)[0]
+    assert not compare_results(doc, rerun(0.7 + 0.21, 0.1), suites, subset=1.0, deterministic=False)[0]
+    # the claimed interval: much narrower than the subset's, or wider than it, is a mismatch
+    narrow = clone(doc)
+    narrow["suites"]["trend"]["scores"][TREND].update(low=0.7, high=0.7)
+    ok, rows = compare_results(narrow, rerun(0.7, 0.12), suites, subset=0.5)
+    assert not ok and "much narrower" in rows[0]["note"]
+    wide = clone(doc)
+    wide["suites"]["trend"]["scores"][TREND].update(low=0.3, high=1.0)
+    ok, rows = compare_results(wide, rerun(0.7, 0.12), suites, subset=0.5)
+    assert not ok and "wider" in rows[0]["note"]
+
+
+def test_a_score_that_does_not_reproduce_is_rerun_to_tell_noise_from_forgery(tmp_path: Path) -> None:
+    root = tmp_path / "lb"
+    path = _verifiable(root)
+    submitted = json.loads(path.read_text())
+    runs: list[float] = []
+
+    def harness(*shifts: float):
+        """A re-run whose scores are the submitted ones moved by the next of ``shifts``."""
+        def evaluate(metric, **kwargs):
+            shift = shifts[len(runs) % len(shifts)]
+            runs.append(shift)
+            out = clone(submitted)
+            for suite in out["suites"].values():
+                for s in suite["scores"].values():
+                    s.update(value=s["value"] + shift, low=s["low"] + shift, high=s["high"] + shift)
+            return out
+        return evaluate
+
+    # two runs of the same networks differ: not deterministic, judged on its sampling error
+    record, _ = verify_result(path, known=KNOWN, evaluate=harness(0.03, -0.03))
+    assert runs == [0.03, -0.03] and record["deterministic"] is False
+    assert record["status"] == "verified", [d for d in record["differences"] if not d["ok"]]
+    build_board(root, known=KNOWN, parquet=False, n_boot=100)  # the board re-derives the same
+    assert 'class="badge verified"' in (root / HTML_NAME).read_text("utf-8")
+    # the same 0.03 twice: deterministic, so the submitted scores are not what it computes
+    runs.clear()
+    record, _ = verify_result(path, known=KNOWN, evaluate=harness(0.03))
+    assert runs == [0.03, 0.03] and record["deterministic"] is True
+    assert record["status"] == "not_reproduced"
+    # a reproduction needs no second run
+    runs.clear()
+    assert verify_result(path, known=KNOWN, evaluate=harness(0.0))[0]["status"] == "verified"
+    assert runs == [0.0]
 
 
 def test_verify_needs_the_pinned_package(tmp_path: Path) -> None:
@@ -669,9 +759,9 @@ def test_control_track_ranks_by_degeneracy_reduction(tmp_path: Path) -> None:
     from degzoo.leaderboard import collect_board
 
     root = tmp_path / "lb"
-    write_entry(root, make_control("Strong reducer", ratio=0.3, width=0.05))
-    write_entry(root, make_control("No effect", ratio=1.0, width=0.05))
-    write_entry(root, make_control("Broken", status="failed"))
+    for doc in (make_control("Strong reducer", ratio=0.3, width=0.05),
+                make_control("No effect", ratio=1.0, width=0.05), make_control("Broken", status="failed")):
+        write_verified(root, write_entry(root, doc))
     (section,) = collect_board(root, known=KNOWN, n_boot=300).sections
     assert section.release == "control-track/small"
     assert section.columns == ("behaviour ratio", "dynamics ratio", "weights ratio")
@@ -695,7 +785,7 @@ def test_failed_suites_score_zero_and_skipped_suites_drop_out(tmp_path: Path) ->
     write_entry(root, good)
     write_entry(root, failing)
     (section,) = collect_board(root, known=KNOWN, n_boot=300).sections
-    rows = {r.entry.entry_id: r.ranking for r in section.rows}
+    rows = {r.entry.entry_id: r.ranking for r in section.all_rows}
     assert rows["good"].score == pytest.approx(0.8)  # mean over the 4 suites that apply
     assert rows["failing"].score == pytest.approx(0.6)  # the timed-out suite counts 0
 
@@ -724,6 +814,7 @@ controls = [{ name = "l1", weight = 1e-2 }]
 def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Harness result → submission → validate (with the harness's validator) → verify → board."""
     bench = pytest.importorskip("degzoo.benchmark", reason="the harness is not importable")
+    from degzoo.benchmark.scoring import RANKED_SUITES
     from degzoo.zoo import open_release
     from degzoo.zoo.builder import build_release
 
@@ -732,12 +823,10 @@ def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.Monk
     zoo = build_release(recipe, tmp_path / "zoo", workers=1, progress=False)
     rel = open_release(zoo)
     known = {rel.name: rel.sha256}
-    run = bench.evaluate_metric(
-        "weights_frobenius", zoo, suites=["conformance", "discriminability"], progress=False
-    )
+    run = bench.evaluate_metric("weights_frobenius", zoo, suites=list(RANKED_SUITES), progress=False)
     doc = json.loads(run.dumps())
-    assert {s["status"] for s in doc["suites"].values()} == {"ok"}
-    for name in lb_schema.METRIC_SUITES:  # a real submission runs them all; this test runs two
+    assert {s["status"] for s in doc["suites"].values()} <= {"ok", "skipped"}
+    for name in lb_schema.METRIC_SUITES:  # a real submission runs them all; this test the ranked ones
         doc["suites"].setdefault(
             name,
             {
@@ -759,15 +848,17 @@ def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.Monk
     path = write_entry(root, doc)
     assert validate_file(path, known=known).track == "metric-weights"
 
-    record, out = verify_result(path, known=known, release=zoo, max_members=4)
+    record, out = verify_result(path, known=known, release=zoo)
     assert out is not None and out.is_file()
-    assert record["status"] == "verified", record["differences"]
-    assert {d["suite"] for d in record["differences"]} == {"conformance", "discriminability"}
+    assert record["status"] == "verified", [d for d in record["differences"] if not d["ok"]]
+    assert {d["suite"] for d in record["differences"]} == {"identity", *RANKED_SUITES}
+    with pytest.raises(degzoo.errors.InvalidParameterError, match="from 8 to the result's 16"):
+        verify_result(path, known=known, release=zoo, max_members=3)  # too few to bound its error
     build_board(root, known=known, parquet=False, n_boot=200)
     assert 'class="badge verified"' in (root / HTML_NAME).read_text("utf-8")
 
     with pytest.raises(degzoo.errors.DegzooError, match="not the zoo release"):
-        verify_result(path, known=known, release=tmp_path, max_members=4)
+        verify_result(path, known=known, release=tmp_path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -779,7 +870,7 @@ def _ranked_scores(root: Path) -> dict[str, float]:
     from degzoo.leaderboard import collect_board
 
     board = collect_board(root, known=KNOWN, n_boot=200)
-    return {row.entry.entry_id: row.ranking.score for sec in board.sections for row in sec.rows}
+    return {row.entry.entry_id: row.ranking.score for sec in board.sections for row in sec.all_rows}
 
 
 @pytest.mark.parametrize("forgery", ["inflated", "invented"])
@@ -788,8 +879,8 @@ def test_a_summary_that_disagrees_with_the_suites_is_rejected_and_never_ranks(
 ) -> None:
     doc = make_result("Forger", value=0.7)
     if forgery == "inflated":  # a summary value above the suite's own score
-        doc["summary"]["trend.evidence_share"] = score(1.0, 0.0)
-        field = "summary.trend.evidence_share"
+        doc["summary"][f"trend.{TREND}"] = score(1.0, 0.0)
+        field = f"summary.trend.{TREND}"
     else:  # a summary key no suite reports
         doc["summary"]["trend.fabricated_auroc"] = score(1.0, 0.0)
         field = "summary.trend.fabricated_auroc"
@@ -835,6 +926,8 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     for e in implementations:
         assert not e.reference
         assert e.name.endswith(f"({e.doc['environment']['implementation']})"), e.name
+    baselines = [e for e in validate_tree(shipped_root) if e.role == "baseline"]
+    assert len(baselines) == len(list((shipped / "baselines").glob("*.json")))
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())
     doc["suites"]["discriminability"]["details"]["note"] = "edited"
@@ -892,7 +985,7 @@ def test_the_control_columns_are_computed_from_the_suites_not_the_summary(tmp_pa
         doc["summary"][key] = score(0.1, 0.0, 0.01, 10.0)  # "ten times less degenerate"
     root = tmp_path / "lb"
     write_entry(root, doc)
-    (row,) = collect_board(root, known=KNOWN, n_boot=100).sections[0].rows
+    (row,) = collect_board(root, known=KNOWN, n_boot=100).sections[0].all_rows
     for level in ("behaviour", "dynamics", "weights"):
         value, low, high = row.suite_scores[f"{level} ratio"]
         assert value == pytest.approx(0.7) and low < 0.7 < high

@@ -28,19 +28,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="previous leaderboard folder: fail if an entry of it was removed or modified",
     )
     v.add_argument("--allow-modified", action="store_true", help="with --against: only removals are errors")
+    v.add_argument(
+        "--allow-verification-records",
+        action="store_true",
+        help="with --against: accept changes under verified/ (only for the board's own verify job)",
+    )
     v.set_defaults(run=run_validate)
 
     ver = lsub.add_parser(
         "verify",
-        help="re-run a cheap part of the harness for a submission and record whether it reproduces",
+        help="re-run every ranked suite of a submission and record whether its scores reproduce",
+        description="Re-runs every ranked suite through the harness with the result's seed on the zoo "
+        "release it cites, and compares every main score with a tolerance from the re-run's own "
+        "sampling error (never by overlap with the claimed interval).",
     )
     ver.add_argument("result", type=Path, help="the submitted result file (JSON)")
     ver.add_argument("--root", type=Path, help="leaderboard folder (default: the one RESULT is in)")
     ver.add_argument(
-        "--suites", default="conformance,discriminability", help="comma-separated suites to re-run"
+        "--max-members",
+        type=int,
+        default=None,
+        help="networks per condition in the re-run (default: the result's, the full protocol; fewer: "
+        "a fixed subset, compared with a tolerance from its sampling error)",
     )
-    ver.add_argument("--max-members", type=int, default=8, help="networks per ensemble in the re-run")
-    ver.add_argument("--atol", type=float, default=0.05, help="absolute tolerance per score")
+    ver.add_argument(
+        "--atol", type=float, default=1e-3, help="floor of every tolerance: float round-off (default 1e-3)"
+    )
     ver.add_argument(
         "--allow-version-mismatch",
         action="store_true",
@@ -89,9 +102,12 @@ def run_validate(args: argparse.Namespace, extra: list[str]) -> int:
     else:
         for e in entries:
             print(f"ok  {e.path}  →  {e.layout}")
+            if (warning := e.incomplete_warning()) is not None:
+                print(f"warning: {warning}", file=sys.stderr)
     if args.against is not None:
         for target in [p for p in args.paths if p.is_dir()]:
-            problems = check_no_removals(args.against, target, allow_modified=args.allow_modified)
+            problems = check_no_removals(args.against, target, allow_modified=args.allow_modified,
+                                         allow_verification=args.allow_verification_records)
             for problem in problems:
                 print(f"{target}: {problem}", file=sys.stderr)
             status = status or (1 if problems else 0)
@@ -102,27 +118,32 @@ def run_verify(args: argparse.Namespace, extra: list[str]) -> int:
     import json
 
     from degzoo.leaderboard import verify_result
+    from degzoo.leaderboard.verify import check_tolerances
 
-    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    check_tolerances(args.atol)  # before anything runs: a one-line error, exit 2
     record, path = verify_result(
         args.result,
         root=args.root,
-        suites=suites,
         max_members=args.max_members,
         atol=args.atol,
         allow_version_mismatch=args.allow_version_mismatch,
         write=not args.no_write,
         release=args.release,
     )
+    print(f"re-ran {', '.join(record['suites'])} on {record['subset']['members']}")
     for row in record["differences"]:
-        if row.get("score") is None:
-            print(f"  {'ok ' if row['ok'] else 'BAD'} {row['suite']}: {row.get('note', '')}")
+        mark = "ok " if row["ok"] else "BAD"
+        if "submitted" not in row:
+            where = row["suite"] if row.get("score") is None else f"{row['suite']} {row['score']}"
+            if not row["ok"] or row.get("note"):
+                print(f"  {mark} {where}: {row.get('note', '')}")
         else:
             a, b = row["submitted"], row["rerun"]
             print(
-                f"  {'ok ' if row['ok'] else 'BAD'} {row['suite']}.{row['score']}: submitted "
+                f"  {mark} {row['suite']}.{row['score']}: submitted "
                 f"{a['value']:.4g} [{a['low']:.4g}, {a['high']:.4g}], re-run {b['value']:.4g} "
-                f"[{b['low']:.4g}, {b['high']:.4g}]"
+                f"[{b['low']:.4g}, {b['high']:.4g}], tolerance ±{row['tolerance']:.3g}"
+                + (f" — {row['note']}" if row.get("note") else "")
             )
     print(f"{record['entry']}: {record['status'].replace('_', ' ')}")
     if path is not None:

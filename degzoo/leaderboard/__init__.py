@@ -9,9 +9,10 @@ written by the harness, each with a small ``submission`` block::
 
 - :func:`validate_paths` / :func:`validate_tree` / :func:`check_no_removals`: strict checks
   (:mod:`~degzoo.leaderboard.schema`), every problem reported with how to fix it;
-- :func:`verify_result`: re-run a cheap part of the harness and record whether it reproduces;
-- :func:`build_board`: rank with paired-bootstrap tiers (:mod:`~degzoo.leaderboard.tiers`) and
-  render the board;
+- :func:`verify_result`: re-run every ranked suite through the harness and record whether each
+  main score reproduces; the board re-derives the verdict from the record (:func:`recheck`);
+- :func:`build_board`: rank the trusted entries (shipped or verified) with paired-bootstrap tiers
+  (:mod:`~degzoo.leaderboard.tiers`), list the unverified ones apart, and render the board;
 - :func:`submit_result`: validate, then open a pull request on the Hub;
 - :func:`add_reference_results`: maintainers' way to add the harness's reference results.
 """
@@ -51,7 +52,7 @@ from degzoo.leaderboard.validate import (
     validate_paths,
     validate_tree,
 )
-from degzoo.leaderboard.verify import compare_results, verify_result
+from degzoo.leaderboard.verify import compare_results, recheck, verify_result
 
 __all__ = [
     "KNOWN_RELEASES",
@@ -79,6 +80,7 @@ __all__ = [
     "load_entry",
     "rank_with_tiers",
     "read_result",
+    "recheck",
     "render_html",
     "render_markdown",
     "submit_result",
@@ -109,7 +111,8 @@ def add_reference_results(
     {"name": "degzoo", "version": <its degzoo_version>}}``; its name is the metric's or control's
     name with the parameters that differ from the metric's defaults (``behaviour_ood
     (variant=input_noise)``), or ``names[<file name>]``. Only results whose content degzoo ships
-    are accepted: that is what makes an entry a reference (★) or a negative control, never a flag.
+    are accepted: that is what makes an entry a reference (★), a reference implementation, a
+    baseline or a negative control, never a flag.
     An entry of package ``degzoo`` by the same ``authors`` already at the same place is replaced
     (regenerated references); any other existing entry is never touched. Every file is validated before
     anything is written; then the board is rebuilt (``build``). Returns the written paths.
@@ -177,17 +180,17 @@ def add_reference_results(
                 continue
         planned[rel] = (f, data, entry)
     existing = [e for e in _existing_entries(root, known) if e.layout.as_posix() not in planned]
-    by_content = {e.content_key: e.layout.as_posix() for e in existing}
+    by_content = {e.fingerprint: e.layout.as_posix() for e in existing}
     for rel, (f, _, entry) in sorted(planned.items()):
-        if entry.content_key in by_content:
+        if entry.fingerprint in by_content:
             problems.append(
                 Problem(
                     "<file>",
-                    f"has the same results as {by_content[entry.content_key]}; add each result once",
+                    f"has the same results as {by_content[entry.fingerprint]}; add each result once",
                     str(f),
                 )
             )
-        by_content.setdefault(entry.content_key, rel)
+        by_content.setdefault(entry.fingerprint, rel)
     if problems:
         raise SubmissionError(str(src), problems)
     written = []

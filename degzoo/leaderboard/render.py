@@ -1,9 +1,16 @@
 """Build the leaderboard from its result files: Markdown, a static HTML page and a parquet mirror.
 
 :func:`build_board` validates the whole results folder first (:func:`validate_tree`); if any file
-is rejected nothing is written, so a bad submission never corrupts the board. Then it ranks every
-(track, zoo release) group (:mod:`degzoo.leaderboard.tiers`), reads the verification records, and
-writes, each atomically:
+is rejected nothing is written, so a bad submission never corrupts the board. It re-derives each
+entry's verification from its record (:func:`~degzoo.leaderboard.verify.recheck`; a record's own
+``status`` is never read), then ranks every (track, zoo release) group
+(:mod:`degzoo.leaderboard.tiers`) over its **trusted** entries only — the results degzoo ships
+(references, reference implementations, baselines, negative controls) and the verified ones.
+Unverified entries are listed apart, under their section's table, with their submitted scores and
+no tier or rank, so that a forged file can neither rank nor move a trusted entry's tier. The board
+is sectioned per zoo release, the release with the most shipped reference results first; a
+result with a ranked suite stopped by a time limit or an error is labelled incomplete. It writes,
+each atomically:
 
 - ``LEADERBOARD.md``: one GitHub-flavoured Markdown table per track and release (for the README
   and the Hub dataset card);
@@ -36,10 +43,10 @@ from typing import Any
 from degzoo.benchmark.results import SCHEMA_FILE
 from degzoo.benchmark.scoring import RANKED_SUITES, Z95, Triple, score_triple, suite_main_score
 from degzoo.files import write_atomically
-from degzoo.leaderboard.schema import TRACKS, KnownRelease, safe_url
+from degzoo.leaderboard.schema import CONTROL_BUDGET_PREFIX, TRACKS, KnownRelease, safe_url
 from degzoo.leaderboard.tiers import CONTROL_LEVELS, Ranking, rank_documents
 from degzoo.leaderboard.validate import Entry, validate_tree
-from degzoo.leaderboard.verify import read_verification, verification_path
+from degzoo.leaderboard.verify import read_verification, recheck, verification_path
 
 __all__ = [
     "Board",
@@ -68,17 +75,27 @@ class Row:
     verification: str  # "verified" | "not_reproduced" | "unverified"
     verification_note: str = ""
 
+    @property
+    def trusted(self) -> bool:
+        """Ranked on the board: a result degzoo ships (by content) or one the board verified."""
+        return self.entry.role is not None or self.verification == "verified"
+
 
 @dataclass
 class Section:
     track: str
     release: str
     columns: tuple[str, ...]
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)  # trusted entries, ranked among themselves
+    unverified: list[Row] = field(default_factory=list)  # listed apart, scores as submitted
 
     @property
     def anchor(self) -> str:
         return f"{self.track}--{self.release}"
+
+    @property
+    def all_rows(self) -> list[Row]:
+        return [*self.rows, *self.unverified]
 
 
 @dataclass
@@ -89,7 +106,7 @@ class Board:
 
     @property
     def n_entries(self) -> int:
-        return sum(len(s.rows) for s in self.sections)
+        return sum(len(s.all_rows) for s in self.sections)
 
 
 @dataclass
@@ -107,6 +124,7 @@ class BuildReport:
 
 
 def _verification(root: Path, entry: Entry) -> tuple[str, str, bytes]:
+    """``(status, note, record bytes)``: the board's own verdict, re-derived from the record."""
     path = verification_path(root, entry)
     if not path.exists():
         return "unverified", "", b""
@@ -116,13 +134,26 @@ def _verification(root: Path, entry: Entry) -> tuple[str, str, bytes]:
         return "unverified", f"unreadable verification record: {exc}", b""
     if record.get("result_sha256") != entry.sha256:
         return "unverified", "the verification record is for an older version of this result", raw
-    status = record.get("status")
+    ok, rows = recheck(entry.doc, record)
     note = f"checked {record.get('checked', '?')} with degzoo {record.get('degzoo_version', '?')}"
-    if status == "verified":
+    members = (record.get("subset") or {}).get("members")
+    if isinstance(members, str):
+        note += f" on {members}"
+    if ok:
         return "verified", note, raw
-    if status == "not_reproduced":
-        return "not_reproduced", note, raw
-    return "unverified", note, raw
+    bad = next((r for r in rows if not r["ok"]), None)
+    if bad is not None:
+        where = ".".join(str(x) for x in (bad["suite"], bad["score"]) if x)
+        note += f"; {where}: {bad['note']}"
+    return "not_reproduced", note, raw
+
+
+def release_order(entries: Sequence[Entry]) -> list[str]:
+    """The releases of ``entries``, the one with the most shipped reference results first (then by name)."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.release] = counts.get(e.release, 0) + (e.role == "reference")
+    return sorted(counts, key=lambda r: (r.startswith(CONTROL_BUDGET_PREFIX), -counts[r], r))
 
 
 def collect_board(
@@ -142,7 +173,9 @@ def collect_board(
     warnings: list[str] = []
     sections = []
     track_order = {t: i for i, t in enumerate(TRACKS)}
-    for (track, release), group in sorted(groups.items(), key=lambda kv: (track_order[kv[0][0]], kv[0][1])):
+    releases = {r: i for i, r in enumerate(release_order(entries))}
+    for (track, release), group in sorted(groups.items(),
+                                          key=lambda kv: (releases[kv[0][1]], track_order[kv[0][0]])):
         group.sort(key=lambda e: e.entry_id)
         columns, cell = _columns(track, group)
         rows = []
@@ -153,16 +186,21 @@ def collect_board(
             digest.update(entry.layout.as_posix().encode() + b"\0" + entry.sha256.encode() + b"\0")
             digest.update(hashlib.sha256(raw).hexdigest().encode() + b"\n")
             rows.append(Row(entry, None, {c: cell(entry.doc, c) for c in columns}, status, note))
-        _rank_section(rows, n_boot=n_boot, seed=seed)
-        rows.sort(
-            key=lambda r: (
-                r.ranking is None,
-                r.ranking.tier if r.ranking else 0,
-                -(r.ranking.score if r.ranking else 0.0),
-                r.entry.entry_id,
+        trusted = [r for r in rows if r.trusted]
+        unverified = [r for r in rows if not r.trusted]
+        for part in (trusted, unverified):
+            _rank_section(part, n_boot=n_boot, seed=seed)
+            part.sort(
+                key=lambda r: (
+                    r.ranking is None,
+                    r.ranking.tier if r.ranking else 0,
+                    -(r.ranking.score if r.ranking else 0.0),
+                    r.entry.entry_id,
+                )
             )
-        )
-        sections.append(Section(track, release, columns, rows))
+        unverified.sort(key=lambda r: (r.ranking is None, -(r.ranking.score if r.ranking else 0.0),
+                                       r.entry.entry_id))
+        sections.append(Section(track, release, columns, trusted, unverified))
     return Board(sections, digest.hexdigest(), warnings)
 
 
@@ -206,6 +244,8 @@ def _columns(track: str, group: Sequence[Entry]) -> tuple[tuple[str, ...], Any]:
 
 
 def _rank_section(rows: list[Row], *, n_boot: int, seed: int) -> None:
+    if not rows:
+        return
     rankings = rank_documents([r.entry.doc for r in rows], [r.entry.entry_id for r in rows],
                               n_boot=n_boot, seed=seed)
     for row, ranking in zip(rows, rankings, strict=True):
@@ -289,25 +329,103 @@ def _rank_text(r: Ranking | None) -> str:
 # --------------------------------------------------------------------------------------------
 
 _HOW_TO_READ = (
-    "Higher is better. Metric tracks: the score is the mean of the main scores (each in [0, 1]) "
+    "Higher is better. The board has one part per zoo release (the release with the most shipped "
+    "reference results first); entries are compared only within one release and track. Metric "
+    "tracks: the score is the mean of the main scores (each in [0, 1]) "
     f"of {', '.join(RANKED_SUITES)}. Control track: the mean degeneracy reduction "
     "-ln(method / baseline) over conditions and levels at matched task performance (0 = no "
     "change; the level columns show the geometric-mean ratio method / baseline). **Tier**: "
     "entries in one tier cannot be separated from the tier's best entry at 95 % (paired "
     "bootstrap of each suite's measurement error; the control track also resamples its "
     "conditions); the order inside a tier is not significant. **Rank** is the "
-    "95 % bootstrap interval of the entry's rank. ✓ = re-run and reproduced by "
-    "`degzoo leaderboard verify`; ★ = reference result shipped with degzoo; (ref. impl.) = a "
-    "package users use today, scored through its own code at the same settings; (control) = "
-    "negative control shipped with degzoo, a metric that must rank low for the benchmark to be valid. "
+    "95 % bootstrap interval of the entry's rank. Only trusted entries are ranked: results shipped "
+    "with degzoo and results the board verified (✓ = every ranked suite re-run by the board's "
+    "`degzoo leaderboard verify` and reproduced). **Unverified** submissions are listed apart, "
+    "below their section's table, with the scores their authors submitted and no tier or rank. "
+    "★ = reference result shipped with degzoo; (ref. impl.) = a "
+    "package users use today, scored through its own code at the same settings; (baseline) = a "
+    "measure users actually reach for, shipped with degzoo to show where a naive or classical "
+    "choice lands; (control) = negative control shipped with degzoo, a metric that must rank low "
+    "for the benchmark to be valid. "
     "A ranked suite that failed, ended in an error or timed out counts as 0 (its cell says which); "
+    "a result with a suite stopped by a time limit or an error is labelled **incomplete**; "
     "a skipped one (not applicable to the metric) is left out of the mean. "
     "**cost** is milliseconds per pair of networks over the scoring run, in process time (lower is "
     "better; not ranked)."
 )
 #: How Markdown marks an entry whose content degzoo ships (see ``Entry.role``).
-_ROLE_MARK = {"reference": " ★", "reference implementation": " (ref. impl.)",
+_ROLE_MARK = {"reference": " ★", "reference implementation": " (ref. impl.)", "baseline": " (baseline)",
               "negative control": " (control)"}
+#: The Verified column: the board's verdict (a shipped entry is trusted for its content).
+_VERIFIED_TEXT = {"verified": "✓", "not_reproduced": "✗ not reproduced", "unverified": "unverified"}
+
+
+def _verified_text(row: Row) -> str:
+    if row.verification == "verified":
+        return _VERIFIED_TEXT["verified"]
+    return "shipped" if row.entry.role is not None else _VERIFIED_TEXT[row.verification]
+
+
+def _incomplete_text(entry: Entry) -> str:
+    """``"trend: timeout, reliability: error"`` for an incomplete result, ``""`` otherwise."""
+    return ", ".join(f"{name}: {status}" for name, status in entry.incomplete.items())
+
+
+def _release_title(release: str) -> str:
+    if release.startswith(CONTROL_BUDGET_PREFIX):
+        return f"Control-track budget `{release[len(CONTROL_BUDGET_PREFIX):]}`"
+    return f"Zoo release `{release}`"
+
+
+def _release_note(release: str, sections: Sequence[Section]) -> str:
+    entries = [r.entry for sec in sections if sec.release == release for r in sec.all_rows]
+    refs = sum(e.role == "reference" for e in entries)
+    return (f"Everything in this part ranks results computed on `{release}`: {len(entries)} "
+            f"entr{'y' if len(entries) == 1 else 'ies'}, {refs} shipped reference result"
+            f"{'s' * (refs != 1)}.")
+
+
+_UNVERIFIED_NOTE = (
+    "**Unverified submissions** — scores as submitted, not (yet) reproduced by the board's re-run; "
+    "not ranked with the entries above."
+)
+
+
+def _markdown_table(section: Section, rows: Sequence[Row]) -> list[str]:
+    cols = [f"{c} ({COLUMN_UNITS[c][1]})" if c in COLUMN_UNITS else c for c in section.columns]
+    heads = ["Tier", "Rank", "Entry", "Score (95 % CI)", *cols, "Verified", "Package", "Links"]
+    out = ["| " + " | ".join(md_escape(h) for h in heads) + " |",
+           "|" + "|".join(":--" if h in ("Entry", "Package", "Links") else "--:" for h in heads) + "|"]
+    for row in rows:
+        e, r, sub = row.entry, row.ranking, row.entry.submission
+        name = md_escape(e.name) + _ROLE_MARK.get(e.role or "", "")
+        if e.incomplete:
+            name += f" **incomplete** \\({md_escape(_incomplete_text(e))}\\)"
+        authors = _authors(sub)
+        if authors:
+            name += f"<br><sub>{md_escape(authors)}</sub>"
+        score = "—" if r is None else f"{r.score:.3f} ({r.score_low:.3f}–{r.score_high:.3f})"
+        ranked = r is not None and row.trusted
+        cells = [
+            str(r.tier) if ranked else "—",
+            _rank_text(r) if ranked else "—",
+            name,
+            score,
+            *(md_escape(_cell_text(row, c)) for c in section.columns),
+            _verified_text(row),
+            md_escape(f"{sub['package']['name']}=={sub['package']['version']}"),
+            " ".join(
+                x
+                for x in (
+                    _md_link("code", sub.get("code_url")),
+                    _md_link("paper", sub.get("paper_url")),
+                    f"[json]({e.layout.as_posix()})",
+                )
+                if x
+            ),
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 def render_markdown(board: Board) -> str:
@@ -325,41 +443,16 @@ def render_markdown(board: Board) -> str:
     ]
     if not board.sections:
         out += ["No results yet. Submit one with `degzoo leaderboard submit RESULT --repo-id ...`.", ""]
+    release = None
     for section in board.sections:
-        out += [f"## {_track_title(section.track)} · zoo `{section.release}`", ""]  # [A-Za-z0-9._/-]
-        cols = [f"{c} ({COLUMN_UNITS[c][1]})" if c in COLUMN_UNITS else c for c in section.columns]
-        heads = ["Tier", "Rank", "Entry", "Score (95 % CI)", *cols, "Verified", "Package", "Links"]
-        out.append("| " + " | ".join(md_escape(h) for h in heads) + " |")
-        out.append(
-            "|" + "|".join(":--" if h in ("Entry", "Package", "Links") else "--:" for h in heads) + "|"
-        )
-        for row in section.rows:
-            e, r, sub = row.entry, row.ranking, row.entry.submission
-            name = md_escape(e.name) + _ROLE_MARK.get(e.role or "", "")
-            authors = _authors(sub)
-            if authors:
-                name += f"<br><sub>{md_escape(authors)}</sub>"
-            score = "—" if r is None else f"{r.score:.3f} ({r.score_low:.3f}–{r.score_high:.3f})"
-            cells = [
-                "—" if r is None else str(r.tier),
-                _rank_text(r),
-                name,
-                score,
-                *(md_escape(_cell_text(row, c)) for c in section.columns),
-                {"verified": "✓", "not_reproduced": "✗ not reproduced"}.get(row.verification, ""),
-                md_escape(f"{sub['package']['name']}=={sub['package']['version']}"),
-                " ".join(
-                    x
-                    for x in (
-                        _md_link("code", sub.get("code_url")),
-                        _md_link("paper", sub.get("paper_url")),
-                        f"[json]({e.layout.as_posix()})",
-                    )
-                    if x
-                ),
-            ]
-            out.append("| " + " | ".join(cells) + " |")
-        out.append("")
+        if section.release != release:
+            release = section.release
+            out += [f"## {_release_title(release)}", "", _release_note(release, board.sections), ""]
+        out += [f"### {_track_title(section.track)} · zoo `{section.release}`", ""]  # [A-Za-z0-9._/-]
+        if section.rows:
+            out += [*_markdown_table(section, section.rows), ""]
+        if section.unverified:
+            out += [_UNVERIFIED_NOTE, "", *_markdown_table(section, section.unverified), ""]
     return "\n".join(out)
 
 
@@ -370,7 +463,8 @@ def render_markdown(board: Board) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:90rem;
 padding:0 1rem;color:#1b1f24;background:#fff}
-h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem}
+h1{font-size:1.6rem}h2{font-size:1.35rem;margin-top:2.5rem}h3{font-size:1.1rem;margin-top:1.5rem}
+h4{font-size:.95rem;margin:1rem 0 .3rem}
 .note{color:#57606a;max-width:60rem}
 .filters{display:flex;gap:1rem;align-items:center;margin:1rem 0}
 .scroll{overflow-x:auto}
@@ -391,6 +485,10 @@ tr.tier-odd td{background:#f6f8fa}
 .reference{background:#ddf4ff;color:#0550ae}
 .neg-control{background:#f6f8fa;color:#57606a}
 .ref-impl{background:#fff8c5;color:#7d4e00}
+.baseline{background:#fbefff;color:#6e40c9}
+.unverified{background:#fff1e5;color:#953800}.shipped{background:#ddf4ff;color:#0550ae}
+.incomplete{background:#ffebe9;color:#a40e26}
+table.unverified-table td{color:#57606a}
 .authors{display:block;color:#57606a;font-size:.8rem}
 [hidden]{display:none!important}
 """
@@ -398,7 +496,7 @@ tr.tier-odd td{background:#f6f8fa}
 #: Column widths (% of the table) of the columns every section has; the suite or level columns
 #: share the rest equally, so sections with the same columns line up exactly.
 _FIXED_WIDTHS = {"Tier": 3.5, "Rank": 5.0, "Entry": 12.0, "Score": 5.0, "95 % CI": 8.0,
-                 "Verified": 7.0, "Package": 7.0, "Links": 5.0}
+                 "Verified": 8.5, "Package": 7.0, "Links": 5.0}
 #: Header labels that may break (soft hyphens), so the board fits a 1024 px window.
 _HEADER_LABELS = {
     "conformance": "confor\u00admance",
@@ -463,6 +561,9 @@ _JS = """
       sec.hidden = visible === 0;
       shown += visible;
     });
+    Array.prototype.forEach.call(document.querySelectorAll("section.release"), function (rel) {
+      rel.hidden = rel.querySelectorAll("section.board:not([hidden])").length === 0;
+    });
     count.textContent = String(shown);
   }
   trackSel.addEventListener("change", applyFilters);
@@ -520,33 +621,43 @@ def _td(text: str, value: Any = None, cls: str = "", *, raw: bool = False) -> st
     return f"<td{attrs}>{text if raw else _esc(text)}</td>"
 
 
+#: The HTML badge of each shipped role: class, label, title.
+_ROLE_BADGES = {
+    "reference": ("reference", "★ reference", "reference result shipped with degzoo"),
+    "reference implementation": ("ref-impl", "reference implementation", "a package users use today, "
+                                 "scored through its own code at degzoo's settings"),
+    "baseline": ("baseline", "baseline", "a measure users actually reach for, shipped with degzoo to show "
+                 "where a naive or classical choice lands"),
+    "negative control": ("neg-control", "negative control",
+                         "negative control shipped with degzoo: it must score low"),
+}
+
+
 def _html_row(row: Row, section: Section) -> str:
     e, r, sub = row.entry, row.ranking, row.entry.submission
     levels = "behaviour dynamics weights representation" if e.track == "control" else e.level
     tier_cls = "" if r is None else ("tier-odd" if r.tier % 2 else "tier-even")
     name = _esc(e.name)
-    if e.reference:
-        name += (
-            '<span class="badge reference" title="reference result shipped with degzoo">★ reference</span>'
-        )
-    elif e.role == "reference implementation":
-        name += (
-            '<span class="badge ref-impl" title="a package users use today, scored through its own code '
-            'at degzoo\'s settings">reference implementation</span>'
-        )
-    elif e.role == "negative control":
-        name += (
-            '<span class="badge neg-control" title="negative control shipped with degzoo: it must score '
-            'low">negative control</span>'
-        )
+    if e.role is not None:
+        cls, label, title = _ROLE_BADGES[e.role]
+        name += f'<span class="badge {cls}" title="{_esc(title)}">{_esc(label)}</span>'
+    if e.incomplete:
+        name += (f'<span class="badge incomplete" title="a ranked suite was stopped by a time limit or an '
+                 f'error and counts 0: {_esc(_incomplete_text(e))}">incomplete: '
+                 f'{_esc(", ".join(e.incomplete))}</span>')
     authors = _authors(sub)
     if authors:
         name += f'<span class="authors">{_esc(authors)}</span>'
-    badge = {
-        "verified": '<span class="badge verified" title="{n}">verified</span>',
-        "not_reproduced": '<span class="badge not-reproduced" title="{n}">not reproduced</span>',
-    }.get(row.verification, "")
-    badge = badge.replace("{n}", _esc(row.verification_note))
+    if row.verification == "verified":
+        badge = f'<span class="badge verified" title="{_esc(row.verification_note)}">verified</span>'
+    elif row.verification == "not_reproduced":
+        badge = (f'<span class="badge not-reproduced" title="{_esc(row.verification_note)}">'
+                 "not reproduced</span>")
+    elif e.role is not None:
+        badge = '<span class="badge shipped" title="a result shipped with degzoo">shipped</span>'
+    else:
+        badge = ('<span class="badge unverified" title="not re-run by the board: scores as submitted">'
+                 "unverified</span>")
     links = " ".join(
         x
         for x in (
@@ -556,9 +667,10 @@ def _html_row(row: Row, section: Section) -> str:
         )
         if x
     )
+    ranked = r is not None and row.trusted
     cells = [
-        _td("—" if r is None else str(r.tier), "" if r is None else r.tier),
-        _td(_rank_text(r), "" if r is None else r.rank),
+        _td(str(r.tier) if ranked else "—", r.tier if ranked else ""),
+        _td(_rank_text(r) if ranked else "—", r.rank if ranked else ""),
         _td(name, e.name, "t name", raw=True),
         _td("—" if r is None else f"{r.score:.3f}", "" if r is None else repr(r.score), "score n"),
         _td(
@@ -583,9 +695,26 @@ def _html_row(row: Row, section: Section) -> str:
     ]
     return (
         f'<tr class="{tier_cls}" data-entry="{_esc(e.entry_id)}" data-levels="{levels}"'
-        f' data-verified="{_esc(row.verification)}"'
+        f' data-verified="{_esc(row.verification)}" data-role="{_esc(e.role or "")}"'
         f' data-reference="{"true" if e.reference else "false"}">' + "".join(cells) + "</tr>"
     )
+
+
+def _html_table(section: Section, rows: Sequence[Row], cls: str) -> str:
+    heads = [
+        _th("Tier", "number"),
+        _th("Rank", "number"),
+        _th("Entry", "text", "t"),
+        _th("Score", "number"),
+        _th("95 % CI", "number"),  # sorts by the interval's width
+        *(_th(c, "number") for c in section.columns),
+        _th("Verified", "text", "t"),
+        _th("Package", "text", "t"),
+        '<th scope="col" class="t">Links</th>',
+    ]
+    return (f'<div class="scroll"><table class="{cls}">{_colgroup(section.columns)}'
+            f'<thead><tr>{"".join(heads)}</tr></thead><tbody>'
+            + "\n".join(_html_row(row, section) for row in rows) + "</tbody></table></div>")
 
 
 def render_html(board: Board) -> str:
@@ -622,31 +751,30 @@ def render_html(board: Board) -> str:
     ]
     if not board.sections:
         parts.append('<p class="note">No results yet.</p>')
+    release = None
     for section in board.sections:
+        if section.release != release:
+            if release is not None:
+                parts.append("</section>")
+            release = section.release
+            parts.append(f'<section class="release" data-release="{_esc(release)}">')
+            parts.append(f"<h2>{_md_to_html(_release_title(release))}</h2>")
+            parts.append(f'<p class="note">{_md_to_html(_release_note(release, board.sections))}</p>')
         parts.append(
             f'<section class="board" id="{_esc(section.anchor)}" data-track="{_esc(section.track)}"'
             f' data-release="{_esc(section.release)}">'
         )
         parts.append(
-            f"<h2>{_esc(_track_title(section.track))} · zoo <code>{_esc(section.release)}</code></h2>"
+            f"<h3>{_esc(_track_title(section.track))} · zoo <code>{_esc(section.release)}</code></h3>"
         )
-        heads = [
-            _th("Tier", "number"),
-            _th("Rank", "number"),
-            _th("Entry", "text", "t"),
-            _th("Score", "number"),
-            _th("95 % CI", "number"),  # sorts by the interval's width
-            *(_th(c, "number") for c in section.columns),
-            _th("Verified", "text", "t"),
-            _th("Package", "text", "t"),
-            '<th scope="col" class="t">Links</th>',
-        ]
-        parts.append(
-            f'<div class="scroll"><table class="board">{_colgroup(section.columns)}'
-            f'<thead><tr>{"".join(heads)}</tr></thead><tbody>'
-        )
-        parts += [_html_row(row, section) for row in section.rows]
-        parts.append("</tbody></table></div></section>")
+        if section.rows:
+            parts.append(_html_table(section, section.rows, "board"))
+        if section.unverified:
+            parts.append(f'<h4 class="unverified-title">{_md_to_html(_UNVERIFIED_NOTE)}</h4>')
+            parts.append(_html_table(section, section.unverified, "board unverified-table"))
+        parts.append("</section>")
+    if release is not None:
+        parts.append("</section>")
     parts += [f"<script>{_JS}</script>", "</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -659,8 +787,10 @@ def render_html(board: Board) -> str:
 def _parquet_rows(board: Board) -> list[dict[str, Any]]:
     rows = []
     for section in board.sections:
-        for row in section.rows:
-            e, r, sub, doc = row.entry, row.ranking, row.entry.submission, row.entry.doc
+        for row in section.all_rows:
+            e, sub, doc = row.entry, row.entry.submission, row.entry.doc
+            r = row.ranking
+            ranked = r if row.trusted else None  # unverified: a score, no tier or rank
             ident = doc.get("metric") or doc.get("control") or {}
             rows.append(
                 {
@@ -680,14 +810,15 @@ def _parquet_rows(board: Board) -> list[dict[str, Any]]:
                     "kind": doc["kind"],
                     "method": ident.get("name"),
                     "level": e.level,
-                    "tier": None if r is None else r.tier,
-                    "rank": None if r is None else r.rank,
-                    "rank_low": None if r is None else r.rank_low,
-                    "rank_high": None if r is None else r.rank_high,
+                    "tier": None if ranked is None else ranked.tier,
+                    "rank": None if ranked is None else ranked.rank,
+                    "rank_low": None if ranked is None else ranked.rank_low,
+                    "rank_high": None if ranked is None else ranked.rank_high,
                     "score": None if r is None else r.score,
                     "score_low": None if r is None else r.score_low,
                     "score_high": None if r is None else r.score_high,
                     "verification": row.verification,
+                    "incomplete": ",".join(e.incomplete) or None,
                     "suite_scores": json.dumps(
                         {k: v[0] if v else None for k, v in row.suite_scores.items()}, sort_keys=True
                     ),
@@ -711,7 +842,8 @@ def write_parquet(board: Board, path: str | os.PathLike[str]) -> Path:
         "package_name": string, "package_version": string, "reference": Value("bool"),
         "role": string, "kind": string, "method": string, "level": string, "tier": i32, "rank": i32,
         "rank_low": i32, "rank_high": i32, "score": f64, "score_low": f64, "score_high": f64,
-        "verification": string, "suite_scores": string, "degzoo_version": string, "created": string,
+        "verification": string, "incomplete": string, "suite_scores": string, "degzoo_version": string,
+        "created": string,
         "result_sha256": string, "result_json": string,
     })  # fmt: skip
     from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars

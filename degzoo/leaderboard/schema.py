@@ -21,9 +21,13 @@ the zoo release and its manifest sha256 are ones this degzoo knows, a result deg
 entered by the maintainers, and a metric reports a main score for every ranked suite.
 
 **Reference entries** are not declared by a flag: a result is a reference (★), a reference
-implementation or a negative control exactly when its content (:func:`content_key`) is that of a
-result file degzoo ships in
-``degzoo/reference/<folder>/`` (:data:`SHIPPED_ROLES`, :func:`shipped_role`).
+implementation, a baseline or a negative control exactly when its content (:func:`content_key`) is
+that of a result file degzoo ships in ``degzoo/reference/<folder>/`` (:data:`SHIPPED_ROLES`,
+:func:`shipped_role`). A result whose measurements (:func:`result_fingerprint`: the zoo and every
+suite's status, scores and details) are a shipped result's but whose content is not (its cost,
+package, name or metric edited) is refused as a duplicate of it (:func:`shipped_duplicate`). Names,
+authors and parameters may not carry the board's marks (★, ✓, "(baseline)", ...), and a package
+called ``degzoo`` must be the installed degzoo's version (:data:`BOARD_MARKS`).
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from degzoo._version import __version__
 from degzoo.benchmark.results import SUMMARY_SCORES, Problem, result_problems
 from degzoo.benchmark.suites import protocol_differences
 from degzoo.errors import ValidationError
@@ -54,13 +59,17 @@ __all__ = [
     "TRACKS",
     "KnownRelease",
     "Problem",
+    "Shipped",
     "SubmissionError",
     "check_document",
     "content_key",
     "entry_id",
     "known_releases",
     "layout_path",
+    "read_shipped",
+    "result_fingerprint",
     "safe_url",
+    "shipped_duplicate",
     "shipped_role",
     "track_of",
 ]
@@ -87,14 +96,26 @@ METRIC_SUITES: tuple[str, ...] = (
 CONTROL_BUDGET_PREFIX = "control-track/"
 #: Folders of ``degzoo/reference`` whose result files the board marks, and the role each gets:
 #: ``"reference"`` (★, the paper's metrics and controls), ``"reference implementation"`` (a
-#: package users use today, e.g. ``dsa-metric``, scored through its own code) or ``"negative
-#: control"`` (metrics that must score low for the benchmark to be valid).
+#: package users use today, e.g. ``dsa-metric``, scored through its own code), ``"baseline"``
+#: (measures users actually reach for, to show where a naive or classical choice lands) or
+#: ``"negative control"`` (metrics that must score low for the benchmark to be valid).
 SHIPPED_ROLES: dict[str, str] = {
     "metrics": "reference",
     "control": "reference",
     "implementations": "reference implementation",
+    "baselines": "baseline",
     "negative-controls": "negative control",
 }
+#: What the board writes beside an entry's name to say what it is (see ``render``): symbols, and
+#: words in brackets. A submitted name, author or parameter that holds one is refused, so that no
+#: entry can look like one degzoo ships or verified (compared after NFKC and case folding).
+BOARD_MARKS: tuple[str, ...] = ("★", "☆", "✩", "✪", "✫", "✬", "✭", "✮", "✯", "✰", "⭐", "🌟", "✓", "✔",
+                                "✅", "☑", "🗸", "✗", "✘", "❌")
+_MARK_WORDS = re.compile(
+    r"[(\[{<]\s*(?:ref(?:erence)?\.?\s*impl(?:ementation)?\.?|reference|negative\s+control|control|"
+    r"baseline|shipped|verified|unverified|not\s+reproduced|incomplete|official)\s*[)\]}>]",
+    re.IGNORECASE,
+)
 
 _COMPONENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _URL_FORBIDDEN = re.compile(r"[\s\"'<>\\`{}|^\x00-\x1f\x7f]")
@@ -148,6 +169,24 @@ def _embedded_release() -> KnownRelease | None:
     return KnownRelease(name=name, manifest_sha256=hashlib.sha256(data).hexdigest())
 
 
+@functools.lru_cache(maxsize=1)
+def _packaged_releases() -> tuple[KnownRelease, ...]:
+    """The finished releases shipped in ``degzoo/releases/<name>/`` (e.g. ``zoo-v2``), read like
+    :func:`_embedded_release` (name and sha256 of ``manifest.json``), without importing ``degzoo.zoo``."""
+    base = resources.files("degzoo") / "releases"
+    out = []
+    if base.is_dir():
+        for folder in sorted(base.iterdir(), key=lambda x: x.name):
+            try:
+                data = (folder / "manifest.json").read_bytes()
+                name = json.loads(data)["release"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # not finished yet, or not a release
+            if isinstance(name, str) and name == folder.name:
+                out.append(KnownRelease(name=name, manifest_sha256=hashlib.sha256(data).hexdigest()))
+    return tuple(out)
+
+
 def _control_budgets() -> tuple[KnownRelease, ...]:
     try:  # imports torch: only done for control results
         from degzoo.benchmark.control import BUDGETS  # type: ignore[import-not-found]
@@ -165,7 +204,8 @@ def control_budgets() -> dict[str, KnownRelease]:
 def known_releases(
     extra: Mapping[str, str | KnownRelease] | None = None, *, include_embedded: bool = True
 ) -> dict[str, KnownRelease]:
-    """The releases a result may cite: the embedded zoo, :data:`KNOWN_RELEASES`, and ``extra``.
+    """The releases a result may cite: the embedded zoo, the releases degzoo ships
+    (``degzoo/releases/``, opened by name), :data:`KNOWN_RELEASES`, and ``extra``.
 
     ``extra`` maps a release name to its manifest sha256 (or a :class:`KnownRelease`); it wins
     over the built-in entries (tests use it to declare a synthetic zoo).
@@ -173,6 +213,7 @@ def known_releases(
     out: dict[str, KnownRelease] = {}
     if include_embedded and (emb := _embedded_release()) is not None:
         out[emb.name] = emb
+    out.update({r.name: r for r in _packaged_releases()})
     out.update(KNOWN_RELEASES)
     for name, value in (extra or {}).items():
         out[name] = value if isinstance(value, KnownRelease) else KnownRelease(name, str(value))
@@ -258,29 +299,78 @@ def _safe_component(name: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _shipped_results() -> dict[str, str]:
-    """``content_key`` → role of every result file in ``degzoo/reference/<folder>/`` (see SHIPPED_ROLES)."""
-    out: dict[str, str] = {}
-    base = resources.files("degzoo") / "reference"
+@dataclass(frozen=True)
+class Shipped:
+    """A result file degzoo ships: its role, where it is (``<folder>/<file>``) and its fingerprint."""
+
+    role: str
+    where: str
+    fingerprint: str
+
+
+def result_fingerprint(doc: Mapping[str, Any]) -> str:
+    """sha256 of what a run measured: the zoo and each suite's status, scores and details.
+
+    Unlike :func:`content_key` it leaves out what one may edit without measuring anything (cost,
+    timings, environment, messages, metric identity, settings, summary, submission), so an edited
+    copy of a result keeps its fingerprint.
+    """
+    suites = doc.get("suites") if isinstance(doc.get("suites"), Mapping) else {}
+    body = {
+        "zoo": doc.get("zoo"),
+        "suites": {
+            name: {k: suite.get(k) for k in ("status", "scores", "details")}
+            for name, suite in suites.items()
+            if isinstance(suite, Mapping)
+        },
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def read_shipped(base: Any) -> dict[str, Shipped]:
+    """``content_key`` → :class:`Shipped` of every result file in ``<base>/<folder>/`` (see
+    :data:`SHIPPED_ROLES`); ``base`` is a folder (a path or an ``importlib.resources`` traversable)."""
+    out: dict[str, Shipped] = {}
     for folder, role in SHIPPED_ROLES.items():
         path = base / folder
         if not path.is_dir():
             continue
         for item in sorted(path.iterdir(), key=lambda x: x.name):
             if item.name.endswith(".json"):
-                out[content_key(json.loads(item.read_text("utf-8")))] = role
+                doc = json.loads(item.read_text("utf-8"))
+                out[content_key(doc)] = Shipped(role, f"{folder}/{item.name}", result_fingerprint(doc))
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_results() -> dict[str, Shipped]:
+    """The result files of ``degzoo/reference/`` (:func:`read_shipped`)."""
+    return read_shipped(resources.files("degzoo") / "reference")
+
+
 def shipped_role(doc: Mapping[str, Any]) -> str | None:
-    """``"reference"``, ``"reference implementation"``, ``"negative control"`` or ``None``: the role
-    of a result degzoo ships, by content."""
+    """``"reference"``, ``"reference implementation"``, ``"baseline"``, ``"negative control"`` or
+    ``None``: the role of a result degzoo ships, by content."""
     try:
         key = content_key(doc)
     except (TypeError, ValueError):
         return None
-    return _shipped_results().get(key)
+    shipped = _shipped_results().get(key)
+    return None if shipped is None else shipped.role
+
+
+def shipped_duplicate(doc: Mapping[str, Any]) -> Shipped | None:
+    """The shipped result whose measurements ``doc`` copies (:func:`result_fingerprint`), unless
+    ``doc`` is that very result (then it has its role); ``None`` otherwise."""
+    try:
+        key, fingerprint = content_key(doc), result_fingerprint(doc)
+    except (TypeError, ValueError):
+        return None
+    shipped = _shipped_results()
+    if key in shipped:
+        return None
+    return next((s for s in shipped.values() if s.fingerprint == fingerprint), None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,7 +400,68 @@ def check_document(
         if not problems and foreign and shipped_role(doc):
             problems.append(Problem("submission", "this result is one degzoo ships; it is entered by "
                                         "the maintainers (degzoo leaderboard add-reference), not submitted"))
+        if not problems and (copied := shipped_duplicate(doc)) is not None:
+            problems.append(Problem("<file>", f"duplicates the shipped result {copied.where} "
+                                    f"({copied.role}): every suite's status, scores and details are that "
+                                    "file's, only cost, package, name or identity differ; a result that "
+                                    "reproduces a shipped one exactly adds no entry to the board"))
+        problems += _mark_problems(doc) + _package_problems(doc)
     return problems
+
+
+def _strings(value: Any, field: str) -> Iterator[tuple[str, str]]:
+    """Every string in ``value`` (keys included) with the field it sits at."""
+    if isinstance(value, str):
+        yield field, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _strings(k, field)
+            yield from _strings(v, f"{field}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{field}[{i}]")
+
+
+def board_mark(text: str) -> str | None:
+    """The board mark (:data:`BOARD_MARKS`, or a word such as "(baseline)") that ``text`` holds."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    found = next((m for m in BOARD_MARKS if m in folded), None)
+    if found is None and (match := _MARK_WORDS.search(re.sub(r"\s+", " ", folded))):
+        found = match.group(0)
+    return found
+
+
+def _mark_problems(doc: dict[str, Any]) -> list[Problem]:
+    """A name, author or parameter may not look like a mark the board sets itself."""
+    sub = doc.get("submission") if isinstance(doc.get("submission"), dict) else {}
+    ident = doc.get("metric") if doc.get("kind") == "metric" else doc.get("control")
+    ident = ident if isinstance(ident, dict) else {}
+    places = [*_strings(sub.get("name"), "submission.name"),
+              *_strings(sub.get("authors"), "submission.authors"),
+              *_strings(ident.get("name"), f"{doc.get('kind')}.name"),
+              *_strings(ident.get("params"), f"{doc.get('kind')}.params")]
+    problems = []
+    for field, text in places:
+        if (mark := board_mark(text)) is not None:
+            problems.append(Problem(field, f"holds {mark!r}, a mark the board sets itself (references, "
+                                    "verified, baselines, controls); remove it"))
+    return problems
+
+
+def _package_problems(doc: dict[str, Any]) -> list[Problem]:
+    """A package named degzoo is this degzoo: its version must be the installed one."""
+    sub = doc.get("submission")
+    package = sub.get("package") if isinstance(sub, dict) else None
+    if not isinstance(package, dict) or not isinstance(package.get("name"), str):
+        return []
+    if re.sub(r"[-_.]+", "", package["name"]).lower() != "degzoo" or package.get("version") == __version__:
+        return []
+    if shipped_role(doc) is not None:
+        return []  # a result degzoo ships names the degzoo that computed it
+    pinned = f"{package['name']}=={package.get('version')}"
+    return [Problem("submission.package", f"is {pinned}, but the installed "
+                    f"degzoo is {__version__}: only results degzoo ships may name another degzoo; a "
+                    "metric of your own names your package, a degzoo metric the installed version")]
 
 
 def _zoo_problems(zoo: Any, known: Mapping[str, KnownRelease]) -> list[Problem]:

@@ -3,7 +3,7 @@
 The leaderboard folder (a git repository or a Hub dataset repository) looks like::
 
     results/<track>/<zoo release>/<entry id>.json    one submission each (never edited by hand)
-    verified/<track>/<zoo release>/<entry id>.json   verification records (degzoo leaderboard verify)
+    verified/<track>/<zoo release>/<entry id>.json   verification records (the board's verify job only)
     LEADERBOARD.md, index.html, results.parquet      rendered by degzoo leaderboard build
 
 ``<track>`` is ``metric-<level>`` or ``control``, ``<zoo release>`` the release the result was
@@ -33,6 +33,7 @@ from degzoo.leaderboard.schema import (
     content_key,
     entry_id,
     release_dir,
+    result_fingerprint,
     shipped_role,
     track_of,
 )
@@ -53,6 +54,8 @@ __all__ = [
 
 RESULTS_DIR = "results"
 VERIFIED_DIR = "verified"
+#: Suite statuses of a run that did not finish: the board labels such a result "incomplete".
+INCOMPLETE_STATUSES = ("timeout", "error")
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,12 @@ class Entry:
     release: str
     entry_id: str
     content_key: str
-    #: ``"reference"``, ``"reference implementation"``, ``"negative control"`` or ``None``: set by
-    #: degzoo from the result's content
+    #: ``"reference"``, ``"reference implementation"``, ``"baseline"``, ``"negative control"`` or
+    #: ``None``: set by degzoo from the result's content
     #: (:func:`~degzoo.leaderboard.schema.shipped_role`), never by a flag in the file.
     role: str | None = None
+    #: :func:`~degzoo.leaderboard.schema.result_fingerprint`: what the run measured
+    fingerprint: str = ""
 
     @property
     def layout(self) -> PurePosixPath:
@@ -96,6 +101,23 @@ class Entry:
     @property
     def level(self) -> str:
         return self.track.split("-", 1)[1] if self.track.startswith("metric-") else "control"
+
+    @property
+    def incomplete(self) -> dict[str, str]:
+        """Ranked suites stopped by a time limit or an error (suite → status): they count 0."""
+        from degzoo.benchmark.scoring import RANKED_SUITES
+
+        names = RANKED_SUITES if self.doc.get("kind") == "metric" else sorted(self.doc["suites"])
+        return {name: status for name in names
+                if (status := (self.doc["suites"].get(name) or {}).get("status")) in INCOMPLETE_STATUSES}
+
+    def incomplete_warning(self) -> str | None:
+        """The warning ``degzoo leaderboard validate`` prints for an incomplete result, or ``None``."""
+        if not self.incomplete:
+            return None
+        which = ", ".join(f"{name} ({status})" for name, status in self.incomplete.items())
+        return (f"{self.layout}: incomplete: {which} count 0 on the board; give a slow metric the time "
+                "it needs with `degzoo evaluate --time-limit 0 --workers N` (--resume keeps what finished)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +244,7 @@ def load_entry(
         entry_id=entry_id(doc["submission"]["name"]),
         content_key=content_key(doc),
         role=shipped_role(doc),
+        fingerprint=result_fingerprint(doc),
     )
 
 
@@ -309,7 +332,7 @@ def _duplicate_problems(entry: Entry, others: Iterable[Entry], root: Path | None
                     "a new entry, e.g. 'my-metric-v2')",
                 )
             )
-        elif other.content_key == entry.content_key:
+        elif other.fingerprint == entry.fingerprint:
             problems.append(
                 Problem(
                     "<file>",
@@ -404,7 +427,7 @@ def validate_tree(
             )
         entries.append(entry)
     seen_keys: dict[tuple[str, str, str], Entry] = {}
-    seen_content: dict[str, Entry] = {}
+    seen_content: dict[str, Entry] = {}  # by fingerprint: the same measurements
     for entry in entries:
         rel = _rel(entry.path, root_path)
         if entry.key in seen_keys:
@@ -416,17 +439,17 @@ def validate_tree(
                 )
             )
         seen_keys.setdefault(entry.key, entry)
-        if entry.content_key in seen_content:
+        if entry.fingerprint in seen_content:
             problems.append(
                 Problem(
                     "<file>",
                     "has the same results as "
-                    f"{_rel(seen_content[entry.content_key].path, root_path)}; "
+                    f"{_rel(seen_content[entry.fingerprint].path, root_path)}; "
                     "submit each result once",
                     rel,
                 )
             )
-        seen_content.setdefault(entry.content_key, entry)
+        seen_content.setdefault(entry.fingerprint, entry)
     if problems:
         raise SubmissionError(str(root_path), problems)
     return entries
@@ -472,16 +495,35 @@ def validate_paths(
     return entries
 
 
+def _verification_files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root/verified`` (relative path → bytes); a link is listed with no bytes."""
+    base = root / VERIFIED_DIR
+    out: dict[str, bytes] = {}
+    if base.is_symlink():
+        return {f"{VERIFIED_DIR}/": b""}
+    if not base.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        for name in [*filenames, *(d for d in dirnames if (Path(dirpath) / d).is_symlink())]:
+            p = Path(dirpath) / name
+            out[p.relative_to(root).as_posix()] = b"" if p.is_symlink() else p.read_bytes()
+    return out
+
+
 def check_no_removals(
     old_root: str | os.PathLike[str],
     new_root: str | os.PathLike[str],
     *,
     allow_modified: bool = False,
+    allow_verification: bool = False,
 ) -> list[Problem]:
-    """Problems if the results folder ``new_root`` lost (or, by default, changed) an entry of ``old_root``.
+    """Problems if the results folder ``new_root`` lost (or, by default, changed) an entry of
+    ``old_root``, or if it added, edited or removed a verification record.
 
-    The leaderboard is append-only: an accepted result stays, byte for byte. Use it in CI with the
-    base branch's checkout as ``old_root``.
+    The leaderboard is append-only: an accepted result stays, byte for byte. Verification records
+    (``verified/``) are written only by the board's own verify job, never in a pull request
+    (``allow_verification`` is for that job). Use it in CI with the base branch's checkout as
+    ``old_root``.
     """
     old_files, _ = _scan(Path(old_root))
     problems = []
@@ -501,4 +543,18 @@ def check_no_removals(
                     rel,
                 )
             )
+    if not allow_verification:
+        old_records, new_records = _verification_files(Path(old_root)), _verification_files(Path(new_root))
+        for rel in sorted(old_records.keys() | new_records.keys()):
+            if old_records.get(rel) != new_records.get(rel):
+                change = ("added" if rel not in old_records else "removed" if rel not in new_records
+                          else "edited")
+                problems.append(
+                    Problem(
+                        "<file>",
+                        f"was {change}; verification records are written only by the board's verify job "
+                        "(`degzoo leaderboard verify`), never in a pull request: leave verified/ as it is",
+                        rel,
+                    )
+                )
     return problems

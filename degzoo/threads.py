@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _threads: int | None = 1
 _local = threading.local()  # this thread's depth of calls and what restores its settings
+_controller: tuple[int, Any] | None = None  # (modules imported, threadpoolctl's controller) when made
 
 
 def set_threads(threads: int | None) -> None:
@@ -80,12 +82,8 @@ def _apply(threads: int) -> Callable[[], None]:
     torch_before = torch.get_num_threads()
     if torch_before != threads:
         torch.set_num_threads(threads)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency; tolerated when missing
-        blas = None
-    else:
-        blas = threadpool_limits(limits=threads, user_api="blas")
+    controller = _blas_controller()
+    blas = controller.limit(limits=threads, user_api="blas") if controller is not None else None
 
     def restore() -> None:
         if blas is not None:
@@ -96,11 +94,28 @@ def _apply(threads: int) -> Callable[[], None]:
     return restore
 
 
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, found again only when modules have been
+    imported since (finding them takes milliseconds; a metric's compare may be called per block)."""
+    global _controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency; tolerated when missing
+        return None
+    if _controller is None or _controller[0] != len(sys.modules):
+        _controller = (len(sys.modules), ThreadpoolController())
+    return _controller[1]
+
+
 def _reset_after_fork() -> None:
     """A worker forked inside a call starts outside it: it restores nothing of its parent's and
-    keeps the settings it was forked with, which are those its parent's call wanted."""
-    global _local
+    keeps the settings it was forked with, which are those its parent's call wanted. It keeps its
+    parent's view of the BLAS libraries too (the same libraries are loaded), instead of finding
+    them again in every worker."""
+    global _local, _controller
     _local = threading.local()
+    if _controller is not None:
+        _controller = (len(sys.modules), _controller[1])
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)

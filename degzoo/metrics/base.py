@@ -135,6 +135,27 @@ class Metric(abc.ABC):
             return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         return {}
 
+    def set_params(self, **params: Any) -> Metric:
+        """Change parameters in place (scikit-learn style) and return the metric.
+
+        The new values are checked as the constructor checks them (the metric is made again from
+        its parameters), so a bad value leaves the metric unchanged; unknown names are an error
+        that lists the metric's parameters.
+        """
+        current = self.get_params()
+        unknown = sorted(set(params) - set(current))
+        if unknown:
+            raise InvalidParameterError(
+                f"metric {self.name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"its parameters: {', '.join(current) or 'none'}")
+        if params:
+            self.__dict__.update(type(self)(**{**current, **params}).__dict__)
+        return self
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({shown})"
+
     @property
     def identity(self) -> dict[str, Any]:
         """Name, level, parameters and claimed invariances: what a result file records."""

@@ -10,7 +10,7 @@ from typing import Any
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.metrics.base import Level, Metric, check_name
 from degzoo.metrics.function import FunctionMetric
-from degzoo.plugins import import_object
+from degzoo.plugins import did_you_mean, import_object
 
 ENTRY_POINT_GROUP = "degzoo.metrics"
 _REGISTRY: dict[str, Callable[..., Metric]] = {}
@@ -95,8 +95,8 @@ def _resolve(spec: str) -> Any:
     _load_entry_points()
     if spec not in _REGISTRY:
         raise UnknownNameError(
-            f"unknown metric {spec!r}; available: {', '.join(sorted(_REGISTRY))}, "
-            "or give a 'module:attr' string"
+            f"unknown metric {spec!r}{did_you_mean(spec, _REGISTRY)}; available: "
+            f"{', '.join(sorted(_REGISTRY))}, or give a 'module:attr' string"
         )
     return _REGISTRY[spec]
 

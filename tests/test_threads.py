@@ -165,3 +165,20 @@ def test_train_ensemble_runs_on_one_thread_and_restores(tiny_task, caller_settin
                    callback=lambda step: seen.append(_settings()))
     assert seen == [(1, {1})] * 2
     assert _settings() == caller_settings
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_commands_threads_option_reaches_the_trainer(tmp_path, monkeypatch, threads):
+    """``degzoo train --threads N``: the trainer, which sets its own threads, uses N; afterwards the
+    library is back to its default."""
+    applied = []
+    apply = degzoo.threads._apply
+    monkeypatch.setattr(degzoo.threads, "_apply", lambda n: applied.append(n) or apply(n))
+    from degzoo.cli import main
+
+    code = main(["train", "--task", "flipflop", "--bits", "2", "--trial-length", "10", "--members", "2",
+                 "--hidden", "4", "--steps", "2", "--steps-per-epoch", "1", "--threads", str(threads),
+                 "--out", str(tmp_path / "ff.h5"), "--quiet"])
+    assert code == 0
+    assert applied == [threads]
+    assert degzoo.threads.get_threads() == 1

@@ -1,7 +1,7 @@
 """A library call against the command line's settings, for the same work, side by side.
 
-    python benchmarks/library_threads.py                 # 3 rounds
-    python benchmarks/library_threads.py --rounds 5 --without   # + the call with the caller's threads
+    python benchmarks/library_threads.py                 # 5 rounds
+    python benchmarks/library_threads.py --rounds 3 --without   # + the call with the caller's threads
 
 The work: ``metrics.get("dsa").pairwise(zoo.load("flipflop", bits=3).subset(range(4)))``, each run
 in a fresh process with the thread defaults a user has (OMP_NUM_THREADS and the like removed from
@@ -14,8 +14,9 @@ the environment), timed around the call only:
   call running on the caller's thread settings, as before degzoo set them (slow on a busy machine).
 
 The kinds alternate round by round, so a change in the machine's load hits them alike. Printed:
-each run's seconds, the median per kind and the ratio of the medians to ``cli`` (the goal: the
-library within 10 % of the command line).
+each run's wall and CPU seconds, the medians per kind and their ratios to ``cli`` (the goal: the
+library within 10 % of the command line). On a loaded machine the wall times of single runs
+scatter by a factor of two; the CPU seconds (one thread: the work itself) scatter less.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ from degzoo import metrics, zoo
 ensemble = zoo.load("flipflop", bits=3).subset(range(4))
 metric = metrics.get("dsa")
 threads = torch.get_num_threads()
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 metric.pairwise(ensemble)
-print(json.dumps({"seconds": time.perf_counter() - start, "caller_threads": threads}))
+print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+                  "caller_threads": threads}))
 """
 
 #: Variables that would give the "library" process other thread defaults than a user's shell.
@@ -54,7 +56,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 
 def run(kind: str) -> dict[str, float]:
-    """One fresh process of ``kind``; its call's seconds and the torch threads it started with."""
+    """One fresh process of ``kind``: its call's wall and CPU seconds, and the torch threads it
+    started with."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     out = subprocess.run([sys.executable, "-c", SETUP[kind] + CALL], env=env, check=True,
@@ -64,24 +67,27 @@ def run(kind: str) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--rounds", type=int, default=3, help="runs of each kind (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="runs of each kind (default 5)")
     p.add_argument("--without", action="store_true",
                    help="also run the call on the caller's thread settings (can take minutes under load)")
     args = p.parse_args()
     kinds = ["cli", "library"] + (["without"] if args.without else [])
-    seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
           "dsa.pairwise on flipflop bits=3, members 0-3 (6 pairs)")
     for round_ in range(args.rounds):
         for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
             result = run(kind)
-            seconds[kind].append(result["seconds"])
-            print(f"  round {round_ + 1} {kind:8s} {result['seconds']:7.2f} s "
+            runs[kind].append(result)
+            print(f"  round {round_ + 1} {kind:8s} {result['seconds']:7.2f} s wall, "
+                  f"{result['cpu_seconds']:7.2f} s CPU "
                   f"(process started with {result['caller_threads']} torch threads)", flush=True)
-    base = statistics.median(seconds["cli"])
+    medians = {kind: {key: statistics.median(r[key] for r in runs[kind])
+                      for key in ("seconds", "cpu_seconds")} for kind in kinds}
     for kind in kinds:
-        median = statistics.median(seconds[kind])
-        print(f"{kind:8s} median {median:7.2f} s   ratio to cli {median / base:5.2f}")
+        wall, cpu = medians[kind]["seconds"], medians[kind]["cpu_seconds"]
+        print(f"{kind:8s} median {wall:7.2f} s wall ({wall / medians['cli']['seconds']:5.2f}x cli), "
+              f"{cpu:7.2f} s CPU ({cpu / medians['cli']['cpu_seconds']:5.2f}x cli)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -117,3 +117,14 @@ def test_typos_in_metric_release_task_and_filter_names_get_a_suggestion():
                              r"shipped releases: zoo-v2"):
         zoo.load("flipflop", bits=3, release="zoo_v2")
     assert zoo.shipped_releases() == ["zoo-v2"]
+
+
+def test_parameters_given_with_an_instance_go_to_a_copy(tiny_ensemble):
+    """``degzoo evaluate --metric mymodule:metric --param scale=2`` on a module's metric object."""
+    metric = from_function(_frobenius, level="weights", on="weights")
+    scaled = metrics.get(metric, scale=2.0)
+    assert scaled is not metric and metric.get_params() == {} and scaled.get_params() == {"scale": 2.0}
+    np.testing.assert_allclose(scaled.pairwise(tiny_ensemble), 2.0 * metric.pairwise(tiny_ensemble))
+    assert metrics.get(metric) is metric
+    with pytest.raises(InvalidParameterError, match="has no parameter"):
+        metrics.get(metrics.get("cka"), rank=3)

@@ -1,13 +1,13 @@
-"""The README's Python snippets run, as a reader would run them: top to bottom, in one fresh process.
+"""The README's Python snippets run as a reader copies them: each block alone, in a fresh process.
 
 Convention: a ```python block right after a line ``<!-- skip-test -->`` is not run (it needs a Hub
-release, or it is an illustration); every other ```python block must run as it is written.
-The README is read at test time, so an edited snippet is tested as soon as it is written.
+release, or it is an illustration); every other ```python block must run as it is written, on its
+own (it defines what it uses). The README is read when the tests are collected, so an edited
+snippet is tested as soon as it is written.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -20,19 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SKIP_MARKER = "<!-- skip-test -->"
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-
-# Runs the blocks in one namespace; a failure names the README line its block starts on.
-_DRIVER = """
-import json, sys, traceback
-ns = {"__name__": "__main__"}
-for line, code in json.loads(sys.stdin.read()):
-    try:
-        exec(compile(code, f"README.md, block at line {line}", "exec"), ns)
-    except BaseException:
-        traceback.print_exc()
-        sys.exit(f"README.md: the python block at line {line} failed")
-"""
-
 
 def python_blocks(text: str) -> list[tuple[int, str, bool]]:
     """``(line, code, skipped)`` for every ```python block of a Markdown text."""
@@ -48,13 +35,23 @@ def test_block_extraction_and_skip_marker():
     assert python_blocks(text) == [(2, "x = 1\n", False), (6, "hub()\n", True)]
 
 
-def test_readme_python_snippets_run(tmp_path):
-    blocks = [(line, code) for line, code, skipped in python_blocks(README.read_text(encoding="utf-8"))
-              if not skipped]
-    if not blocks:
-        pytest.skip("README.md has no python blocks to run")
+def _runnable_blocks() -> list[tuple[int, str]]:
+    return [(line, code) for line, code, skipped in python_blocks(README.read_text(encoding="utf-8"))
+            if not skipped]
+
+
+def test_the_readme_has_python_blocks_to_run():
+    assert _runnable_blocks()
+
+
+@pytest.mark.parametrize(("line", "code"),
+                         [pytest.param(line, code, id=f"line-{line}") for line, code in _runnable_blocks()])
+def test_readme_python_block_runs_alone(tmp_path, line, code):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
-    out = subprocess.run([sys.executable, "-c", _DRIVER], input=json.dumps(blocks), capture_output=True,
-                         text=True, timeout=600, cwd=tmp_path, env=env)
-    assert out.returncode == 0, out.stderr[-4000:]
+    source = tmp_path / f"readme_block_at_line_{line}.py"
+    source.write_text(code, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(source)], capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, (
+        f"README.md: the python block at line {line} failed alone:\n{out.stderr[-4000:]}")

@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        with _stop_signals_like_ctrl_c():
+        with _stop_signals_like_ctrl_c(), _use_threads(getattr(args, "threads", None)):
             code = int(args.run(args, extra) or 0)
         sys.stdout.flush()  # a closed pipe (``degzoo zoo list | head -1``) shows here, not at exit
         return code
@@ -54,6 +54,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"degzoo {args.command}: interrupted", file=sys.stderr)
         return 130
 
+
+
+@contextlib.contextmanager
+def _use_threads(threads: object) -> Iterator[None]:
+    """A command's ``--threads N`` is what the library's metric and trainer calls use too (they
+    set their own threads, :mod:`degzoo.threads`) while it runs; a bad value is left to the command
+    to refuse."""
+    from degzoo.threads import get_threads, set_threads
+
+    previous = get_threads()
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1:
+        set_threads(threads)
+    try:
+        yield
+    finally:
+        set_threads(previous)
 
 
 @contextlib.contextmanager

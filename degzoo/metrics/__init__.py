@@ -11,7 +11,9 @@ Procrustes; GPL-3.0, so it stays an optional extra). Baselines users reach for
 ``control_scale``, ``control_spectrum``, ``control_order``, each as ``<control>-<level>``;
 :mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
-``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``.
+``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``, and ``f(X, Y) -> float`` on two
+networks' arrays (probe-set trajectories, ``W_hh`` or all weights) with
+``from_function(f, level=..., on="trajectories" | "weights" | "params")``.
 """
 
 from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
@@ -29,7 +31,7 @@ from degzoo.metrics.degeneracy import (
 from degzoo.metrics.dsa import DSA, DSAWasserstein
 from degzoo.metrics.external import QCPermutationProcrustes, ReferenceDSA
 from degzoo.metrics.feature_learning import KernelAlignment, WeightChange, kernel_alignment, weight_change
-from degzoo.metrics.function import FunctionMetric
+from degzoo.metrics.function import FunctionMetric, from_function
 from degzoo.metrics.registry import available, get, register
 from degzoo.metrics.representation import CKA, SVCCA, ProcrustesShape
 from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDistance
@@ -70,6 +72,7 @@ __all__ = [
     "bootstrap_std",
     "control_names",
     "degeneracy",
+    "from_function",
     "get",
     "kernel_alignment",
     "mean_off_diagonal",

@@ -8,6 +8,10 @@ and the ``invariances`` it claims, and implements two steps:
 
 ``pairwise`` and ``cross`` are provided here and validate what ``compare`` returns, so that every
 metric — ours or a third party's — fails the same clear way on NaN, negative or misshapen output.
+
+Every metric's ``pairwise``, ``cross``, ``embed``, ``compare`` and ``member_scores`` run with the
+thread settings of the command line (one torch and one BLAS thread; :mod:`degzoo.threads`), the
+caller's own settings given back on return: a script is as fast as ``degzoo evaluate``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal, Protocol
@@ -22,6 +27,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import numpy as np
 
 from degzoo.errors import InvalidParameterError, MetricError
+from degzoo.threads import with_compute_threads
 
 Level = Literal["behaviour", "dynamics", "weights", "representation"]
 LEVELS: tuple[str, ...] = ("behaviour", "dynamics", "weights", "representation")
@@ -30,6 +36,8 @@ INVARIANCES: frozenset[str] = frozenset({"permutation", "sign_flip", "orthogonal
 MAX_NAME_LENGTH = 100
 #: Largest distance accepted: beyond it the suites' sums and squares overflow float64.
 MAX_DISTANCE = 1e100
+#: The methods of a metric that run with :func:`degzoo.threads.compute_threads`.
+THREADED_METHODS = ("embed", "compare", "member_scores", "pairwise", "cross")
 
 _checkpoint = threading.local()
 
@@ -90,6 +98,9 @@ class Metric(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for method in THREADED_METHODS:
+            if inspect.isfunction(cls.__dict__.get(method)):
+                setattr(cls, method, with_compute_threads(cls.__dict__[method]))
         if getattr(cls, "__abstractmethods__", None):
             return
         level = getattr(cls, "level", None)
@@ -124,6 +135,27 @@ class Metric(abc.ABC):
             return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
         return {}
 
+    def set_params(self, **params: Any) -> Metric:
+        """Change parameters in place (scikit-learn style) and return the metric.
+
+        The new values are checked as the constructor checks them (the metric is made again from
+        its parameters), so a bad value leaves the metric unchanged; unknown names are an error
+        that lists the metric's parameters.
+        """
+        current = self.get_params()
+        unknown = sorted(set(params) - set(current))
+        if unknown:
+            raise InvalidParameterError(
+                f"metric {self.name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"its parameters: {', '.join(current) or 'none'}")
+        if params:
+            self.__dict__.update(type(self)(**{**current, **params}).__dict__)
+        return self
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({shown})"
+
     @property
     def identity(self) -> dict[str, Any]:
         """Name, level, parameters and claimed invariances: what a result file records."""
@@ -134,6 +166,7 @@ class Metric(abc.ABC):
             "invariances": sorted(self.invariances),
         }
 
+    @with_compute_threads
     def pairwise(
         self,
         ensemble: Any,
@@ -156,6 +189,7 @@ class Metric(abc.ABC):
         np.fill_diagonal(dist, 0.0)
         return dist
 
+    @with_compute_threads
     def cross(
         self,
         ensemble_a: Any,

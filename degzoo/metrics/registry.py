@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -10,7 +11,7 @@ from typing import Any
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.metrics.base import Level, Metric, check_name
 from degzoo.metrics.function import FunctionMetric
-from degzoo.plugins import import_object
+from degzoo.plugins import did_you_mean, import_object
 
 ENTRY_POINT_GROUP = "degzoo.metrics"
 _REGISTRY: dict[str, Callable[..., Metric]] = {}
@@ -38,18 +39,16 @@ def get(spec: str | Metric | Callable[..., Any], *, level: Level | None = None, 
     """A metric instance from a registered name, a ``module:attr`` string, an instance or a function.
 
     A plain function ``f(net_a, net_b) -> float`` is wrapped in :class:`FunctionMetric`; its
-    level must then be given (``level=`` here, or a ``level`` attribute on the function).
+    level must then be given (``level=`` here, or a ``level`` attribute on the function). A
+    function of arrays is wrapped with :func:`~degzoo.metrics.from_function` instead. Parameters
+    given with an instance are set on a copy of it (``set_params``), never on the instance.
     """
-    if isinstance(spec, Metric):
-        if params:
-            raise InvalidParameterError("get: parameters cannot be applied to a metric instance")
-        return spec
     obj = _resolve(spec) if isinstance(spec, str) else spec
     if inspect.isclass(obj) and issubclass(obj, Metric):
         _check_params(obj, params)
         return obj(**params)
     if isinstance(obj, Metric):
-        return obj
+        return copy.deepcopy(obj).set_params(**params) if params else obj
     if callable(obj):
         factory_result = _maybe_factory(obj, params)
         if factory_result is not None:
@@ -95,8 +94,8 @@ def _resolve(spec: str) -> Any:
     _load_entry_points()
     if spec not in _REGISTRY:
         raise UnknownNameError(
-            f"unknown metric {spec!r}; available: {', '.join(sorted(_REGISTRY))}, "
-            "or give a 'module:attr' string"
+            f"unknown metric {spec!r}{did_you_mean(spec, _REGISTRY)}; available: "
+            f"{', '.join(sorted(_REGISTRY))}, or give a 'module:attr' string"
         )
     return _REGISTRY[spec]
 

@@ -28,6 +28,7 @@ import torch
 from degzoo.errors import InvalidParameterError
 from degzoo.models import Architecture, effective, forward_bptt, init_params
 from degzoo.progress import progress_bar
+from degzoo.threads import with_compute_threads
 from degzoo.training.controls import Control, apply_controls
 
 STATUS_RUNNING, STATUS_CONVERGED = "running", "converged"
@@ -222,6 +223,7 @@ def data_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), 0xDA7A]))
 
 
+@with_compute_threads
 def train_ensemble(
     task: Any,
     architecture: Architecture,
@@ -241,6 +243,8 @@ def train_ensemble(
     given) and the interrupt propagates; calling again with the same arguments resumes and yields
     exactly the result an uninterrupted run would have.
     ``callback(step)`` runs after every step (tests use it to interrupt).
+    Runs with one torch and one BLAS thread, as ``degzoo train`` does (:mod:`degzoo.threads`);
+    the caller's thread settings come back on return.
     """
     settings = settings or TrainSettings()
     seeds = [int(s) for s in seeds]

@@ -194,6 +194,23 @@ def content_record(provenance_text: str, attrs: Mapping[str, Any], params: Mappi
     }
 
 
+def record_content_hashes(f: h5py.File) -> None:
+    """Upgrade an open, writable ensemble file to the current schema: record the content hashes of
+    the values it holds now (and ``provenance_sha256``). For :mod:`degzoo.zoo.repack`, which has
+    verified those values against the release manifest first."""
+    raw = f["provenance"][()]
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    params = {g: {k: f[f"{g}/{k}"][()] for k in PARAM_NAMES} for g in ("weights", "initial")}
+    members = {k: f[f"members/{k}"][()] for k in MEMBER_FIELDS}
+    probe = (f["probe/inputs"][()], f["probe/targets"][()])
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    record = content_record(text, dict(f.attrs), params["weights"], params["initial"], members, probe)
+    f.attrs["provenance_sha256"] = record["provenance"]
+    if CONTENT_NAME in f:
+        del f[CONTENT_NAME]
+    f.create_dataset(CONTENT_NAME, data=json.dumps(record))
+
+
 class ContentHashes:
     """The content hashes of a schema-2 file, checked against every value read from it."""
 

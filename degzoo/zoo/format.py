@@ -1,6 +1,6 @@
 """The ensemble file: one HDF5 file per trained ensemble (task × complexity × control).
 
-Layout (``SCHEMA_VERSION`` 2)::
+Layout (``SCHEMA_VERSION`` 2; texts are fixed-length byte strings)::
 
     /                     attrs: format="degzoo-ensemble", schema_version, degzoo_version,
                           provenance_sha256
@@ -60,7 +60,9 @@ ARRAY_FILTERS: dict[str, Any] = {
     "compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True,
 }
 #: HDF5 1.10 file format: its object headers, chunk indices and superblock carry their own checksums,
-#: so most metadata damage fails in HDF5 itself; the content hashes catch the rest.
+#: so most metadata damage fails in HDF5 itself; the content hashes catch the rest. Texts (attributes,
+#: provenance, content hashes) are fixed-length byte strings, never variable-length ones: those live
+#: in HDF5's global heap, whose parser can loop forever on one flipped byte of an object's size.
 HDF5_LIBVER = ("v110", "v110")
 MEMBER_FIELDS = ("seed", "steps", "reached_step", "final_loss", "status", "loss_curve")
 CONTENT_NAME = "content_sha256"
@@ -127,7 +129,8 @@ def write_ensemble(
               for group, params in (("weights", result.params), ("initial", result.initial_params))}
     probe_arrays = (np.asarray(probe[0], np.float32), np.asarray(probe[1], np.float32))
     text = json.dumps(provenance, sort_keys=True, indent=1)
-    attrs = {"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION, "degzoo_version": __version__}
+    attrs = {"format": np.bytes_(FORMAT_NAME), "schema_version": SCHEMA_VERSION,
+             "degzoo_version": np.bytes_(__version__)}
     record = content_record(text, attrs, arrays["weights"], arrays["initial"], members, probe_arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -135,9 +138,9 @@ def write_ensemble(
     try:
         with h5py.File(tmp, "w", track_order=True, libver=HDF5_LIBVER) as f:
             f.attrs.update(attrs)
-            f.attrs["provenance_sha256"] = record["provenance"]
-            f.create_dataset("provenance", data=text)
-            f.create_dataset(CONTENT_NAME, data=json.dumps(record))
+            f.attrs["provenance_sha256"] = np.bytes_(record["provenance"])
+            f.create_dataset("provenance", data=np.bytes_(text))
+            f.create_dataset(CONTENT_NAME, data=np.bytes_(json.dumps(record)))
             for group, params in arrays.items():
                 for k, arr in params.items():
                     f.create_dataset(f"{group}/{k}", data=arr, chunks=(1, *arr.shape[1:]), **ARRAY_FILTERS)
@@ -205,10 +208,10 @@ def record_content_hashes(f: h5py.File) -> None:
     probe = (f["probe/inputs"][()], f["probe/targets"][()])
     f.attrs["schema_version"] = SCHEMA_VERSION
     record = content_record(text, dict(f.attrs), params["weights"], params["initial"], members, probe)
-    f.attrs["provenance_sha256"] = record["provenance"]
+    f.attrs["provenance_sha256"] = np.bytes_(record["provenance"])
     if CONTENT_NAME in f:
         del f[CONTENT_NAME]
-    f.create_dataset(CONTENT_NAME, data=json.dumps(record))
+    f.create_dataset(CONTENT_NAME, data=np.bytes_(json.dumps(record)))
 
 
 class ContentHashes:
@@ -326,6 +329,9 @@ def validate_open_file(f: h5py.File, label: str) -> None:
             if not isinstance(f[group], h5py.Group):
                 raise ZooFormatError(f"{label}: {group} is not a group; the file is corrupt")
             present.update(f"{group}/{name}" for name in f[group])
+    if version < 2 and CONTENT_NAME in present:
+        raise ZooFormatError(f"{label}: schema_version {version} files have no content hashes, yet this one "
+                             f"carries {CONTENT_NAME}; {_CORRUPT}")
     required = (*REQUIRED, CONTENT_NAME) if version >= 2 else REQUIRED
     missing = [k for k in required if k not in present]
     if missing:

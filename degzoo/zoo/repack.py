@@ -132,7 +132,7 @@ def _repack_shard(src: Path, dst: Path) -> None:
     os.close(fd)
     try:
         with h5py.File(src, "r") as fin, h5py.File(tmp, "w", track_order=True, libver=HDF5_LIBVER) as fout:
-            fout.attrs.update(dict(fin.attrs))
+            fout.attrs.update({k: _fixed(v) for k, v in fin.attrs.items()})
             fin.visititems(lambda name, obj: None if name == CONTENT_NAME else _copy_item(fout, name, obj))
             record_content_hashes(fout)
         _check_same_data(src, Path(tmp))
@@ -153,11 +153,17 @@ def _copy_item(out: h5py.File, name: str, obj: h5py.Group | h5py.Dataset) -> Non
         out.require_group(name).attrs.update(dict(obj.attrs))
         return
     if obj.shape == ():  # a scalar (the provenance text) cannot carry a filter
-        value = obj.asstr()[()] if h5py.check_string_dtype(obj.dtype) else obj[()]
-        made = out.create_dataset(name, data=value)
+        made = out.create_dataset(name, data=_fixed(obj[()]))
     else:
         made = out.create_dataset(name, data=obj[()], chunks=obj.chunks, **ARRAY_FILTERS)
     made.attrs.update(dict(obj.attrs))
+
+
+def _fixed(value: Any) -> Any:
+    """Text as a fixed-length byte string (see :data:`~degzoo.zoo.format.HDF5_LIBVER`), else as is."""
+    if isinstance(value, str):
+        return np.bytes_(value.encode())
+    return np.bytes_(value) if isinstance(value, bytes) else value
 
 
 def _contents(path: Path) -> dict[str, Any]:
@@ -183,7 +189,9 @@ def _contents(path: Path) -> dict[str, Any]:
 
 
 def _attrs(obj: Any) -> dict[str, Any]:
-    return {k: (v.tobytes() if isinstance(v, np.ndarray) else v) for k, v in obj.attrs.items()}
+    """Attributes as comparable values: arrays as bytes, text as str however it is stored."""
+    return {k: (v.tobytes() if isinstance(v, np.ndarray) else v.decode() if isinstance(v, bytes) else v)
+            for k, v in obj.attrs.items()}
 
 
 def _check_same_data(original: Path, repacked: Path) -> None:

@@ -255,3 +255,19 @@ def test_every_zoo_option_has_help():
     for sub in zoo_parser._subparsers._group_actions[0].choices.values():
         for action in sub._actions:
             assert action.help, f"{sub.prog} {action.option_strings or action.dest} has no help"
+
+
+def test_offline_download_of_a_partly_cached_release_says_not_cached(hub_server: HubServer, mini_release,
+                                                                       tmp_path):
+    """zoo.load caches the manifest and one shard; an offline download of the whole release then
+    says the release is not cached, not that it "does not match its own manifest"."""
+    from degzoo.zoo.hub import HubUnavailableError
+
+    publish_release(mini_release, ZOO, tag="v1", endpoint=hub_server.endpoint)
+    cache = tmp_path / "cache"
+    load(condition="flipflop-bits1", release=ZOO, revision="v1", endpoint=hub_server.endpoint,
+         cache_dir=cache)
+    with pytest.raises(HubUnavailableError, match=r"not \(completely\) in the local cache"):
+        download_release(ZOO, revision="v1", cache_dir=cache, local_files_only=True)
+    assert download_release(ZOO, revision="v1", endpoint=hub_server.endpoint, cache_dir=cache).is_dir()
+    assert download_release(ZOO, revision="v1", cache_dir=cache, local_files_only=True).is_dir()

@@ -205,7 +205,7 @@ def _build(recipe: Recipe, out: Path, *, workers: int | None, scheduler: str | N
     manifest["build"] = {
         "wall_seconds": round(time.perf_counter() - start, 1),
         "cpu_seconds_sum": round(sum(c.get("build_seconds") or 0 for c in conditions), 1),
-        "environment": environment(),
+        "environment": {**environment(), "torch_threads": 1},  # what build_condition trains with
     }
     write_manifest(out, manifest)
     write_card(out, manifest)

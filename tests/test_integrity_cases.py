@@ -143,6 +143,24 @@ def test_a_chunk_with_a_valid_checksum_but_other_data_is_caught_and_reads_stay_l
             ens.params  # noqa: B018
 
 
+def test_the_lazy_hub_path_checks_the_content_hashes(finished, hub_server, tmp_path):
+    """open_remote_file + Ensemble.open + verify(): the range-read shard is checked like a local one."""
+    from degzoo.zoo.hub import open_remote_file, publish_release
+
+    repo = "degzoo/integrity"
+    publish_release(finished[0], repo, tag="v1", endpoint=hub_server.endpoint)
+    damaged = Path(shutil.copyfile(finished[0] / "ensembles" / "ff1.h5", tmp_path / "ff1.h5"))
+    with h5py.File(damaged, "a") as f:  # a valid-checksum chunk of the other member: HDF5 sees nothing
+        _, raw = f["initial/W_in"].id.read_direct_chunk((1, 0, 0))
+        f["initial/W_in"].id.write_direct_chunk((0, 0, 0), raw)
+    hub_server.tamper(repo, "ensembles/ff1.h5", damaged.read_bytes())
+    remote = open_remote_file(repo, "ensembles/ff1.h5", revision="v1", endpoint=hub_server.endpoint)
+    with remote as fh, Ensemble.open(fh, name="remote ff1") as ens:
+        assert ens.member_params(1)["W_hh"].shape == (4, 4)  # the trained weights are intact
+        with pytest.raises(ZooFormatError, match="remote ff1: initial of member 0 does not match"):
+            ens.verify()
+
+
 def test_info_says_verified_only_when_the_content_hashes_held(tiny, capsys):
     assert main(["info", str(tiny)]) == 0
     assert "integrity  verified: every value matches the content sha256" in capsys.readouterr().out

@@ -215,6 +215,17 @@ def test_a_group_in_place_of_a_dataset_is_refused(tiny, key, capsys):
     assert f"{key} is not a dataset" in err
 
 
+def test_a_link_out_of_the_file_is_never_followed(tiny, tmp_path, capsys):
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["W_hh"] = np.zeros((3, 4, 4), np.float32)
+    with h5py.File(tiny, "a") as f:
+        del f["weights/W_hh"]
+        f["weights/W_hh"] = h5py.ExternalLink(str(other), "W_hh")
+    err = _one_line_error(capsys, "info", str(tiny))
+    assert "weights/W_hh is a link, not an object of this file" in err
+
+
 def test_deleted_hashes_and_a_schema_downgrade_are_refused(tiny, tmp_path, capsys):
     for edit, match in (
         (lambda f: f.attrs.__delitem__("provenance_sha256"), "provenance_sha256 attribute is missing"),

@@ -336,6 +336,9 @@ def validate_open_file(f: h5py.File, label: str) -> None:
     missing = [k for k in required if k not in present]
     if missing:
         raise ZooFormatError(f"{label}: missing dataset(s) {', '.join(missing)}; the file is incomplete")
+    for key in ("weights", "initial", "probe", "members", *required):
+        if not isinstance(f.get(key, getlink=True), h5py.HardLink):  # never follow a link out of the file
+            raise ZooFormatError(f"{label}: {key} is a link, not an object of this file; {_CORRUPT}")
     for key in required:
         if f.get(key, getclass=True) is not h5py.Dataset:
             raise ZooFormatError(f"{label}: {key} is not a dataset (a group or link stands in its place); "

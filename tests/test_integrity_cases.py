@@ -307,6 +307,14 @@ def test_train_refuses_sizes_over_the_budget_before_allocating(argv, tmp_path, c
     assert list(tmp_path.iterdir()) == []
 
 
+def test_simulating_more_than_the_budget_is_refused(monkeypatch, tiny):
+    monkeypatch.setenv("DEGZOO_MEMORY_BUDGET", "1MiB")
+    with Ensemble.open(tiny) as ens:
+        assert ens.trajectories().shape == (3, 2, 10, 4)
+        with pytest.raises(ResourceLimitError, match=r"simulating 3 networks of 4 units on 5000 trials"):
+            ens.trajectories(np.zeros((5000, 10, 1), np.float32))
+
+
 def test_a_recipe_with_max_steps_1e13_is_refused_at_load():
     data = {"release": {"name": "big"}, "condition": [
         {"id": "ff", "task": {"name": "flipflop", "bits": 1},

@@ -3,9 +3,11 @@
 Case list (Broken → fixed):
   B2  silent corruption despite Fletcher-32: byte-flip sweep over a whole fresh file, 0 silent
       changes; a chunk swapped with a valid checksum (as a damaged chunk index reads) is caught;
-      lazy reads check one member only; `info` says "verified" only when content hashes held.
+      lazy reads check one member only, through the lazy Hub path too; `info` says "verified" only
+      when content hashes held; links out of the file are never followed.
   B5  no upper bounds: `train --bits 1000000`, `--hidden 8192 --members 10000`, recipe
-      `max_steps = 10**13`, huge task values: one-line errors naming the budget.
+      `max_steps = 10**13`, huge task values, simulating too many trials: one-line errors naming
+      the budget (DEGZOO_MEMORY_BUDGET).
   B6  size bombs: a small file declaring hidden = 50000, a 2e9-step loss curve.
   B7  an edited recipe with the same name is refused on a finished release, files untouched.
   B8  swapped shards (and their manifest entries) never load as another condition.

@@ -118,7 +118,7 @@ def _columns_section(manifest: dict[str, Any]) -> list[str]:
             f"`datasets.load_dataset(<this repo>, revision=<tag>, split=\"train\")` reads `{PARQUET_NAME}`: "
             "one row per network, with",
             "",
-            "- `condition`: the condition id (a row of the table below); `member`: its index in the shard",
+            "- `condition`: the condition id (a row of the table above); `member`: its index in the shard",
             "- `task`, `task_params` (JSON: the task's parameters), `controls` (JSON list), `hidden` (H)",
             *(f"- `{k}`: {_COLUMNS[k]}" for k in ("seed", "status", "final_loss")),
             *(f"- `{k}`: {_COLUMNS[k]} (trained)" for k in PARAM_NAMES),
@@ -128,15 +128,15 @@ def _columns_section(manifest: dict[str, Any]) -> list[str]:
             "## Columns",
             "",
             "`datasets.load_dataset(<this repo or folder>, split=\"train\")` reads the HDF5 shards "
-            "(a `datasets` release with its HDF5 loader, 4.x or later): one row per network, the shards "
-            "in the order of their file names; `load_dataset(..., \"<condition>\")` reads one condition. "
-            "Each row has",
+            "(needs a `datasets` version with its HDF5 loader; tested with 5.2): one row per network, "
+            "the shards in the order of their file names; `load_dataset(..., \"<condition>\")` reads one "
+            "condition. Each row has",
             "",
             *(f"- `weights.{k}`: {_COLUMNS[k]} (trained)" for k in PARAM_NAMES),
             "- `initial.<name>`: the same weights at initialisation",
             *(f"- `members.{k}`: {_COLUMNS[k]}" for k in MEMBER_FIELDS),
             "",
-            "Task, controls and probe set are per condition: see the table below, `manifest.json`, or "
+            "Task, controls and probe set are per condition: see the table above, `manifest.json`, or "
             "`degzoo.zoo.load(...)`.",
         ]
     return [*lines, ""]

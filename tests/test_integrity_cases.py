@@ -163,6 +163,14 @@ def test_the_lazy_hub_path_checks_the_content_hashes(finished, hub_server, tmp_p
             ens.verify()
 
 
+def test_a_superblock_declaring_an_absurd_end_of_file_is_a_clear_error():
+    """A flipped byte of the end-of-file address made h5py's file-object reader overflow."""
+    data = bytearray((embedded_path() / "ensembles" / "flipflop-bits1.h5").read_bytes())
+    data[52] ^= 0xFF
+    with pytest.raises(ZooFormatError, match="not a readable HDF5 file"):
+        Ensemble.open(io.BytesIO(bytes(data)), name="flipped")
+
+
 def test_info_says_verified_only_when_the_content_hashes_held(tiny, capsys):
     assert main(["info", str(tiny)]) == 0
     assert "integrity  verified: every value matches the content sha256" in capsys.readouterr().out

@@ -288,7 +288,7 @@ def open_ensemble_file(source: str | os.PathLike[str] | Any, name: str | None = 
         f = h5py.File(source, "r")
     except FileNotFoundError:
         raise ZooFormatError(f"{label}: no such ensemble file") from None
-    except (OSError, ValueError, RuntimeError) as exc:
+    except _H5_ERRORS as exc:
         raise ZooFormatError(
             f"{label}: not a readable HDF5 file — it is truncated or corrupt ({exc}); "
             "re-download it or rebuild it from its recipe"

@@ -173,7 +173,13 @@ def _run_dask(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], scheduler
                              host="127.0.0.1", dashboard_address=None)
         client = Client(local)
     else:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError, TypeError) as exc:
+            raise InvalidParameterError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); check the address and that the "
+                "scheduler is running, or leave out the scheduler to use local worker processes"
+            ) from None
     try:
         futures = client.map(fn, *zip(*jobs, strict=True), pure=False)
         for fut in as_completed(futures):

@@ -30,13 +30,20 @@ def _torch_facts() -> dict[str, Any]:
 
 
 def _numpy_blas() -> str:
+    """numpy's own BLAS: the loaded BLAS library that numpy ships (``numpy.libs``, ``numpy/.libs``),
+    not whichever one torch or another package loaded first, so the answer does not depend on import
+    order (when none is numpy's, e.g. a system BLAS, the first by path)."""
     from threadpoolctl import threadpool_info
 
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
-            arch = f" {lib['architecture']}" if lib.get("architecture") else ""
-            return f"{lib['internal_api']} {lib.get('version') or ''}{arch}".strip()
-    return "unknown"
+    numpy_dir = os.path.dirname(np.__file__)
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    own = [lib for lib in blas if os.path.dirname(lib.get("filepath", "")).startswith(numpy_dir)]
+    candidates = sorted(own or blas, key=lambda lib: lib.get("filepath", ""))  # never load order
+    if not candidates:
+        return "unknown"
+    lib = candidates[0]
+    arch = f" {lib['architecture']}" if lib.get("architecture") else ""
+    return f"{lib['internal_api']} {lib.get('version') or ''}{arch}".strip()
 
 
 def environment() -> dict[str, Any]:

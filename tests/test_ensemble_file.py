@@ -3,6 +3,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+from zoo_files import rehash
 
 from degzoo.errors import InvalidParameterError, ZooFormatError
 from degzoo.zoo import Ensemble, write_ensemble
@@ -30,7 +31,7 @@ def test_one_member_per_chunk_and_lazy(ens_file, tiny_result):
     with h5py.File(ens_file) as f:
         assert f["weights/W_hh"].chunks == (1, 16, 16)
         prov = json.loads(f["provenance"][()])
-        assert prov["task"]["name"] == "flipflop" and prov["schema_version"] == 1
+        assert prov["task"]["name"] == "flipflop" and prov["schema_version"] == 2
     with Ensemble.open(ens_file) as ens:
         net = ens[2]
         np.testing.assert_array_equal(net.params["W_hh"], tiny_result.params["W_hh"][2])
@@ -192,6 +193,7 @@ def test_non_finite_weights_of_a_converged_member_are_refused(ens_file):
         w = f["weights/b"][2]
         w[3] = np.nan
         f["weights/b"][2] = w
+    rehash(ens_file)
     with Ensemble.open(ens_file) as ens:
         assert np.isfinite(ens.member_params(1)["b"]).all()
         with pytest.raises(ZooFormatError, match=r"weights/b of member 2 is not finite.*converged"):
@@ -200,6 +202,7 @@ def test_non_finite_weights_of_a_converged_member_are_refused(ens_file):
             ens.verify()
     with h5py.File(ens_file, "a") as f:  # a diverged member may well hold NaN
         f["members/status"][2] = b"diverged"
+    rehash(ens_file)
     with Ensemble.open(ens_file) as ens:
         assert ens.verify() is True and np.isnan(ens.params["b"][2, 3])
 

@@ -164,17 +164,50 @@ def test_datasets_load_dataset_reads_the_card_config(hub_server: HubServer, mini
     assert out.stdout.split("\n")[-2] == f"{n_networks} {list(CONDITIONS)} 32"
 
 
-def test_card_has_no_datasets_config_without_the_parquet_and_cites_the_paper():
+def test_card_describes_columns_and_equations_and_cites_the_paper():
     manifest = open_release().manifest
     card = render_card(manifest)
-    assert "configs:" not in card and "ensembles/*.h5" not in card
+    header = card.split("\n---\n", 1)[0]
+    assert "path: ensembles/*.h5" in header and "config_name: flipflop-bits3" in header  # no parquet: HDF5
+    assert "`weights.W_hh`" in card and "`members.loss_curve`" in card
+    assert "h_t = tanh(W_hh h_{t-1} + W_in x_t + b)" in card and "(1 - τ) h_{t-1}" in card
     assert "arXiv" in card and "2410.03972" in card
     with_parquet = render_card({**manifest, "files": {**manifest["files"], PARQUET_NAME: {}}})
-    assert f"path: {PARQUET_NAME}" in with_parquet
+    assert f"path: {PARQUET_NAME}" in with_parquet and "ensembles/*.h5" not in with_parquet
+    assert "`condition`" in with_parquet and "`task_params`" in with_parquet
     assert "## How it was built" not in card
     release = {**manifest["recipe"]["release"], "notes": "Trials of *20* steps."}
     recipe = {**manifest["recipe"], "release": release}
     assert "## How it was built\n\nTrials of *20* steps.\n" in render_card({**manifest, "recipe": recipe})
+
+
+@pytest.mark.parametrize("shipped", [None, "zoo-v2"])
+def test_the_shipped_cards_are_the_rendered_ones(shipped):
+    release = open_release(shipped, verify=False)
+    assert (release.root / "README.md").read_text() == render_card(release.manifest)
+
+
+def test_load_dataset_on_the_embedded_release_locally_and_after_publish(hub_server: HubServer, tmp_path):
+    """The embedded release has no parquet mirror (its manifest cannot change): its card points
+    `datasets`' HDF5 loader at the shards, with the per-member features."""
+    from datasets import load_dataset
+
+    embedded = open_release()
+    n_networks = sum(c["members"] for c in embedded.conditions)
+    local = load_dataset(str(embedded.root), split="train", cache_dir=str(tmp_path / "hf"))
+    assert local.num_rows == n_networks and local.column_names == ["weights", "initial", "members"]
+    one = load_dataset(str(embedded.root), "flipflop-bits3", split="train", cache_dir=str(tmp_path / "hf"))
+    with embedded.ensemble("flipflop-bits3") as ens:
+        row = np.asarray(one[2]["weights"]["W_hh"], np.float32)
+        np.testing.assert_array_equal(row, ens.params["W_hh"][2])
+        assert one["members"][2]["seed"] == ens.seeds[2]
+    publish_release(embedded.root, ZOO, tag="embedded-v1", endpoint=hub_server.endpoint)
+    code = (f"from datasets import load_dataset\nds = load_dataset({ZOO!r}, revision='embedded-v1', "
+            f"split='train', cache_dir={str(tmp_path / 'hub-hf')!r})\nprint(ds.num_rows)")
+    env = {**os.environ, "HF_ENDPOINT": hub_server.endpoint, "HF_DATASETS_OFFLINE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split("\n")[-2] == str(n_networks)
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -222,3 +255,19 @@ def test_every_zoo_option_has_help():
     for sub in zoo_parser._subparsers._group_actions[0].choices.values():
         for action in sub._actions:
             assert action.help, f"{sub.prog} {action.option_strings or action.dest} has no help"
+
+
+def test_offline_download_of_a_partly_cached_release_says_not_cached(hub_server: HubServer, mini_release,
+                                                                       tmp_path):
+    """zoo.load caches the manifest and one shard; an offline download of the whole release then
+    says the release is not cached, not that it "does not match its own manifest"."""
+    from degzoo.zoo.hub import HubUnavailableError
+
+    publish_release(mini_release, ZOO, tag="v1", endpoint=hub_server.endpoint)
+    cache = tmp_path / "cache"
+    load(condition="flipflop-bits1", release=ZOO, revision="v1", endpoint=hub_server.endpoint,
+         cache_dir=cache)
+    with pytest.raises(HubUnavailableError, match=r"not \(completely\) in the local cache"):
+        download_release(ZOO, revision="v1", cache_dir=cache, local_files_only=True)
+    assert download_release(ZOO, revision="v1", endpoint=hub_server.endpoint, cache_dir=cache).is_dir()
+    assert download_release(ZOO, revision="v1", cache_dir=cache, local_files_only=True).is_dir()

@@ -18,7 +18,8 @@ from degzoo.cli._args import parse_control, parse_flags
 from degzoo.errors import DegzooError, InvalidParameterError
 from degzoo.models import Architecture
 from degzoo.tasks import available_tasks, get_task
-from degzoo.training import TrainSettings, get_control, train_ensemble
+from degzoo.training import TrainSettings, check_training_memory, get_control, train_ensemble
+from degzoo.training.controls import apply_controls
 from degzoo.zoo import Ensemble, write_ensemble
 from degzoo.zoo.builder import PROBE_TRIALS
 from degzoo.zoo.recipes import MAX_HIDDEN, MAX_MEMBERS, zoo_task_defaults
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
                                  **schedule)
     except InvalidParameterError as exc:
         raise InvalidParameterError(_as_options(str(exc))) from None
+    check_training_memory(*apply_controls(controls, task, arch)[:2], args.members, settings)
     checkpoint = args.checkpoint or args.out.with_name(args.out.name + ".ckpt")
     _check_output(args.out, args.overwrite)
     _check_writable(checkpoint, "--checkpoint")

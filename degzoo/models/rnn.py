@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from degzoo.errors import InvalidParameterError
+from degzoo.limits import check_budget
 from degzoo.models.architecture import PARAM_NAMES, Architecture
 
 Params = dict[str, torch.Tensor]
@@ -272,6 +273,12 @@ def simulate(
     trajectories, which is why the zoo need not store them.
     """
     E = np.shape(params["W_hh"])[0]
+    B, T = np.shape(inputs)[-3:-1] if np.ndim(inputs) >= 3 else (0, 0)  # (forward refuses other shapes)
+    itemsize = np.asarray(params["W_hh"]).dtype.itemsize
+    # outputs and rates, kept twice (torch's and numpy's copies), plus forward's per-step states
+    check_budget(f"simulating {E} networks of {arch.hidden} units on {B} trials × {T} steps",
+                 float(E) * B * T * (arch.hidden + arch.n_outputs) * itemsize * 4,
+                 "the number of networks or trials")
     outs, rates = [], []
     for start in range(0, E, batch_members):
         chunk = {

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from degzoo.errors import InvalidParameterError
+from degzoo.limits import check_budget
 
 #: Base entropy of the standard probe set: ``probe(n, seed)`` samples with
 #: ``np.random.default_rng([PROBE_SEED_BASE, seed])``, so probe trials never coincide with
@@ -69,6 +70,9 @@ class Task(abc.ABC):
                 f"{self.name}.sample: rng must be a numpy.random.Generator "
                 f"(e.g. np.random.default_rng(0)), got {type(rng).__name__}"
             )
+        check_budget(f"{self.name}.sample({n}) of {self}",
+                     float(n) * self.trial_length * (self.n_inputs + self.n_outputs) * 8 * 4,
+                     "the number of trials or the task's sizes")
         inputs, targets = self._sample(n, rng)
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)
         targets = np.ascontiguousarray(targets, dtype=np.float32)

@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from degzoo.errors import InvalidParameterError
+from degzoo.limits import check_budget
 from degzoo.tasks.base import Task, _as_bool, _as_float, _as_int, _set
 
 
@@ -79,6 +80,7 @@ class DelayedDiscrimination(Task):
         _set(self, "delay_max", _as_int(w, "delay_max", self.delay_max, minimum=0))
         _set(self, "aux", _as_bool(w, "aux", self.aux))
         _set(self, "n_levels", _as_int(w, "n_levels", self.n_levels, minimum=2))
+        check_budget(f"{w}: n_levels={self.n_levels} values", self.n_levels * 8.0, "n_levels")
         _set(self, "f_min", _as_float(w, "f_min", self.f_min, low=0.0, low_open=True))
         _set(self, "f_max", _as_float(w, "f_max", self.f_max, low=0.0, low_open=True))
         _set(self, "pre_steps", _as_int(w, "pre_steps", self.pre_steps, minimum=0))

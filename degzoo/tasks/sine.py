@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from degzoo.errors import InvalidParameterError
+from degzoo.limits import check_budget
 from degzoo.tasks.base import Task, _as_float, _as_int, _set
 
 
@@ -64,6 +65,7 @@ class SineWave(Task):
         w = "sine"
         _set(self, "channels", _as_int(w, "channels", self.channels, minimum=1))
         _set(self, "n_freq", _as_int(w, "n_freq", self.n_freq, minimum=1))
+        check_budget(f"{w}: n_freq={self.n_freq} values", self.n_freq * 8.0, "n_freq")
         _set(self, "trial_length", _as_int(w, "trial_length", self.trial_length, minimum=1))
         _set(self, "dt", _as_float(w, "dt", self.dt, low=0.0, low_open=True))
         _set(self, "f_min", _as_float(w, "f_min", self.f_min, low=0.0, low_open=True))

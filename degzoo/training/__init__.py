@@ -14,7 +14,14 @@ from degzoo.training.controls import (
     get_control,
     register_control,
 )
-from degzoo.training.trainer import TrainResult, TrainSettings, data_rng, train_ensemble
+from degzoo.training.trainer import (
+    TrainResult,
+    TrainSettings,
+    check_training_memory,
+    data_rng,
+    train_ensemble,
+    training_memory,
+)
 
 __all__ = [
     "L1",
@@ -28,9 +35,11 @@ __all__ = [
     "TrainSettings",
     "Width",
     "available_controls",
+    "check_training_memory",
     "control_from_dict",
     "data_rng",
     "get_control",
     "register_control",
     "train_ensemble",
+    "training_memory",
 ]

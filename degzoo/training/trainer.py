@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from degzoo.errors import InvalidParameterError
+from degzoo.limits import check_budget
 from degzoo.models import Architecture, effective, forward_bptt, init_params
 from degzoo.progress import progress_bar
 from degzoo.threads import with_compute_threads
@@ -223,6 +224,34 @@ def data_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), 0xDA7A]))
 
 
+def training_memory(task: Any, architecture: Architecture, n_members: int, settings: TrainSettings) -> float:
+    """About how many bytes training ``n_members`` networks takes at its peak (an upper estimate).
+
+    Parameters with their gradients, Adam moments and copies (8 per weight); a step's batch of
+    trials as the task draws it (float64 temporaries) and as tensors; the rates, pre-activations and
+    gradients that backpropagation through time keeps for every step (4 per unit); the loss curves.
+    """
+    H, n_in, n_out = architecture.hidden, architecture.n_inputs, architecture.n_outputs
+    itemsize = 8 if settings.dtype == "float64" else 4
+    E, B, T = float(n_members), float(settings.batch_size), float(task.trial_length)
+    weights = E * (H * H + H * n_in + H + n_out * H + n_out) * itemsize * 8
+    trials = E * B * T * (n_in + n_out) * (8 * 4 + itemsize * 2)
+    unrolled = E * B * T * H * itemsize * 4
+    epochs = -(-settings.max_steps // settings.steps_per_epoch)
+    return weights + trials + unrolled + E * float(epochs) * 8 * 3
+
+
+def check_training_memory(task: Any, architecture: Architecture, n_members: int, settings: TrainSettings,
+                          where: str = "training") -> None:
+    """Refuse, before anything is allocated, a run whose :func:`training_memory` exceeds the budget."""
+    check_budget(
+        f"{where} {n_members} × {architecture.hidden}-unit networks on {task} ({settings.max_steps} steps, "
+        f"batch {settings.batch_size})",
+        training_memory(task, architecture, n_members, settings),
+        "the members, hidden units, batch size, steps or the task's sizes",
+    )
+
+
 @with_compute_threads
 def train_ensemble(
     task: Any,
@@ -259,6 +288,7 @@ def train_ensemble(
             f"train_ensemble: architecture has {arch.n_inputs} inputs/{arch.n_outputs} outputs but task "
             f"{task.name!r} has {task.n_inputs}/{task.n_outputs}"
         )
+    check_training_memory(task, arch, len(seeds), settings)
     threshold = settings.threshold if settings.threshold is not None else task.mse_threshold
     dtype = getattr(torch, settings.dtype)
     device = settings.device

@@ -42,7 +42,14 @@ from degzoo.zoo.card import write_card
 from degzoo.zoo.dataset import write_parquet
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.format import write_ensemble
-from degzoo.zoo.manifest import MANIFEST_NAME, build_manifest, sha256_file, write_manifest
+from degzoo.zoo.manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    check_release,
+    load_manifest,
+    sha256_file,
+    write_manifest,
+)
 from degzoo.zoo.recipes import Condition, Recipe, load_recipe, recipe_from_dict
 
 BUILD_DIR = ".build"
@@ -139,6 +146,10 @@ def build_release(
     out = Path(out_dir)
     _claim(out, recipe.name)
     with _build_lock(out):
+        if _finished_release_of(out, recipe):
+            if progress:
+                print(f"{out} is already the finished release of this recipe; nothing to do", file=sys.stderr)
+            return out
         return _build(recipe, out, workers=workers, scheduler=scheduler, cluster=cluster, progress=progress,
                       only=only)
 
@@ -194,7 +205,7 @@ def _build(recipe: Recipe, out: Path, *, workers: int | None, scheduler: str | N
     manifest["build"] = {
         "wall_seconds": round(time.perf_counter() - start, 1),
         "cpu_seconds_sum": round(sum(c.get("build_seconds") or 0 for c in conditions), 1),
-        "environment": environment(),
+        "environment": {**environment(), "torch_threads": 1},  # what build_condition trains with
     }
     write_manifest(out, manifest)
     write_card(out, manifest)
@@ -246,10 +257,16 @@ def snapshot_release(
     summaries = {}
     for cond in recipe.conditions:
         shard = build / cond.file
-        if shard.exists() and sha256_file(shard) == _read_record(build, cond.id).get("sha256"):
+        if not shard.exists():
+            continue
+        if sha256_file(shard) == _read_record(build, cond.id).get("sha256"):
             summary = _finished_summary(shard, cond)
             if summary is not None:
                 summaries[cond.id] = summary
+                continue
+        print(f"warning: {shard} does not match the sha256 recorded when it was written, or does not read "
+              f"back (corrupt on disk); condition {cond.id} is left out of the snapshot — rerun the build to "
+              "train it again", file=sys.stderr, flush=True)
     if not summaries:
         raise InvalidParameterError(f"{build} has no finished condition yet")
     (out / "ensembles").mkdir(parents=True)
@@ -271,6 +288,29 @@ def snapshot_release(
     write_manifest(out, manifest)
     write_card(out, manifest)
     return out
+
+
+def _finished_release_of(out: Path, recipe: Recipe) -> bool:
+    """Whether ``out`` holds a finished, intact release of exactly this recipe (a rebuild is a no-op
+    and leaves its manifest untouched). A finished release of another version of the recipe is refused:
+    retraining it in place would replace every shard that results cite."""
+    if not (out / MANIFEST_NAME).is_file():
+        return False
+    try:
+        manifest = load_manifest(out)
+    except ZooFormatError:
+        return False  # an unreadable manifest is rebuilt from the shards' records
+    if manifest["recipe"] != json.loads(json.dumps(recipe.source)):
+        before = {c.get("id"): c.get("fingerprint") for c in manifest["conditions"]}
+        changed = [c.id for c in recipe.conditions if before.get(c.id) != c.fingerprint]
+        changed += [cid for cid in before if cid not in {c.id for c in recipe.conditions}]
+        what = f"conditions {', '.join(changed[:5])} differ" if changed else "its settings differ"
+        raise InvalidParameterError(
+            f"{out} is a finished release built from another version of recipe {recipe.name!r} ({what}); "
+            "degzoo never retrains a finished release in place: build the edited recipe into a new folder "
+            "(and give it a new release name)"
+        )
+    return not check_release(out, manifest)
 
 
 def _check_only(recipe: Recipe, only: Sequence[str] | None) -> list[str]:

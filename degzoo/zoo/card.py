@@ -6,7 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from degzoo.models import PARAM_NAMES
 from degzoo.zoo.dataset import PARQUET_NAME
+from degzoo.zoo.format import MEMBER_FIELDS
 from degzoo.zoo.manifest import README_NAME
 
 CITATION = """```bibtex
@@ -28,12 +32,123 @@ def _size_category(n_networks: int) -> str:
     return "100K<n<1M"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """YAML without anchors and aliases (the Hub's card parser reads each config on its own), with
+    each config's ``features`` on one line (flow style), so a config per condition stays short."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+class _Flow(list):
+    """A list written in YAML flow style."""
+
+
+_PlainDumper.add_representer(
+    _Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+
+
+_MATRICES = ("W_in", "W_hh", "W_out")
+_MEMBER_TYPES = {"seed": "int64", "steps": "int64", "reached_step": "int64", "final_loss": "float64",
+                 "status": "string", "loss_curve": ["float64"]}
+_COLUMNS = {
+    "W_in": "input weights, H × I (a list of H rows)",
+    "W_hh": "recurrent weights, H × H",
+    "b": "recurrent bias, H",
+    "W_out": "readout weights, O × H",
+    "b_out": "readout bias, O",
+    "seed": "the member's seed (initial weights and training batches derive from it)",
+    "steps": "training steps taken",
+    "reached_step": "step at which the training loss first fell below the threshold (-1: never)",
+    "final_loss": "training MSE of the member's last epoch",
+    "status": "converged | not_converged | diverged",
+    "loss_curve": "mean training MSE per epoch (NaN after the member stopped)",
+}
+_MODEL = """## The networks
+
+Every member is a recurrent network with H hidden units, I inputs and O outputs, started from
+h_0 = 0. Vanilla conditions (no `mup` control), as `torch.nn.RNN` with tanh:
+
+    h_t = tanh(W_hh h_{t-1} + W_in x_t + b),    y_t = W_out h_t + b_out
+
+µP conditions (`mup` control, time constant τ): a leaky rate network whose rates r_t = tanh(h_t) are
+what metrics compare,
+
+    h_t = (1 - τ) h_{t-1} + τ (W_hh r_{t-1} + W_in x_t + b),    y_t = W_out r_t + b_out
+
+Stored weights are the effective matrices of these equations (µP's J/H and W/(γH) included), so
+every condition is compared like with like. Trajectories are not stored: they are regenerated
+exactly from the weights and each shard's probe set (`degzoo.zoo.load(...).trajectories()`)."""
+
+
+def _features(float_dtype: str) -> list[dict[str, Any]]:
+    """The ``datasets`` features of one row of an ensemble shard read by the HDF5 loader: each
+    member's trained and initial weights (nested lists, so shards of any width load together)
+    and its row of the members table; the probe set and provenance are left out (not per member)."""
+    weights = [{"name": k, "list": {"list": float_dtype} if k in _MATRICES else float_dtype}
+               for k in PARAM_NAMES]
+    members = [{"name": k, ("list" if isinstance(t, list) else "dtype"): t[0] if isinstance(t, list) else t}
+               for k, t in _MEMBER_TYPES.items() if k in MEMBER_FIELDS]
+    return [{"name": "weights", "struct": weights}, {"name": "initial", "struct": [dict(w) for w in weights]},
+            {"name": "members", "struct": members}]
+
+
+def _configs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's ``configs``: the parquet of networks when the release has one, else the HDF5 shards
+    themselves (all of them as ``default``, and one config per condition)."""
+    if PARQUET_NAME in manifest.get("files", {}):
+        return [{"config_name": "default", "data_files": [{"split": "train", "path": PARQUET_NAME}]}]
+    conditions = manifest["conditions"]
+    float_dtype = "float64" if any(c.get("training", {}).get("dtype") == "float64" for c in conditions) \
+        else "float32"
+    features = _Flow(_features(float_dtype))
+    configs = [{"config_name": "default", "default": True,
+                "data_files": [{"split": "train", "path": "ensembles/*.h5"}], "features": features}]
+    configs += [{"config_name": c["id"], "data_files": [{"split": "train", "path": c["file"]}],
+                 "features": features} for c in conditions]
+    return configs
+
+
+def _columns_section(manifest: dict[str, Any]) -> list[str]:
+    """What each column of ``datasets.load_dataset`` holds, for the release's kind of config."""
+    if PARQUET_NAME in manifest.get("files", {}):
+        lines = [
+            "## Columns",
+            "",
+            f"`datasets.load_dataset(<this repo>, revision=<tag>, split=\"train\")` reads `{PARQUET_NAME}`: "
+            "one row per network, with",
+            "",
+            "- `condition`: the condition id (a row of the table above); `member`: its index in the shard",
+            "- `task`, `task_params` (JSON: the task's parameters), `controls` (JSON list), `hidden` (H)",
+            *(f"- `{k}`: {_COLUMNS[k]}" for k in ("seed", "status", "final_loss")),
+            *(f"- `{k}`: {_COLUMNS[k]} (trained)" for k in PARAM_NAMES),
+        ]
+    else:
+        lines = [
+            "## Columns",
+            "",
+            "`datasets.load_dataset(<this repo or folder>, split=\"train\")` reads the HDF5 shards "
+            "(needs a `datasets` version with its HDF5 loader; tested with 5.2): one row per network, "
+            "the shards in the order of their file names; `load_dataset(..., \"<condition>\")` reads one "
+            "condition. Each row has",
+            "",
+            *(f"- `weights.{k}`: {_COLUMNS[k]} (trained)" for k in PARAM_NAMES),
+            "- `initial.<name>`: the same weights at initialisation",
+            *(f"- `members.{k}`: {_COLUMNS[k]}" for k in MEMBER_FIELDS),
+            "",
+            "Task, controls and probe set are per condition: see the table above, `manifest.json`, or "
+            "`degzoo.zoo.load(...)`.",
+        ]
+    return [*lines, ""]
+
+
 def render_card(manifest: dict[str, Any]) -> str:
     """Markdown with a YAML header (license, tags, size, configs) and a table of the conditions.
 
-    ``configs`` points ``datasets.load_dataset`` at the release's parquet of networks
-    (:data:`~degzoo.zoo.dataset.PARQUET_NAME`) when the manifest lists one; the HDF5 shards are
-    not loadable by ``datasets`` as rows."""
+    ``configs`` point ``datasets.load_dataset`` at the release's parquet of networks
+    (:data:`~degzoo.zoo.dataset.PARQUET_NAME`) when the manifest lists one, else at the HDF5 shards
+    with explicit features (the per-member datasets only: the HDF5 loader cannot turn the scalar
+    provenance or the probe set into rows). The card describes those columns and the equations."""
     conditions = manifest["conditions"]
     n_networks = sum(c["members"] for c in conditions)
     header = [
@@ -47,9 +162,8 @@ def render_card(manifest: dict[str, Any]) -> str:
         "size_categories:",
         f"- {_size_category(n_networks)}",
     ]
-    if PARQUET_NAME in manifest.get("files", {}):
-        header += ["configs:", "- config_name: default", "  data_files:", "  - split: train",
-                   f"    path: {PARQUET_NAME}"]
+    configs = yaml.dump({"configs": _configs(manifest)}, Dumper=_PlainDumper, sort_keys=False, width=100_000)
+    header += configs.splitlines()
     header.append("---")
     build = manifest.get("build", {})
     lines = [
@@ -61,9 +175,6 @@ def render_card(manifest: dict[str, Any]) -> str:
         "`degzoo.zoo.load(...)`. `manifest.json` lists every file's sha256.",
         "",
     ]
-    if PARQUET_NAME in manifest.get("files", {}):
-        lines += [f"`{PARQUET_NAME}` holds one row per network (weights, condition, seed, final loss): "
-                  "`datasets.load_dataset(<this repo>, revision=<tag>)` loads it.", ""]
     if build:
         env = build.get("environment") or {}
         machine = build.get("machine") or f"{env.get('machine')}, {env.get('cpu_count')} cores, " \
@@ -105,7 +216,8 @@ def render_card(manifest: dict[str, Any]) -> str:
         lines += ["", "Ladders (ordered series of conditions along one factor):", ""]
         lines += [f"- **{lad['name']}** ({lad['factor']}): {' → '.join(lad['conditions'])}"
                   for lad in ladders]
-    lines += ["", "## Citation", "", "If you use this zoo, cite the paper and the software (degzoo, its "
+    lines += ["", *_columns_section(manifest), _MODEL, "", "## Citation", "",
+              "If you use this zoo, cite the paper and the software (degzoo, its "
               "`CITATION.cff`):", "", CITATION]
     return "\n".join([*header, "", *lines]) + "\n"
 

@@ -14,11 +14,21 @@ from typing import Any
 import h5py
 import numpy as np
 
-from degzoo.errors import InvalidParameterError, ZooFormatError
+from degzoo.errors import DegzooError, InvalidParameterError, ZooFormatError
 from degzoo.models import PARAM_NAMES, Architecture, TorchRNN, simulate, to_torch
 from degzoo.tasks import task_from_dict
 from degzoo.training import Control, control_from_dict
-from degzoo.zoo.format import open_ensemble_file, read_dataset, read_provenance, validate_layout
+from degzoo.zoo.format import (
+    ContentHashes,
+    corrupt_file_errors,
+    open_ensemble_file,
+    read_content_hashes,
+    read_members,
+    read_probe,
+    read_provenance,
+    read_weights,
+    validate_layout,
+)
 
 Params = dict[str, np.ndarray]
 
@@ -39,6 +49,7 @@ class Ensemble:
         provenance: dict[str, Any] | None = None,
         name: str | None = None,
         file: h5py.File | None = None,
+        hashes: ContentHashes | None = None,
     ) -> None:
         self.task = task
         self.architecture = architecture
@@ -48,6 +59,7 @@ class Ensemble:
         self._params = params
         self._initial = initial_params
         self._file = file
+        self._hashes = hashes
         n = len(params["W_hh"]) if params is not None else file["weights/W_hh"].shape[0]
         self._n = int(n)
         self._members = members if (members is not None or file is not None) else _default_members(self._n)
@@ -60,21 +72,31 @@ class Ensemble:
         label = name or str(getattr(source, "path", source))
         f = open_ensemble_file(source, label)
         try:
-            prov = read_provenance(f, label)
-            task = task_from_dict(prov["task"])
-            arch = Architecture.from_dict(prov["architecture"])
-            validate_layout(f, arch, label)
-        except ZooFormatError:
+            with corrupt_file_errors(label):
+                prov, arch, task, hashes = cls._read_header(f, label)
+        except BaseException:
             f.close()
             raise
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            f.close()
-            raise ZooFormatError(
-                f"{label}: unreadable ensemble file ({exc.__class__.__name__}: {exc}); it is "
-                "truncated or corrupt — re-download it or rebuild it from its recipe"
-            ) from None
         return cls(task=task, architecture=arch, probe_inputs=None, probe_targets=None,
-                   provenance=prov, file=f, name=name)
+                   provenance=prov, file=f, name=name, hashes=hashes)
+
+    @staticmethod
+    def _read_header(f: h5py.File, label: str) -> tuple[dict, Architecture, Any, ContentHashes | None]:
+        """Provenance, architecture, task and content hashes, with every dataset's layout checked."""
+        prov = read_provenance(f, label)
+        try:
+            task = task_from_dict(prov["task"])
+            arch = Architecture.from_dict(prov["architecture"])
+        except (KeyError, TypeError, DegzooError) as exc:
+            raise ZooFormatError(f"{label}: provenance does not describe a task and an architecture ({exc}); "
+                                 "the file is corrupt") from None
+        training = prov.get("training", {})
+        float_dtype = training.get("dtype", "float32") if isinstance(training, dict) else None
+        if float_dtype not in ("float32", "float64"):
+            raise ZooFormatError(f"{label}: provenance records training dtype {float_dtype!r}; the file is "
+                                 "corrupt")
+        validate_layout(f, arch, label, float_dtype)
+        return prov, arch, task, read_content_hashes(f, label)
 
     @classmethod
     def from_arrays(
@@ -154,7 +176,7 @@ class Ensemble:
     def params(self) -> Params:
         """Effective trained weights of all members (read on first use)."""
         if self._params is None:
-            params = self._read_group("weights")
+            params = self._read_weights("weights")
             self._check_finite(params, np.arange(self._n))
             self._params = params
         return self._params
@@ -165,7 +187,7 @@ class Ensemble:
         if self._initial is None:
             if self._file is None:
                 raise InvalidParameterError(f"{self.name}: this in-memory ensemble has no initial weights")
-            self._initial = self._read_group("initial")
+            self._initial = self._read_weights("initial")
         return self._initial
 
     def member_params(self, i: int, *, initial: bool = False) -> Params:
@@ -173,14 +195,13 @@ class Ensemble:
         cached = self._initial if initial else self._params
         if cached is not None:
             return {k: cached[k][i] for k in PARAM_NAMES}
-        group = "initial" if initial else "weights"
-        params = {k: self._read(f"{group}/{k}", member=int(i)) for k in PARAM_NAMES}
+        params = self._read_weights("initial" if initial else "weights", int(i))
         if not initial:
             self._check_finite({k: v[None] for k, v in params.items()}, np.array([int(i)]))
         return params
 
-    def _read_group(self, group: str) -> Params:
-        return {k: self._read(f"{group}/{k}") for k in PARAM_NAMES}
+    def _read_weights(self, group: str, member: int | None = None) -> Params:
+        return read_weights(self._open_file(), group, self.name, self._hashes, member)
 
     def _check_finite(self, params: Params, members: np.ndarray) -> None:
         """A member recorded as converged cannot have non-finite weights: the file is corrupt."""
@@ -195,23 +216,41 @@ class Ensemble:
                     "member is recorded as converged; the file is corrupt — re-download it or rebuild it"
                 )
 
-    def _read(self, key: str, member: int | None = None) -> np.ndarray:
+    def _open_file(self) -> h5py.File:
         if self._file is None:
             raise InvalidParameterError(f"{self.name}: the ensemble file is closed")
-        return read_dataset(self._file, key, self.name, member)
+        return self._file
+
+    @property
+    def integrity(self) -> str:
+        """What protects the values read from this ensemble's file on their own.
+
+        ``"content-sha256"``: every value is checked against hashes recorded at write time;
+        ``"chunk-checksums"``: HDF5 fletcher32 only (chunk data, not the chunk index or metadata);
+        ``"none"``: nothing but a release manifest's sha256 (or an in-memory ensemble).
+        """
+        if self._hashes is not None:
+            return "content-sha256"
+        if self._file is not None and self._file["weights/W_hh"].fletcher32:  # checked on opening
+            return "chunk-checksums"
+        return "none"
 
     def verify(self) -> bool:
-        """Read every dataset once, so a corrupt chunk or a non-finite converged member raises now.
+        """Read every value once, so a corrupt file or a non-finite converged member raises now.
 
-        Returns whether the file carries per-chunk checksums (files written before them do not).
+        Returns True only when every value was checked against the content hashes recorded at write
+        time (files written before them, like the shipped embedded and zoo-v2 shards, return False:
+        their release manifest's sha256 is what protects them).
         """
         if self._file is None:
             return False
-        for group in ("members", "probe", "initial"):
-            for name in self._file[group]:
-                self._read(f"{group}/{name}")
-        self._check_finite(self._read_group("weights"), np.arange(self._n))
-        return bool(self._file["weights/W_hh"].fletcher32)
+        f = self._file
+        read_provenance(f, self.name)
+        read_members(f, self.name, self._hashes)
+        read_probe(f, self.name, self._hashes)
+        read_weights(f, "initial", self.name, self._hashes)
+        self._check_finite(read_weights(f, "weights", self.name, self._hashes), np.arange(self._n))
+        return self._hashes is not None
 
     # --- probe set ----------------------------------------------------------------------------
     @property
@@ -225,7 +264,7 @@ class Ensemble:
 
     def _probe_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._probe is None:
-            self._probe = (self._read("probe/inputs"), self._read("probe/targets"))
+            self._probe = read_probe(self._open_file(), self.name, self._hashes)
         return self._probe
 
     # --- members table ------------------------------------------------------------------------
@@ -233,16 +272,7 @@ class Ensemble:
     def members(self) -> dict[str, np.ndarray]:
         """Per-member records: seed, steps, reached_step, final_loss, status, loss_curve (lazy)."""
         if self._members is None:
-            if self._file is None:
-                raise InvalidParameterError(f"{self.name}: the ensemble file is closed")
-            members = {k: self._read(f"members/{k}") for k in self._file["members"]}
-            try:
-                members["status"] = members["status"].astype(str)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise ZooFormatError(
-                    f"{self.name}: members/status is not text ({exc}); the file is corrupt"
-                ) from None
-            self._members = members
+            self._members = read_members(self._open_file(), self.name, self._hashes)
         return self._members
 
     @members.setter

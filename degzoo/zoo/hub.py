@@ -510,8 +510,10 @@ def download_release(
             if local_files_only:
                 raise
             folder = None
-        if folder is None or not (local_files_only or _has_every_file(folder)):
-            # (zoo.load fills a snapshot folder one shard at a time: not complete)
+        if folder is not None and local_files_only and not _has_every_file(folder):
+            # zoo.load fills a snapshot folder one shard at a time: offline, a partial one is not cached
+            raise LocalEntryNotFoundError(f"only part of {repo_id}@{revision} is cached in {folder}")
+        if folder is None or not _has_every_file(folder):
             folder = Path(snapshot_download(repo_id, revision=revision, **kwargs))
     if not verify:
         return folder

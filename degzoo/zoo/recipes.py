@@ -44,7 +44,7 @@ import tomllib
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.models import Architecture
 from degzoo.tasks import task_from_dict
-from degzoo.training import Control, TrainSettings, control_from_dict
+from degzoo.training import Control, TrainSettings, check_training_memory, control_from_dict
 
 FACTORS = ("complexity", "memory", "width", "regularisation", "feature_learning", "aux")
 BUILTIN_RECIPES = ("embedded", "paper", "zoo-v2")
@@ -253,6 +253,8 @@ def _condition(raw: dict[str, Any], defaults: dict[str, Any], base_seed: int, wh
     for control in controls:
         task, arch = control.configure(task, Architecture(task.n_inputs, task.n_outputs, hidden=hidden))
         hidden = arch.hidden
+    check_training_memory(task, Architecture(task.n_inputs, task.n_outputs, hidden=hidden), members, settings,
+                          where=f"{where}: training")
     return Condition(id=cid, task=task, controls=controls, hidden=hidden, members=members,
                      settings=settings, seeds=condition_seeds(base_seed, cid, members))
 

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from degzoo.errors import InvalidParameterError, UnknownNameError
+from degzoo.errors import InvalidParameterError, UnknownNameError, ZooFormatError
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.manifest import MANIFEST_NAME, load_manifest, manifest_sha256, verify_release
 
@@ -70,9 +70,15 @@ class Release:
         )
 
     def ensemble(self, condition_id: str) -> Ensemble:
-        """Open one condition's ensemble (lazily)."""
+        """Open one condition's ensemble (lazily), checked against its manifest entry."""
         cond = self.condition(condition_id)
-        return Ensemble.open(self.root / cond["file"], name=condition_id)
+        ens = Ensemble.open(self.root / cond["file"], name=condition_id)
+        try:
+            check_shard_matches(ens, cond, self.name)
+        except BaseException:
+            ens.close()
+            raise
+        return ens
 
     def find(self, task: str | None = None, **filters: Any) -> str:
         """The id of the one condition matching ``task`` and ``filters``.
@@ -97,6 +103,27 @@ class Release:
                 "or pass condition=ID"
             )
         return best[0]["id"]
+
+
+def check_shard_matches(ens: Ensemble, cond: dict[str, Any], release: str) -> None:
+    """The shard holds the condition its manifest entry describes: same id, task, controls, width,
+    member count and fingerprint, so swapped or mislabelled shards never load as another condition."""
+    recorded = ens.condition
+    found = {
+        "id": recorded.get("id"),
+        "task": ens.task.to_dict(),
+        "controls": ens.provenance.get("controls"),
+        "hidden": ens.architecture.hidden,
+        "members": len(ens),
+        "fingerprint": recorded.get("fingerprint"),
+    }
+    differ = [k for k, v in found.items() if k in cond and cond[k] != v]
+    if differ:
+        details = "; ".join(f"{k}: manifest {cond[k]!r}, shard {found[k]!r}" for k in differ)
+        raise ZooFormatError(
+            f"release {release!r}: {cond['file']} does not hold condition {cond['id']!r} ({details[:400]}); "
+            "the shards were swapped or replaced — re-download the release or rebuild it"
+        )
 
 
 _MAIN_PARAM = {"width": "hidden", "mup": "gamma", "l1": "weight", "nuclear": "weight", "init_gain": "gain",

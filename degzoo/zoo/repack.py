@@ -1,7 +1,9 @@
 """Re-encode a release in the current storage format without changing one value.
 
-A release written before the shards were compressed (zoo-v2 as first built) is rewritten into a new
-folder: every HDF5 dataset with :data:`~degzoo.zoo.format.ARRAY_FILTERS`, the parquet of networks
+A release written before the shards were compressed (zoo-v2 as first built) or before they carried
+content hashes is rewritten into a new folder: every shard in the current schema (its content hashes
+recorded from the values verified against the original manifest), every HDF5 dataset with
+:data:`~degzoo.zoo.format.ARRAY_FILTERS`, the parquet of networks
 with :func:`~degzoo.zoo.dataset.write_parquet`'s encoding. Every array, attribute and row is
 compared with the original before the manifest is written, so a repacked release holds exactly the
 networks of the original and every measurement on one is a measurement on the other. The new
@@ -11,10 +13,13 @@ manifest keeps the original's recipe, conditions, ladders and build record and a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,8 @@ from degzoo.progress import progress_bar
 from degzoo.zoo.builder import BUILD_DIR
 from degzoo.zoo.card import write_card
 from degzoo.zoo.dataset import PARQUET_NAME, write_parquet
-from degzoo.zoo.format import ARRAY_FILTERS
+from degzoo.zoo.ensemble import Ensemble
+from degzoo.zoo.format import ARRAY_FILTERS, CONTENT_NAME, HDF5_LIBVER, record_content_hashes
 from degzoo.zoo.manifest import (
     build_manifest,
     load_manifest,
@@ -39,6 +45,11 @@ from degzoo.zoo.manifest import (
 )
 
 __all__ = ["repack_release"]
+
+#: Root attributes a repack sets anew (shards are upgraded to the current schema, with content hashes).
+_UPGRADED_ATTRS = frozenset({"schema_version", "provenance_sha256"})
+#: Hidden, so never part of the release being staged.
+_STAGE_LOCK = ".repack.lock"
 
 
 def repack_release(
@@ -54,34 +65,64 @@ def repack_release(
     verify_release(src, manifest)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidParameterError(f"{out} exists and is not empty: give a new folder for the repacked copy")
-    shards = {cond["file"] for cond in manifest["conditions"]}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        files = progress_bar(iterable=sorted(manifest["files"]), disable=not progress, unit="file",
-                             desc=f"repack {manifest['release']}")
-        for rel in files:
-            if rel in shards:
-                _repack_shard(src / rel, out / rel)
-            elif rel != PARQUET_NAME:
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src / rel, out / rel)
-        if PARQUET_NAME in manifest["files"]:
-            write_parquet(out, manifest["conditions"])
-            _check_same_rows(src / PARQUET_NAME, out / PARQUET_NAME)
-        repacked = build_manifest(out, release=manifest["release"], recipe=manifest["recipe"],
-                                  conditions=manifest["conditions"],
-                                  degzoo_version=manifest["degzoo_version"])
-        extras = {k: v for k, v in manifest.items() if k not in repacked}
-        repacked.update(extras)
-        repacked["repacked_from"] = {"manifest_sha256": manifest_sha256(src), "degzoo_version": __version__}
-        _carry_build_records(src, out, manifest, repacked)
-        write_manifest(out, repacked)
-        write_card(out, repacked)
-        verify_release(out)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
+    with _staging_folder(out) as stage:
+        _repack_into(src, stage, manifest, progress)
+        (stage / _STAGE_LOCK).unlink()
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.rename(stage, out)
     return out
+
+
+@contextlib.contextmanager
+def _staging_folder(out: Path) -> Iterator[Path]:
+    """``.<out>.repacking`` beside ``out``, locked and emptied, removed unless renamed into place.
+
+    The repacked release appears at ``out`` only once complete (one rename), so a repack killed at
+    any point (even SIGKILL) leaves no folder that blocks a rerun; a rerun clears the stale staging
+    folder, unless another repack into ``out`` still holds its lock.
+    """
+    stage = out.parent / f".{out.name}.repacking"
+    stage.mkdir(parents=True, exist_ok=True)
+    with open(stage / _STAGE_LOCK, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InvalidParameterError(f"{out} is being repacked by another process; wait for it to "
+                                        "finish or stop it, then rerun") from None
+        for path in stage.iterdir():  # what a killed run left behind
+            if path.name != _STAGE_LOCK:
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)  # gone already when it was renamed into place
+
+
+def _repack_into(src: Path, out: Path, manifest: dict[str, Any], progress: bool) -> None:
+    """Write the re-encoded release into the (empty) folder ``out`` and verify it."""
+    shards = {cond["file"] for cond in manifest["conditions"]}
+    files = progress_bar(iterable=sorted(manifest["files"]), disable=not progress, unit="file",
+                         desc=f"repack {manifest['release']}")
+    for rel in files:
+        if rel in shards:
+            _repack_shard(src / rel, out / rel)
+        elif rel != PARQUET_NAME:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / rel, out / rel)
+    if PARQUET_NAME in manifest["files"]:
+        write_parquet(out, manifest["conditions"])
+        _check_same_rows(src / PARQUET_NAME, out / PARQUET_NAME)
+    repacked = build_manifest(out, release=manifest["release"], recipe=manifest["recipe"],
+                              conditions=manifest["conditions"],
+                              degzoo_version=manifest["degzoo_version"])
+    extras = {k: v for k, v in manifest.items() if k not in repacked}
+    repacked.update(extras)
+    repacked["repacked_from"] = {"manifest_sha256": manifest_sha256(src), "degzoo_version": __version__}
+    _carry_build_records(src, out, manifest, repacked)
+    write_manifest(out, repacked)
+    write_card(out, repacked)
+    verify_release(out)
 
 
 def _repack_shard(src: Path, dst: Path) -> None:
@@ -90,11 +131,15 @@ def _repack_shard(src: Path, dst: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        with h5py.File(src, "r") as fin, h5py.File(tmp, "w", track_order=True) as fout:
-            fout.attrs.update(dict(fin.attrs))
-
-            fin.visititems(lambda name, obj: _copy_item(fout, name, obj))
+        with h5py.File(src, "r") as fin, h5py.File(tmp, "w", track_order=True, libver=HDF5_LIBVER) as fout:
+            fout.attrs.update({k: _fixed(v) for k, v in fin.attrs.items()})
+            fin.visititems(lambda name, obj: None if name == CONTENT_NAME else _copy_item(fout, name, obj))
+            record_content_hashes(fout)
         _check_same_data(src, Path(tmp))
+        with Ensemble.open(tmp, name=str(dst)) as ens:
+            if not ens.verify():
+                raise ZooFormatError(f"{dst}: the repacked shard carries no content hashes; nothing was "
+                                     "replaced")
         os.chmod(tmp, 0o644)
         os.replace(tmp, dst)
     except BaseException:
@@ -108,18 +153,25 @@ def _copy_item(out: h5py.File, name: str, obj: h5py.Group | h5py.Dataset) -> Non
         out.require_group(name).attrs.update(dict(obj.attrs))
         return
     if obj.shape == ():  # a scalar (the provenance text) cannot carry a filter
-        value = obj.asstr()[()] if h5py.check_string_dtype(obj.dtype) else obj[()]
-        made = out.create_dataset(name, data=value)
+        made = out.create_dataset(name, data=_fixed(obj[()]))
     else:
         made = out.create_dataset(name, data=obj[()], chunks=obj.chunks, **ARRAY_FILTERS)
     made.attrs.update(dict(obj.attrs))
 
 
+def _fixed(value: Any) -> Any:
+    """Text as a fixed-length byte string (see :data:`~degzoo.zoo.format.HDF5_LIBVER`), else as is."""
+    if isinstance(value, str):
+        return np.bytes_(value.encode())
+    return np.bytes_(value) if isinstance(value, bytes) else value
+
+
 def _contents(path: Path) -> dict[str, Any]:
-    """Every attribute and dataset of an HDF5 file, as comparable values (arrays as dtype + bytes)."""
+    """Every attribute and dataset of an HDF5 file, as comparable values (arrays as dtype + bytes),
+    except what a repack upgrades: the schema version and the hashes that protect the values."""
     found: dict[str, Any] = {}
     with h5py.File(path, "r") as f:
-        found["/"] = _attrs(f)
+        found["/"] = {k: v for k, v in _attrs(f).items() if k not in _UPGRADED_ATTRS}
 
         def read(name: str, obj: Any) -> None:
             if isinstance(obj, h5py.Dataset):
@@ -132,11 +184,14 @@ def _contents(path: Path) -> dict[str, Any]:
                 found[name] = _attrs(obj)
 
         f.visititems(read)
+    found.pop(CONTENT_NAME, None)
     return found
 
 
 def _attrs(obj: Any) -> dict[str, Any]:
-    return {k: (v.tobytes() if isinstance(v, np.ndarray) else v) for k, v in obj.attrs.items()}
+    """Attributes as comparable values: arrays as bytes, text as str however it is stored."""
+    return {k: (v.tobytes() if isinstance(v, np.ndarray) else v.decode() if isinstance(v, bytes) else v)
+            for k, v in obj.attrs.items()}
 
 
 def _check_same_data(original: Path, repacked: Path) -> None:

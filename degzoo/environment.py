@@ -46,6 +46,19 @@ def _numpy_blas() -> str:
     return f"{lib['internal_api']} {lib.get('version') or ''}{arch}".strip()
 
 
+def _cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``; ``platform.processor()`` elsewhere): two CPUs
+    with the same instruction sets can still take other MKL and oneDNN code paths."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment() -> dict[str, Any]:
     """Versions, kernels and threads: everything that can change a float32 result's last bits."""
     return {
@@ -55,11 +68,14 @@ def environment() -> dict[str, Any]:
         "numpy_blas": _numpy_blas(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count() or 1,
     }
 
 
-BIT_KEYS = ("torch", "torch_cpu_capability", "torch_blas", "numpy_blas", "machine")
+#: What must agree for bits to agree. An artefact that did not record one of them (``cpu_model``
+#: before 2026-12-06) is compared within tolerances, never bit for bit.
+BIT_KEYS = ("torch", "torch_cpu_capability", "torch_blas", "numpy_blas", "machine", "cpu_model")
 
 
 def same_bits(recorded: dict[str, Any] | None, threads_matter: bool = True) -> bool:

@@ -560,7 +560,9 @@ def trend(ctx: Context, out: SuiteResult) -> None:
     """Spearman of degeneracy vs ladder value, per ladder, against the paper's direction, scored on
     evidence (``evidence_share``): a ladder whose 95 % interval excludes 0 on the paper's side
     counts 1, on the other side 0, and an inconclusive one (its interval spans 0) 0.5, so a metric
-    whose signs are chance scores about 0.5 however they fall. Interval: ladders resampled."""
+    whose signs are chance scores about 0.5 however they fall. The release's ladders define the
+    suite, so they are not resampled; the interval resamples members: in each bootstrap replicate a
+    ladder's interval is its own, moved to the replicate's Spearman, and judged by the same rule."""
     s = ctx.settings
     level = ctx.level
     if level not in EXPECTED_DIRECTION:
@@ -572,6 +574,7 @@ def trend(ctx: Context, out: SuiteResult) -> None:
         return
     done: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    evidence_reps: list[np.ndarray] = []
     out.details.update(ladders=done, skipped=skipped, level=level,
                        evidence="1 where the ladder's interval excludes 0 on the paper's side, 0 on "
                                 "the other side, 0.5 where it spans 0",
@@ -616,10 +619,10 @@ def trend(ctx: Context, out: SuiteResult) -> None:
         done.append(entry)
         if (sc := stats.score(rho, rho_reps, len(x))) is not None:
             out.scores[f"spearman[{name}]"] = sc
+        evidence_reps.append(_replicate_evidence(rho, lo, hi, np.asarray(rho_reps), expected))
         evidence = np.array([e["evidence"] for e in done])
-        picks = ctx.rng("trend-boot").integers(0, evidence.size, size=(s.n_boot, evidence.size))
-        out.scores["evidence_share"] = stats.score(float(evidence.mean()), evidence[picks].mean(axis=1),
-                                                   len(done))
+        out.scores["evidence_share"] = stats.score(float(evidence.mean()),
+                                                   np.mean(np.stack(evidence_reps), axis=0), len(done))
         signed = np.array([EXPECTED_DIRECTION[level][e["factor"]] * (e["spearman"] if np.isfinite(
             e["spearman"]) else 0.0) for e in done])
         out.scores["signed_spearman_mean"] = Score.exact(float(signed.mean()), len(done))
@@ -628,6 +631,15 @@ def trend(ctx: Context, out: SuiteResult) -> None:
         out.status = "error" if raised else "skipped"
         out.message = "no ladder could be evaluated: " + "; ".join(
             f"{e['ladder']}: {e['reason']}" for e in skipped)
+
+
+def _replicate_evidence(rho: float, lo: float, hi: float, reps: np.ndarray, expected: int) -> np.ndarray:
+    """A ladder's evidence (1, 0.5 or 0) in each bootstrap replicate: its interval ``[lo, hi]``
+    moved to the replicate's Spearman, judged as the point estimate is (undefined replicates: 0.5)."""
+    low, high = reps - (rho - lo), reps + (hi - rho)
+    agrees = (low > 0) if expected > 0 else (high < 0)
+    opposes = (high < 0) if expected > 0 else (low > 0)
+    return np.where(np.isfinite(reps), np.where(agrees, 1.0, np.where(opposes, 0.0, 0.5)), 0.5)
 
 
 # --------------------------------------------------------------------------------------------

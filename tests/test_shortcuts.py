@@ -182,3 +182,23 @@ def _home() -> str:
 
     release = open_release()
     return _choose_conditions(MetricRunner(Spy(), release), release, None)[0]
+
+
+def test_trend_counts_only_ladders_whose_interval_excludes_zero():
+    from degzoo.benchmark.suites import _replicate_evidence
+
+    reps = np.array([0.9, 0.2, -0.5, np.nan])
+    # interval [0.1, 0.7] around 0.4 moved to each replicate: [0.6, 1.2] agrees, [-0.1, 0.5] is
+    # inconclusive, [-0.8, -0.2] opposes an expected increase; an undefined replicate counts 0.5
+    np.testing.assert_array_equal(_replicate_evidence(0.4, 0.1, 0.7, reps, +1), [1.0, 0.5, 0.0, 0.5])
+    np.testing.assert_array_equal(_replicate_evidence(0.4, 0.1, 0.7, reps, -1), [0.0, 0.5, 1.0, 0.5])
+    # a metric that measures nothing (a hash of the weights) has chance signs: about 0.5, not 0.875
+    trend = evaluate_metric("control_noise-weights", suites="trend", **FAST).suites["trend"]
+    for ladder in trend.details["ladders"]:
+        up = ladder["expected"] == "increase"
+        agrees = ladder["low"] > 0 if up else ladder["high"] < 0
+        opposes = ladder["high"] < 0 if up else ladder["low"] > 0
+        assert ladder["evidence"] == (1.0 if agrees else 0.0 if opposes else 0.5)
+    share = trend.scores["evidence_share"].value
+    assert share == pytest.approx(np.mean([e["evidence"] for e in trend.details["ladders"]]))
+    assert 0.25 <= share <= 0.75

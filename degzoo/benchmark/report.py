@@ -421,6 +421,8 @@ def compute_ladder_degeneracy(
     metric_objs = _make_metrics(metrics)
     if max_members is not None and (not isinstance(max_members, int) or max_members < 2):
         raise InvalidParameterError(f"max_members must be an integer >= 2 or None, got {max_members!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
+        raise InvalidParameterError(f"n_boot must be an integer >= 10 (bootstrap resamples), got {n_boot!r}")
     all_ladders = rel.ladders
     if ladders is not None:
         unknown = sorted(set(ladders) - {lad["name"] for lad in all_ladders})

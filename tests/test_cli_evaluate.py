@@ -324,3 +324,43 @@ def test_defaults_of_the_main_job_never_cut_a_suite_and_use_every_core():
     assert args.time_limit == 0.0 and args.workers is None
     _check_numbers(args)
     assert args.workers == usable_cores()
+
+
+def test_a_dask_cluster_gives_the_same_scores_as_one_process(capsys, tmp_path, monkeypatch):
+    """--cluster local:N: one real LocalCluster for the run, whose workers compute the blocks."""
+    pytest.importorskip("distributed")
+    from degzoo import engine
+
+    on_dask: list[str | None] = []
+    run_dask = engine._run_dask
+
+    def counted(fn, jobs, scheduler, cluster):
+        on_dask.append(scheduler)
+        yield from run_dask(fn, jobs, scheduler, cluster)
+
+    monkeypatch.setattr(engine, "_run_dask", counted)
+    base = ["evaluate", "--metric", "cka", "--suites", "trend,discriminability", "--max-members", "4",
+            "--quiet"]
+    assert main([*base, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    assert on_dask == []
+    assert main([*base, "--cluster", "local:2", "--out", str(tmp_path / "dask")]) == 0
+    assert on_dask and len(set(on_dask)) == 1  # every blocked call on the run's one cluster
+    one, dask = (json.loads((tmp_path / run / "results" / "cka.json").read_text()) for run in ("one", "dask"))
+    for name, suite in one["suites"].items():
+        assert dask["suites"][name]["scores"] == suite["scores"], name
+    assert dask["summary"] == one["summary"]
+
+
+def test_an_unreachable_scheduler_is_one_line():
+    pytest.importorskip("distributed")
+    from degzoo.engine import dask_scheduler
+    from degzoo.errors import InvalidParameterError
+
+    unreachable = r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"
+    with pytest.raises(InvalidParameterError, match=unreachable) as caught, \
+            dask_scheduler("tcp://127.0.0.1:1", timeout=1.0):
+        pass
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InvalidParameterError, match="cluster must look like local:N"), \
+            dask_scheduler(cluster="remote:2"):
+        pass

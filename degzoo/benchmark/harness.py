@@ -92,6 +92,7 @@ def evaluate_metric(
     workers: int = 1,
     submission: dict[str, Any] | None = None,
     complete_with: str | None = None,
+    scheduler: str | None = None,
 ) -> MetricResult:
     """Score ``metric`` (a registered name, ``"module:attr"``, a :class:`~degzoo.metrics.Metric`,
     a class or a plain function with a ``level`` attribute) on a zoo release.
@@ -115,7 +116,10 @@ def evaluate_metric(
     block (name, authors, package, ...) that the result, and every checkpoint of it, carries.
     ``complete_with``: the command that completes this run if a suite does not finish (default:
     this call again with ``resume=True``); a result with such a suite records it in
-    ``cost.incomplete`` (``suites``, ``complete_with``) and has no board score.
+    ``cost.incomplete`` (``suites``, ``complete_with``) and has no board score. ``scheduler``: the
+    address of a Dask scheduler whose workers compute the distance matrices' blocks instead of
+    local processes (:func:`degzoo.engine.dask_scheduler` starts a ``local:N`` cluster once for
+    many calls); the scores are the same.
 
     A release that cannot be opened, an unknown suite name or a checkpoint that
     cannot be resumed raise; everything the metric does is recorded in the result instead.
@@ -164,7 +168,7 @@ def evaluate_metric(
 
     runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
                           header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__},
-                          workers=workers)
+                          workers=workers, scheduler=scheduler)
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
@@ -508,7 +512,7 @@ def _reference_runner(ref_name: str, metric: Any, release: Any, runner: MetricRu
 
         _SHARED[key] = MetricRunner(get(ref_name), release)
     ref = _SHARED[key]
-    ref.release, ref.reference, ref.workers = release, True, runner.workers
+    ref.release, ref.reference, ref.workers, ref.scheduler = release, True, runner.workers, runner.scheduler
     ref.deadline, ref.stats, ref.total = runner.deadline, runner.stats, runner.total
     return ref
 

@@ -203,9 +203,10 @@ class MetricRunner:
 
     def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12,
                  store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, scheduler: str | None = None) -> None:
         self.metric = metric
         self.workers = workers
+        self.scheduler = scheduler  # a Dask scheduler's address: blocks go to its workers
         self.release = release
         self.reference = reference
         self.name = getattr(metric, "name", type(metric).__name__)
@@ -391,7 +392,7 @@ class MetricRunner:
 
                 def blocks() -> np.ndarray:
                     return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
-                                           workers=self.workers,
+                                           workers=self.workers, scheduler=self.scheduler,
                                            orientation=self._orientation(ea) if symmetric else None,
                                            block_seconds=seconds, on_block=done)
 
@@ -408,7 +409,7 @@ class MetricRunner:
         """Whether a call of ``n`` members (of embedding ``emb``) goes to worker processes: with
         :attr:`workers` > 1, and for all pairs of one ensemble, when it has at least two blocks of
         two members and the metric's own call computes one triangle."""
-        if self.workers == 1:
+        if self.workers == 1 and self.scheduler is None:
             return False
         return not symmetric or (n >= 4 and self._orientation(emb) is not None)
 

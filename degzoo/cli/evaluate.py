@@ -70,6 +70,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="local processes that compute each distance matrix in blocks of members "
                         "(default: the cores this process may use; the scores do not change, the "
                         "cost suite still times one process)")
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--cluster", default=None, metavar="local:N",
+                        help="compute the distance matrices' blocks on a Dask LocalCluster of N "
+                             "single-threaded workers, started once for the run (needs the [dask] extra)")
+    engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="compute them on the workers of a running Dask scheduler (e.g. one "
+                             "started by dask-jobqueue on SLURM); the scores are the same as in one process")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
                    help="write OUT/report.html: degeneracy along the release's ladders and the "
                    "scorecards (default: yes without --metric, no with it; needs the [plots] extra)")
@@ -107,6 +114,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
 
     from degzoo.benchmark import REFERENCE_METRICS, evaluate_metric, format_scorecard
     from degzoo.benchmark.harness import abandoned_suites, result_stem
+    from degzoo.engine import dask_scheduler
 
     specs = args.metric or list(dict.fromkeys(REFERENCE_METRICS.values()))
     metrics = [_load_metric(spec, params) for spec in specs]  # fail once, before any suite
@@ -123,27 +131,29 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     written = []
     code = 0
     complete_with = _completion_command(args)
-    for metric, path in zip(metrics, paths, strict=True):
-        result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
-                                 time_limit=args.time_limit or None, seed=args.seed,
-                                 budget=args.scorecard_seconds or None, progress=not args.quiet,
-                                 checkpoint=path, resume=args.resume, workers=args.workers,
-                                 submission=submission, complete_with=complete_with)
-        written.append(path)
-        print(format_scorecard(result))
-        print(f"wrote {path}\n")
-        if result.cost.get("interrupted"):
-            print("degzoo evaluate: interrupted; the partial result was written", file=sys.stderr)
-            code = 130
-            break
-        if result.suites and all(s.status == "error" for s in result.suites.values()):
-            print(f"degzoo evaluate: every suite of {result.metric['name']!r} ended in an error "
-                  f"(see {path})", file=sys.stderr)
-            code = 1
-    if len(written) > 1:
-        print("result files: " + ", ".join(str(p) for p in written))
-    if code != 130 and (args.report if args.report is not None else not args.metric):
-        _write_report(release, args)
+    with dask_scheduler(args.scheduler, args.cluster) as scheduler:
+        for metric, path in zip(metrics, paths, strict=True):
+            result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
+                                     time_limit=args.time_limit or None, seed=args.seed,
+                                     budget=args.scorecard_seconds or None, progress=not args.quiet,
+                                     checkpoint=path, resume=args.resume, workers=args.workers,
+                                     submission=submission, complete_with=complete_with,
+                                     scheduler=scheduler)
+            written.append(path)
+            print(format_scorecard(result))
+            print(f"wrote {path}\n")
+            if result.cost.get("interrupted"):
+                print("degzoo evaluate: interrupted; the partial result was written", file=sys.stderr)
+                code = 130
+                break
+            if result.suites and all(s.status == "error" for s in result.suites.values()):
+                print(f"degzoo evaluate: every suite of {result.metric['name']!r} ended in an error "
+                      f"(see {path})", file=sys.stderr)
+                code = 1
+        if len(written) > 1:
+            print("result files: " + ", ".join(str(p) for p in written))
+        if code != 130 and (args.report if args.report is not None else not args.metric):
+            _write_report(release, args)
     lock.close()
     # A suite thread still in native code (abandoned, or just cancelled by Ctrl-C and tearing down
     # torch's thread state) aborts a normal interpreter shutdown ("terminate called without an active
@@ -218,7 +228,8 @@ def _completion_command(args: argparse.Namespace) -> str:
     for option, value in (("--release", args.release), ("--revision", args.revision),
                           ("--suites", args.suites), ("--name", args.name), ("--authors", args.authors),
                           ("--code-url", args.code_url), ("--paper-url", args.paper_url),
-                          ("--package", args.package)):
+                          ("--package", args.package), ("--cluster", args.cluster),
+                          ("--scheduler", args.scheduler)):
         if value is not None:
             words += [option, value]
     words += ["--out", str(args.out)]

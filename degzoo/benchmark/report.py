@@ -459,6 +459,7 @@ def compute_ladder_degeneracy(
             say(f"  [{done}/{len(todo)}] {todo[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
                 + (f" — errors: {rec['errors']}" if rec["errors"] else ""))
     conditions = {cid: conditions[cid] for cid in cids}
+    measured_at = time.perf_counter()
 
     # per-condition estimates and bootstrap replicates (same replicates in every ladder)
     reps: dict[tuple[str, str], np.ndarray] = {}
@@ -561,6 +562,7 @@ def compute_ladder_degeneracy(
         "ladders": ladder_out,
         "maps": map_out,
         "cost": {"seconds": round(time.perf_counter() - start, 1),
+                 "conditions_wall_seconds": round(measured_at - start, 1),
                  "condition_seconds": round(sum(c.get("seconds", 0) for c in conditions.values()), 1),
                  "map_seconds": round(sum(m.get("seconds", 0) for m in map_out), 1),
                  "workers": workers},

@@ -112,7 +112,8 @@ def run_job(mode: str, release: Any, args: argparse.Namespace) -> dict[str, Any]
         wall = time.perf_counter() - t0
         rows.append({"metric": name, "suite": "(all)", "wall": wall})
         print(f"{name:<15} {'(all, with setup)':<17} {'':<8} {wall:8.1f}")
-        scores[name] = {k: [s.value, s.low, s.high] for k, s in result.summary.items()}
+        scores[name] = {k: [s.value, s.low, s.high] for k, s in result.summary.items()
+                        if not k.startswith("cost.")}  # timings differ from run to run
     suites_wall = time.perf_counter() - t_job
     report: dict[str, Any] = {}
     if not args.no_report:
@@ -131,6 +132,24 @@ def run_job(mode: str, release: Any, args: argparse.Namespace) -> dict[str, Any]
     return {"mode": mode, "workers": workers, "rows": rows, "report": report,
             "scorecards_seconds": suites_wall, "total_seconds": total, "load_before": load_before,
             "load_after": load_after, "scores": scores}
+
+
+def _compare_with_shipped(scores: dict[str, dict[str, list[float]]]) -> None:
+    """Each main score of the last run against the shipped result of the same metric."""
+    from degzoo.benchmark.results import load_result
+
+    shipped_dir = Path(__file__).resolve().parents[1] / "degzoo" / "reference" / "metrics"
+    for name, mine in scores.items():
+        path = shipped_dir / f"{name}.json"
+        if not path.exists():
+            continue
+        shipped = {k: [s.value, s.low, s.high] for k, s in load_result(path).summary.items()
+                   if not k.startswith("cost.")}
+        differ = sorted(k for k in shipped.keys() | mine.keys() if shipped.get(k) != mine.get(k))
+        print(f"{name}: " + ("every main score equals the shipped result" if not differ else
+                             "differs from the shipped result in " + ", ".join(
+                                 f"{k} ({shipped.get(k, [None])[0]} shipped, {mine.get(k, [None])[0]} now)"
+                                 for k in differ)))
 
 
 def _load(load: tuple[float, float, float]) -> str:
@@ -162,7 +181,9 @@ def main() -> None:
         old, new = runs
         same = old["scores"] == new["scores"]
         print(f"\nnew / old: {new['total_seconds']:.1f} s / {old['total_seconds']:.1f} s = "
-              f"{new['total_seconds'] / old['total_seconds']:.2f}; every score equal: {same}")
+              f"{new['total_seconds'] / old['total_seconds']:.2f}; every score equal (timings aside): {same}")
+    if args.release is None and args.max_members == Settings.max_members and args.suites is None:
+        _compare_with_shipped(runs[-1]["scores"])
     if args.json:
         args.json.write_text(json.dumps({"matmul_gflops": peak, "max_members": args.max_members,
                                          "runs": runs}, indent=2))

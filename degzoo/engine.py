@@ -156,21 +156,59 @@ def _worker_init() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _run_dask(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], scheduler: str | None,
-              cluster: str | None) -> Iterator[Any]:
+def _distributed() -> Any:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        import distributed
     except ImportError:
         raise InvalidParameterError(
             "the Dask engine needs the [dask] extra: pip install 'degzoo[dask]'"
         ) from None
+    return distributed
+
+
+def _local_cluster(cluster: str) -> Any:
+    """A ``distributed.LocalCluster`` for ``local:N`` (N single-threaded worker processes)."""
+    kind, _, n = cluster.partition(":")
+    if kind != "local" or not n.isdigit() or int(n) < 1:
+        raise InvalidParameterError(f"cluster must look like local:N, got {cluster!r}")
+    return _distributed().LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+
+
+@contextlib.contextmanager
+def dask_scheduler(scheduler: str | None = None, cluster: str | None = None,
+                   timeout: float = 10.0) -> Iterator[str | None]:
+    """The address of one Dask scheduler for a whole run of many calls: ``cluster="local:N"`` starts
+    a LocalCluster for the ``with`` block (not one per call), ``scheduler`` is checked to answer
+    within ``timeout`` seconds (a one-line error otherwise); None when neither is given."""
+    if scheduler and cluster:
+        raise InvalidParameterError("give either a scheduler address or a local:N cluster, not both")
+    if not scheduler and not cluster:
+        yield None
+        return
+    if cluster:
+        with _local_cluster(cluster) as local:
+            yield local.scheduler_address
+        return
+    distributed = _distributed()
+    try:
+        client = distributed.Client(scheduler, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}); "
+            "start it, or check the address (e.g. tcp://host:8786)") from None
+    client.close()
+    yield scheduler
+
+
+def _run_dask(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], scheduler: str | None,
+              cluster: str | None) -> Iterator[Any]:
+    distributed = _distributed()
+    Client, as_completed = distributed.Client, distributed.as_completed
     local = None
     if cluster:
-        kind, _, n = cluster.partition(":")
-        if kind != "local" or not n.isdigit() or int(n) < 1:
-            raise InvalidParameterError(f"cluster must look like local:N, got {cluster!r}")
-        local = LocalCluster(n_workers=int(n), threads_per_worker=1, processes=True,
-                             host="127.0.0.1", dashboard_address=None)
+        local = _local_cluster(cluster)
         client = Client(local)
     else:
         try:

@@ -200,8 +200,16 @@ def test_honest_metric_scorecard(tiny_release, tmp_path):
     assert "conformance" in text and "checks_passed" in text and "weights_perm" in text
     # the scorecard says which scores are main, which way is better, and the score the board ranks by
     assert "*↑ checks_passed" in text and "*↑ twin_auroc" in text and " ↓ self_distance_ratio" in text
+    # a quick run (200 resamples, no agreement suite) is not the board's protocol: no board score
+    assert ("not rankable: the board's protocol differs (n_boot 200 instead of 1000; suites agreement "
+            "not run); no board score") in text
+    assert not any(line.startswith("board score") for line in text.splitlines())
+    # the same suites at the board's protocol: the score the board ranks by
+    data["settings"].update(n_boot=Settings.n_boot, suites=list(SUITES))
     board = metric_score(data["suites"])
+    text = format_scorecard(data)
     assert f"board score {board[0]:.3f} [{board[1]:.3f}, {board[2]:.3f}]" in text
+    assert "not rankable" not in text and "INCOMPLETE" not in text
 
 
 def test_false_invariance_claim_fails_with_evidence(tiny_release, tmp_path):

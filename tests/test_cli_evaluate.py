@@ -116,8 +116,16 @@ def test_a_call_still_running_does_not_hold_up_or_abort_the_exit(capsys, tmp_pat
     code = main(["evaluate", "--metric", "test_cli_evaluate:Sleepy", "--suites", "conformance",
                  "--time-limit", "0.3", "--out", str(tmp_path), "--quiet"])
     assert code == 0 and exits == [0]
-    assert "conformance       timeout" in capsys.readouterr().out
-    assert (tmp_path / "results" / "sleepy.json").exists()
+    out = capsys.readouterr().out
+    assert "conformance       timeout" in out
+    # a suite cut by a limit: the result says incomplete, how to complete it, and has no board score
+    command = (f"degzoo evaluate --metric test_cli_evaluate:Sleepy --suites conformance --out {tmp_path} "
+               "--resume")
+    assert "INCOMPLETE: suite(s) conformance did not finish" in out
+    assert not any(line.startswith("board score") for line in out.splitlines())
+    assert f"complete it with: {command}" in out
+    data = json.loads((tmp_path / "results" / "sleepy.json").read_text())
+    assert data["cost"]["incomplete"] == {"suites": ["conformance"], "complete_with": command}
     for _ in range(250):  # let the call end before other tests run (they would see its thread)
         if not harness.abandoned_suites():
             break
@@ -165,7 +173,10 @@ def test_evaluate_output_is_a_leaderboard_submission(capsys, tmp_path):
                     "entry": "degzoo.metrics.weights:FrobeniusWeightDistance"},
     }
     # the leaderboard finds nothing wrong with the block or the rest of the file; what it misses
-    # is only the suites this quick run left out
+    # is only the suites this quick run left out, which evaluate said before running
+    err = capsys.readouterr().err
+    assert "warning: --name makes a leaderboard entry, but this run is not at the board's protocol" in err
+    assert "suites calibration, trend" in err and "leaderboard validate` will refuse it" in err
     problems = check_document(doc)
     assert problems and all(p.field.startswith("suites") for p in problems), problems
 
@@ -236,3 +247,120 @@ def test_ctrl_c_during_dsa_exits_130_with_the_partial_result(tmp_path):
     assert data["suites"]["conformance"]["message"] == "interrupted by the user"
     assert data["suites"]["calibration"]["status"] == "error"  # scores 0; a resumed run runs it
     assert data["suites"]["calibration"]["message"] == NOT_RUN
+
+
+QUICK = ["evaluate", "--metric", "weights_frobenius", "--suites", "conformance", "--quiet"]
+
+
+def test_a_result_in_out_is_never_replaced_unless_asked(capsys, tmp_path):
+    assert main([*QUICK, "--out", str(tmp_path)]) == 0
+    path = tmp_path / "results" / "weights_frobenius.json"
+    before = path.read_bytes()
+    capsys.readouterr()
+    assert main([*QUICK, "--seed", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds weights_frobenius.json" in err[0]
+    assert "--resume" in err[0] and "another --out" in err[0] and "--overwrite" in err[0]
+    assert path.read_bytes() == before
+    assert main([*QUICK, "--seed", "1", "--out", str(tmp_path), "--overwrite"]) == 0
+    assert json.loads(path.read_text())["settings"]["seed"] == 1
+
+
+def test_out_must_be_a_writable_folder_that_is_not_a_release(capsys, tmp_path):
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "manifest.json").write_text("{}")
+    for out, expect in ((release, "is a zoo release folder"), (Path("/proc/degzoo-out"),
+                                                                 "cannot create the output folder")):
+        assert main([*QUICK, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expect in err[0] and "Traceback" not in err[0], err
+    assert sorted(p.name for p in release.iterdir()) == ["manifest.json"]
+
+
+def test_two_runs_cannot_write_one_out_at_once(capsys, tmp_path):
+    import fcntl
+
+    tmp_path.mkdir(exist_ok=True)
+    with open(tmp_path / ".degzoo-evaluate.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run holds it
+        assert main([*QUICK, "--out", str(tmp_path)]) == 2
+    assert "is being written by another degzoo evaluate" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "weights_frobenius.json").exists()
+    assert main([*QUICK, "--out", str(tmp_path)]) == 0  # released: the next run goes ahead
+
+
+@pytest.mark.parametrize("edit", ["status", "score", "hash"])
+def test_an_edited_checkpoint_is_not_resumed(capsys, tmp_path, edit):
+    name = "all_nan" if edit == "status" else "weights_frobenius"
+    spec = "test_cli_evaluate:AllNaN" if edit == "status" else name
+    base = ["evaluate", "--metric", spec, "--out", str(tmp_path), "--quiet"]
+    assert main([*base, "--suites", "conformance"]) == (1 if edit == "status" else 0)
+    path = tmp_path / "results" / f"{name}.json"
+    doc = json.loads(path.read_text())
+    suite = doc["suites"]["conformance"]
+    if edit == "status":  # an error edited into ok would resume as finished and rank
+        assert suite["status"] == "error"
+        suite["status"] = "ok"
+    elif edit == "score":  # in the suite and in the summary, consistently
+        key, score = next(iter(suite["scores"].items()))
+        score["value"] = score["low"] = score["high"] = 0.5
+        if f"conformance.{key}" in doc["summary"]:
+            doc["summary"][f"conformance.{key}"] = dict(score)
+    else:
+        del doc["cost"]["checkpoint_sha256"]
+    path.write_text(json.dumps(doc, indent=2))
+    capsys.readouterr()
+    assert main([*base, "--suites", "conformance,reliability", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was changed after it was written" in err[0], err
+
+
+def test_defaults_of_the_main_job_never_cut_a_suite_and_use_every_core():
+    from degzoo.cli.evaluate import _check_numbers
+    from degzoo.engine import usable_cores
+
+    args = build_parser().parse_args(["evaluate"])
+    assert args.time_limit == 0.0 and args.workers is None
+    _check_numbers(args)
+    assert args.workers == usable_cores()
+
+
+def test_a_dask_cluster_gives_the_same_scores_as_one_process(capsys, tmp_path, monkeypatch):
+    """--cluster local:N: one real LocalCluster for the run, whose workers compute the blocks."""
+    pytest.importorskip("distributed")
+    from degzoo import engine
+
+    on_dask: list[str | None] = []
+    run_dask = engine._run_dask
+
+    def counted(fn, jobs, scheduler, cluster):
+        on_dask.append(scheduler)
+        yield from run_dask(fn, jobs, scheduler, cluster)
+
+    monkeypatch.setattr(engine, "_run_dask", counted)
+    base = ["evaluate", "--metric", "cka", "--suites", "trend,discriminability", "--max-members", "4",
+            "--quiet"]
+    assert main([*base, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    assert on_dask == []
+    assert main([*base, "--cluster", "local:2", "--out", str(tmp_path / "dask")]) == 0
+    assert on_dask and len(set(on_dask)) == 1  # every blocked call on the run's one cluster
+    one, dask = (json.loads((tmp_path / run / "results" / "cka.json").read_text()) for run in ("one", "dask"))
+    for name, suite in one["suites"].items():
+        assert dask["suites"][name]["scores"] == suite["scores"], name
+    assert dask["summary"] == one["summary"]
+
+
+def test_an_unreachable_scheduler_is_one_line():
+    pytest.importorskip("distributed")
+    from degzoo.engine import dask_scheduler
+    from degzoo.errors import InvalidParameterError
+
+    unreachable = r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"
+    with pytest.raises(InvalidParameterError, match=unreachable) as caught, \
+            dask_scheduler("tcp://127.0.0.1:1", timeout=1.0):
+        pass
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InvalidParameterError, match="cluster must look like local:N"), \
+            dask_scheduler(cluster="remote:2"):
+        pass

@@ -14,7 +14,9 @@ from degzoo.benchmark.store import (
     StaleDistancesWarning,
     input_fingerprint,
     same_inputs,
+    store_content_hash,
 )
+from degzoo.errors import InvalidParameterError
 from degzoo.metrics import FrobeniusWeightDistance
 
 
@@ -82,10 +84,10 @@ def test_a_store_without_fingerprints_is_taken_as_it_is_and_fingerprinted(tiny_e
     store = tmp_path / "old.distances.npz"
     first = _runner(store).pairwise(("twin", "home", 0), tiny_ensemble)
     with np.load(store, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if k != "inputs"}
+        arrays = {k: data[k] for k in data.files if k not in ("inputs", "content_sha256")}
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    store.write_bytes(buffer.getvalue())  # as written before fingerprints were kept
+    np.savez(buffer, content_sha256=np.array(store_content_hash(arrays)), **arrays)
+    store.write_bytes(buffer.getvalue())  # as written before fingerprints were kept (and sealed)
 
     CountingFrobenius.calls = 0
     old = _runner(store)
@@ -95,3 +97,37 @@ def test_a_store_without_fingerprints_is_taken_as_it_is_and_fingerprinted(tiny_e
     old.pairwise(("twin", "home", 1), tiny_ensemble.subset([0, 1]))  # a new call saves the store
     with np.load(store, allow_pickle=False) as data:
         assert len(json.loads(str(data["inputs"]))) == 2  # the old call is fingerprinted now
+
+
+def _edited(store, edit) -> None:
+    """Apply ``edit(arrays)`` to the store's arrays and write it back with its recorded hash."""
+    with np.load(store, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    edit(arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    store.write_bytes(buffer.getvalue())
+
+
+def _matrices(arrays) -> list[str]:
+    return [k for k in arrays if k.startswith("a")]
+
+
+@pytest.mark.parametrize("edit", [
+    lambda a: a.update({k: a[k] * 2 for k in _matrices(a)}),  # scaled
+    lambda a: a.update({k: np.zeros_like(a[k]) for k in _matrices(a)}),  # zeroed
+    lambda a: a.update({"a0": a["a1"], "a1": a["a0"]}),  # swapped
+    lambda a: a["a0"].__setitem__((0, 1), np.nan),  # a NaN
+    lambda a: a["a0"].__setitem__((0, 1), a["a0"][0, 1] + 1.0),  # asymmetric
+    lambda a: a.pop("content_sha256"),  # no hash (an older degzoo's, or stripped)
+], ids=["scaled", "zeroed", "swapped", "nan", "asymmetric", "no-hash"])
+def test_an_edited_store_is_refused_not_resumed(tiny_ensemble, tmp_path, edit):
+    store = tmp_path / "run.distances.npz"
+    runner = _runner(store)
+    runner.pairwise(("twin", "home", 0), tiny_ensemble)
+    runner.pairwise(("twin", "home", 1), tiny_ensemble.subset([0, 1, 2]))
+    intact = _runner(store)
+    assert intact.load_store() == 2
+    _edited(store, edit)
+    with pytest.raises(InvalidParameterError, match=r"was changed after it was written.*delete it"):
+        _runner(store).load_store()

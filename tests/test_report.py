@@ -273,7 +273,7 @@ def test_cli_evaluate_writes_the_report_with_its_scorecards(tiny_release, tmp_pa
     args = parser.parse_args(common)
     assert args.run(args, []) == 0
     assert not (out / "report.html").exists()  # with --metric: no report unless asked
-    args = parser.parse_args([*common, "--report"])
+    args = parser.parse_args([*common, "--report", "--resume"])  # the result is kept, not replaced
     assert args.run(args, []) == 0
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 3
@@ -296,7 +296,8 @@ window.addEventListener('load', function () {
   var out = document.createElement('pre');
   out.id = 'img-check';
   out.textContent = 'IMAGES ' + imgs.length + ' BROKEN ' + bad.length + ' WIDTHS ' +
-    imgs.map(function (i) { return i.naturalWidth; }).join(',');
+    imgs.map(function (i) { return i.naturalWidth; }).join(',') +
+    ' PAGE ' + document.documentElement.scrollWidth;
   document.body.appendChild(out);
 });
 </script>
@@ -314,16 +315,82 @@ def test_every_figure_renders_in_chromium(report_html, tmp_path):
         proc = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+             f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--window-size=1280,900",
+             "--dump-dom", page.as_uri()],
             capture_output=True, text=True, timeout=120,
         )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    found = re.search(r"IMAGES (\d+) BROKEN (\d+) WIDTHS ([\d,]*)", proc.stdout)
+    found = re.search(r"IMAGES (\d+) BROKEN (\d+) WIDTHS ([\d,]*) PAGE (\d+)", proc.stdout)
     assert found, f"the check script did not run; stderr: {proc.stderr[-2000:]}"
     n, broken = int(found.group(1)), int(found.group(2))
     assert n == report_html.read_text().count("<img") and n > 0
     assert broken == 0, found.group(0)
     assert all(int(w) > 300 for w in found.group(3).split(","))
+    assert int(found.group(4)) <= 1280  # the page fits a 1280 px window: no sideways scrolling
+
+
+def test_the_report_takes_the_suites_distances_through_their_runners(tiny_release, ladder_data):
+    """One measurement cache: what the suites computed is not measured again, and the data equal
+    the report's own measurement."""
+    from degzoo.benchmark.store import MetricRunner
+
+    objs = [metrics.get(name, **params) for name, params in CHEAP_METRICS.items()]
+    release = Release(tiny_release)
+    runners = {m.name: MetricRunner(m, release) for m in objs}
+    for cid, cond in ladder_data["conditions"].items():  # what the suites computed
+        for runner in runners.values():
+            (runner.member_scores if runner.behaviour else runner.within)(cid, np.array(cond["used"]))
+    runners["dsa"].between("ff-bits2", np.arange(3), "ff-bits2-l1-a", np.arange(3))
+    data = compute_ladder_degeneracy(release, objs, max_members=3, seed=0, n_boot=200, map_members=3,
+                                     runners=runners)
+    assert runners["dsa"].total.calls == 0 and runners["behaviour_ood"].total.calls == 0
+    assert runners["weights_perm"].total.calls > 0  # the null at init: computed through it, once
+    assert _timeless(data["conditions"]) == _timeless(ladder_data["conditions"])
+    assert data["ladders"] == ladder_data["ladders"]
+    assert [m.get("matrix") for m in data["maps"]] == [m.get("matrix") for m in ladder_data["maps"]]
+    # a runner of other parameters is not taken
+    other = {"dsa": MetricRunner(metrics.get("dsa", n_delays=2, rank=3, n_starts=1), release)}
+    compute_ladder_degeneracy(release, objs[1:2], max_members=3, n_boot=50, maps=False, runners=other)
+    assert other["dsa"].total.calls == 0
+
+
+def test_report_marks_unfinished_suites_and_captions_saved_maps(ladder_data):
+    from degzoo.benchmark.results import MetricResult, Score, SuiteResult
+
+    suites = {"conformance": SuiteResult(scores={"checks_passed": Score.exact(1.0, 6)}),
+              "trend": SuiteResult(status="timeout", message="time limit of 600 s reached"),
+              "agreement": SuiteResult(status="skipped", message="the reference metric")}
+    command = "degzoo evaluate --metric cka --out x --resume"
+    result = MetricResult(zoo={"release": "tiny-report", "manifest_sha256": "0" * 64},
+                          metric={"name": "cka", "level": "representation", "params": {}, "invariances": []},
+                          suites=suites, summary={"conformance.checks_passed": Score.exact(1.0, 6)},
+                          cost={"incomplete": {"suites": ["trend"], "complete_with": command}}).to_json()
+    data = json.loads(json.dumps(ladder_data))
+    data["maps"] = []  # as saved with --no-maps
+    page = render_report(data, [result])
+    assert "metric: cka <span class='small'>(default parameters)</span>" in page and "()" not in page
+    for status in ("timeout", "skipped", "incomplete"):
+        assert f'<span class="badge {status}">{status}</span>' in page and f".{status}" in page
+    assert "Incomplete: suite(s) trend did not finish" in page and command in page
+    assert "Board score" not in page
+    # without joint maps, only the ladder of different tasks is said to be of different tasks
+    assert page.count("Its conditions are different tasks") == 1
+    assert page.count("This data holds no joint distances for this ladder") == 1
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["--n-boot", "-5"], "--n-boot must be at least 10 bootstrap resamples, got -5"),
+    (["--max-members", "1"], "--max-members must be 0 (all) or at least 2"),
+    (["--map-members", "-1"], "--map-members must be >= 0"),
+    (["--workers", "0"], "--workers must be a positive number of processes, got 0"),
+])
+def test_report_bad_numbers_are_one_line_errors(capsys, tmp_path, argv, expect):
+    from degzoo.cli import main
+
+    assert main(["report", *argv, "--out", str(tmp_path / "r.html"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expect in err[0] and "Traceback" not in err[0], err
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_two_workers_give_the_same_ladder_data_as_one(tiny_release, ladder_data):

@@ -158,6 +158,8 @@ def mds_figure(panels: Sequence[Mapping[str, Any]]) -> str:
     """A row of MDS maps. Each panel: ``title``, ``groups`` (condition labels, in legend order),
     ``coords [n, 2]``, ``labels`` (group index per point), optional ``note``."""
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     n = len(panels)
     fig, axes = plt.subplots(1, n, figsize=(3.7 * n, 3.3), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
@@ -169,8 +171,9 @@ def mds_figure(panels: Sequence[Mapping[str, Any]]) -> str:
                        alpha=0.85, edgecolor="white", linewidth=0.5)
         ax.set_title(panel["title"])
         ax.set_aspect("equal", adjustable="datalim")
-        _plain_ticks(ax.xaxis)
-        _plain_ticks(ax.yaxis)
+        for axis in (ax.xaxis, ax.yaxis):  # few ticks: long labels (weight distances) must not touch
+            _plain_ticks(axis)
+            axis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2))
         ax.tick_params(labelsize=7)
         if panel.get("note"):
             ax.set_xlabel(panel["note"], fontsize=7.5, color="#57606a")

@@ -40,6 +40,7 @@ import numpy as np
 import degzoo
 import degzoo.progress
 from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable, load_result
+from degzoo.benchmark.scorecard import INTERRUPTED, NOT_RUN, incomplete_suites
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
 from degzoo.benchmark.suites import REFERENCE_METRICS, RUN_LIMITS, SUITE_FUNCTIONS, SUITES, Context, Settings
 from degzoo.environment import environment
@@ -67,6 +68,13 @@ def clear_cache() -> None:
     _SHARED.clear()
 
 
+def reference_runners(release: Any) -> dict[str, MetricRunner]:
+    """The runners of the reference metrics (default parameters) scored on ``release`` in this
+    process, by metric name: what the report takes its distances from instead of measuring again."""
+    sha = getattr(release, "sha256", None)
+    return {name: runner for (rel_sha, name), runner in _SHARED.items() if rel_sha == sha}
+
+
 def evaluate_metric(
     metric: Any,
     release: Any = None,
@@ -83,6 +91,8 @@ def evaluate_metric(
     resume: bool = False,
     workers: int = 1,
     submission: dict[str, Any] | None = None,
+    complete_with: str | None = None,
+    scheduler: str | None = None,
 ) -> MetricResult:
     """Score ``metric`` (a registered name, ``"module:attr"``, a :class:`~degzoo.metrics.Metric`,
     a class or a plain function with a ``level`` attribute) on a zoo release.
@@ -104,6 +114,12 @@ def evaluate_metric(
     do not depend on it for a metric whose pairs are independent, so a run may be resumed with
     another count, and the cost suite still times one process. ``submission``: the leaderboard's
     block (name, authors, package, ...) that the result, and every checkpoint of it, carries.
+    ``complete_with``: the command that completes this run if a suite does not finish (default:
+    this call again with ``resume=True``); a result with such a suite records it in
+    ``cost.incomplete`` (``suites``, ``complete_with``) and has no board score. ``scheduler``: the
+    address of a Dask scheduler whose workers compute the distance matrices' blocks instead of
+    local processes (:func:`degzoo.engine.dask_scheduler` starts a ``local:N`` cluster once for
+    many calls); the scores are the same.
 
     A release that cannot be opened, an unknown suite name or a checkpoint that
     cannot be resumed raise; everything the metric does is recorded in the result instead.
@@ -147,12 +163,12 @@ def evaluate_metric(
         result.cost = {"total_seconds": round(time.perf_counter() - t_start, 3)}
         result.settings = _settings_json(settings, names, None, [])
         if checkpoint is not None and not (resume and os.path.exists(checkpoint)):
-            result.write(checkpoint)  # a checkpoint to resume keeps the suites it finished
+            write_checkpoint(result, checkpoint)  # a checkpoint to resume keeps the suites it finished
         return result
 
     runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
                           header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__},
-                          workers=workers, seed=seed)
+                          workers=workers, scheduler=scheduler, seed=seed)
     home, groups = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
@@ -165,6 +181,9 @@ def evaluate_metric(
         os.remove(runner.store)  # a fresh run: distances of an earlier one are not reused
     per_suite: dict[str, Any] = {}
     interrupted = False
+    resume_hint = complete_with or (
+        "evaluate_metric(...) again with the same arguments and resume=True"
+        + ("" if checkpoint is not None else ", checkpoint=<a result file>"))
     log(f"[{identity['name']}] scoring on {rel.name} ({len(rel.conditions)} conditions); "
         f"home condition {home}, {len(groups)} group(s) sharing task and architecture")
 
@@ -173,8 +192,9 @@ def evaluate_metric(
             snapshot = MetricResult(zoo=zoo, metric=identity, environment=result.environment,
                                     submission=submission, suites={
                 n: result.suites.get(n) or SuiteResult(status="error", message=NOT_RUN) for n in names})
-            _finish(snapshot, settings, names, home, groups, runner, per_suite, t_start, done, False)
-            snapshot.write(checkpoint)
+            _finish(snapshot, settings, names, home, groups, runner, per_suite, t_start, done, False,
+                    resume_hint)
+            write_checkpoint(snapshot, checkpoint)
 
     for name in names:
         if interrupted:
@@ -199,7 +219,7 @@ def evaluate_metric(
             res, stats = run_suite(name, ctx, limit, progress=log.ticker(f"[{identity['name']}] {name:<17}"))
         except KeyboardInterrupt:
             interrupted = True
-            res, stats = SuiteResult(status="error", message="interrupted by the user"), runner.stats
+            res, stats = SuiteResult(status="error", message=INTERRUPTED), runner.stats
             res.seconds = time.perf_counter() - t_suite
         result.suites[name] = res
         per_suite[name] = {"seconds": round(res.seconds, 4), **stats.to_json()}
@@ -212,10 +232,28 @@ def evaluate_metric(
     runner.clear()
     if _is_default_reference(m):  # keep its distances for the agreement suite of later metrics
         _SHARED.setdefault((rel.sha256, identity["name"]), runner)
-    _finish(result, settings, names, home, groups, runner, per_suite, t_start, done, interrupted)
+    _finish(result, settings, names, home, groups, runner, per_suite, t_start, done, interrupted,
+            resume_hint)
     if checkpoint is not None:
-        result.write(checkpoint)
+        write_checkpoint(result, checkpoint)
     return result
+
+
+def result_content_hash(doc: dict[str, Any]) -> str:
+    """sha256 of a result (JSON form) without its own ``cost.checkpoint_sha256``: a result file whose
+    content was changed after it was written (a suite status, a score) no longer matches it."""
+    data = json.loads(json.dumps(doc, allow_nan=False))
+    if isinstance(data.get("cost"), dict):
+        data["cost"].pop("checkpoint_sha256", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def write_checkpoint(result: MetricResult, path: str | os.PathLike[str]) -> None:
+    """Write ``result`` with the hash of its content in ``cost.checkpoint_sha256``, which a resumed
+    run checks before taking any suite from it."""
+    result.cost.pop("checkpoint_sha256", None)
+    result.cost["checkpoint_sha256"] = result_content_hash(result.to_json())
+    result.write(path)
 
 
 def _environment(metric: Any) -> dict[str, Any]:
@@ -237,16 +275,13 @@ def distance_store(checkpoint: str | os.PathLike[str]) -> str:
     return (path[:-5] if path.endswith(".json") else path) + ".distances.npz"
 
 
-#: Message of a suite that a stopped run did not reach: an error (it scores 0 on the board) that a
-#: resumed run runs.
-NOT_RUN = "not run: the run stopped before this suite"
 #: Statuses of suites a resumed run takes over (errors and timeouts are run again).
 _FINISHED = ("ok", "failed", "skipped")
 
 
 def _finish(result: MetricResult, settings: Settings, names: Sequence[str], home: str | None,
             groups: list[list[str]], runner: MetricRunner, per_suite: dict[str, Any], t_start: float,
-            resumed: dict[str, Any], interrupted: bool) -> None:
+            resumed: dict[str, Any], interrupted: bool, complete_with: str) -> None:
     """Fill ``result``'s summary, cost and settings from its suites and the runner's counters."""
     total = time.perf_counter() - t_start
     result.summary = {f"{s}.{k}": result.suites[s].scores[k] for s, k in SUMMARY_SCORES
@@ -270,6 +305,9 @@ def _finish(result: MetricResult, settings: Settings, names: Sequence[str], home
         result.cost["resumed_suites"] = sorted(resumed)
     if interrupted:
         result.cost["interrupted"] = True
+    unfinished = incomplete_suites({n: s.to_json() for n, s in result.suites.items()})
+    if unfinished:
+        result.cost["incomplete"] = {"suites": unfinished, "complete_with": complete_with}
     result.settings = _settings_json(settings, names, home, groups)
 
 
@@ -281,6 +319,15 @@ def _resumable_suites(checkpoint: str | os.PathLike[str] | None, result: MetricR
     if not os.path.exists(checkpoint):
         return {}
     old = load_result(checkpoint)
+    with open(checkpoint, encoding="utf-8") as file:
+        written = json.load(file)  # as written (load_result validated it)
+    recorded = old.cost.get("checkpoint_sha256")
+    if recorded != result_content_hash(written):
+        raise InvalidParameterError(
+            f"cannot resume from {checkpoint}: it was changed after it was written "
+            f"({'it has no content hash' if recorded is None else 'its content hash does not match'}); "
+            "its suites cannot be trusted: run without resuming to replace it, or give another "
+            "output folder")
 
     def identity(res: MetricResult, run: dict[str, Any]) -> dict[str, Any]:
         free = {*RUN_LIMITS, "suites"}  # may differ between the two runs
@@ -465,7 +512,7 @@ def _reference_runner(ref_name: str, metric: Any, release: Any, runner: MetricRu
 
         _SHARED[key] = MetricRunner(get(ref_name), release)
     ref = _SHARED[key]
-    ref.release, ref.reference, ref.workers = release, True, runner.workers
+    ref.release, ref.reference, ref.workers, ref.scheduler = release, True, runner.workers, runner.scheduler
     ref.deadline, ref.stats, ref.total = runner.deadline, runner.stats, runner.total
     return ref
 

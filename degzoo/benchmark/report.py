@@ -38,7 +38,8 @@ import numpy as np
 
 from degzoo._version import __version__
 from degzoo.benchmark.control import statistic_replicates
-from degzoo.benchmark.scoring import RANKED_SUITES, metric_score
+from degzoo.benchmark.scorecard import board_verdict
+from degzoo.benchmark.scoring import RANKED_SUITES
 from degzoo.benchmark.stats import score_dict, spearman_rows
 from degzoo.engine import run_jobs
 from degzoo.errors import InvalidParameterError
@@ -127,7 +128,8 @@ def _finite_members(params: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _measure_condition(root: str, cid: str, metrics: list[Any], max_members: int | None) -> dict[str, Any]:
-    """Degeneracy inputs of one condition: per-member scores or pairwise matrices, per metric."""
+    """Degeneracy inputs of one condition: per-member scores or pairwise matrices, per metric
+    (none: only the condition's record, for metrics measured through a runner afterwards)."""
     import torch
 
     from degzoo.zoo import Release
@@ -139,32 +141,8 @@ def _measure_condition(root: str, cid: str, metrics: list[Any], max_members: int
         rel = Release(root, verify=False)
         cond = rel.condition(cid)
         with rel.ensemble(cid) as ens:
-            status = np.asarray(ens.status)
-            conv = np.flatnonzero(status == "converged")
-            finite = np.flatnonzero(_finite_members(ens.params))
-            converged_only = conv.size >= 2
-            used = conv if converged_only else finite
-            if max_members:
-                used = used[:max_members]
-            rec: dict[str, Any] = {
-                "task": ens.task.to_dict(),
-                "hidden": int(ens.architecture.hidden),
-                "kind": ens.architecture.kind,
-                "controls": cond.get("controls", []),
-                "members": len(ens),
-                "converged": int(conv.size),
-                "diverged": int((status == "diverged").sum()),
-                "converged_only": bool(converged_only),
-                "used": [int(i) for i in used],
-                "threshold": float(ens.task.mse_threshold),
-                "levels": {},
-                "errors": {},
-            }
-            loss = ens.members.get("final_loss")
-            if loss is not None and np.isfinite(loss[used]).any():
-                rec["final_loss_median"] = float(np.nanmedian(loss[used]))
+            rec, used = _condition_record(ens, cond, max_members)
             if used.size < 2:
-                rec["errors"]["all"] = f"only {used.size} usable member(s)"
                 return rec
             sub = ens.subset(used)
             for metric in metrics:
@@ -185,6 +163,96 @@ def _measure_condition(root: str, cid: str, metrics: list[Any], max_members: int
         torch.set_num_threads(threads)
     rec["seconds"] = round(time.perf_counter() - start, 2)
     return rec
+
+
+def _condition_record(ens: Any, cond: Mapping[str, Any], max_members: int | None
+                      ) -> tuple[dict[str, Any], np.ndarray]:
+    """The record of one condition before any metric (members, convergence, the members used)."""
+    status = np.asarray(ens.status)
+    conv = np.flatnonzero(status == "converged")
+    finite = np.flatnonzero(_finite_members(ens.params))
+    converged_only = conv.size >= 2
+    used = conv if converged_only else finite
+    if max_members:
+        used = used[:max_members]
+    rec: dict[str, Any] = {
+        "task": ens.task.to_dict(),
+        "hidden": int(ens.architecture.hidden),
+        "kind": ens.architecture.kind,
+        "controls": cond.get("controls", []),
+        "members": len(ens),
+        "converged": int(conv.size),
+        "diverged": int((status == "diverged").sum()),
+        "converged_only": bool(converged_only),
+        "used": [int(i) for i in used],
+        "threshold": float(ens.task.mse_threshold),
+        "levels": {},
+        "errors": {},
+    }
+    loss = ens.members.get("final_loss")
+    if loss is not None and np.isfinite(loss[used]).any():
+        rec["final_loss_median"] = float(np.nanmedian(loss[used]))
+    if used.size < 2:
+        rec["errors"]["all"] = f"only {used.size} usable member(s)"
+    return rec, used
+
+
+def _measure_through_runners(rec: dict[str, Any], cid: str, runners: Mapping[str, Any]) -> None:
+    """Add to ``rec`` the measurements of the metrics that have a runner: the distances it already
+    holds (computed by the suites of ``degzoo evaluate``) are taken, what it lacks is computed
+    through it (in its worker processes, and kept in its distance store)."""
+    if "all" in rec["errors"]:
+        return
+    used = np.asarray(rec["used"], dtype=np.int64)
+    start = time.perf_counter()
+    for name, runner in runners.items():
+        t0 = time.perf_counter()
+        try:
+            if runner.behaviour:
+                entry: dict[str, Any] = {"scores": runner.member_scores(cid, used).tolist()}
+            else:
+                entry = {"pairwise": runner.within(cid, used).tolist()}
+                if runner.metric.level == "weights":  # the null: the same members before training
+                    sub = runner.sub(cid, used)
+                    entry["initial_pairwise"] = runner.pairwise(
+                        ("initial", cid, tuple(int(i) for i in used)),
+                        sub.with_params(sub.initial_params)).tolist()
+            entry["seconds"] = round(time.perf_counter() - t0, 2)
+            rec["levels"][name] = entry
+        except Exception as exc:
+            rec["errors"][name] = f"{exc.__class__.__name__}: {exc}"
+    rec["seconds"] = round(rec.get("seconds", 0.0) + time.perf_counter() - start, 2)
+
+
+def _known_cross(runner: Any, cids: list[str], used: list[list[int]]) -> dict[tuple[int, int], np.ndarray]:
+    """The cross blocks of a map that ``runner`` already holds (computed by the suites)."""
+    if runner is None:
+        return {}
+    known = {}
+    for a in range(len(cids)):
+        for b in range(a + 1, len(cids)):
+            block = runner.known_between(cids[a], used[a], cids[b], used[b])
+            if block is not None:
+                known[(a, b)] = block
+    return known
+
+
+def _usable_runners(runners: Mapping[str, Any] | None, metrics: list[Any], rel: Any) -> dict[str, Any]:
+    """The runners given for ``metrics`` (same identity, same release), ready for calls outside any
+    suite: no deadline, their own counters."""
+    from degzoo.benchmark.store import CallStats, Deadline
+
+    out = {}
+    for metric in metrics:
+        runner = (runners or {}).get(metric.name)
+        if runner is None or getattr(runner.release, "sha256", None) != rel.sha256:
+            continue
+        if dict(runner.metric.identity) != dict(metric.identity):
+            continue
+        runner.deadline, runner.stats, runner.total = Deadline(None), CallStats(), CallStats()
+        runner.reference = False
+        out[metric.name] = runner
+    return out
 
 
 class _ConditionCache:
@@ -234,8 +302,11 @@ class _ConditionCache:
 
 
 def _joint_matrix(root: str, cids: list[str], used: list[list[int]], metric: Any,
-                  blocks: list[np.ndarray | None]) -> dict[str, Any]:
-    """Distances between all chosen members of several conditions (one task): for an MDS map."""
+                  blocks: list[np.ndarray | None],
+                  known: Mapping[tuple[int, int], np.ndarray] | None = None) -> dict[str, Any]:
+    """Distances between all chosen members of several conditions (one task): for an MDS map.
+    ``blocks``: each condition's own distances; ``known``: cross blocks ``(a, b)`` already computed
+    (by the suites), the others are computed here."""
     import torch
 
     from degzoo.metrics.base import check_comparable, check_distances
@@ -252,7 +323,10 @@ def _joint_matrix(root: str, cids: list[str], used: list[list[int]], metric: Any
                 subs.append(ens.subset(idx))
         for s in subs[1:]:
             check_comparable(metric, subs[0], s)
-        embs = [metric.embed(s) for s in subs]
+        known = known or {}
+        needed = {i for a in range(len(subs)) for b in range(a + 1, len(subs)) if (a, b) not in known
+                  for i in (a, b)} | {a for a, block in enumerate(blocks) if block is None}
+        embs = [metric.embed(s) if i in needed else None for i, s in enumerate(subs)]
         sizes = [len(s) for s in subs]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         total = int(offsets[-1])
@@ -261,6 +335,8 @@ def _joint_matrix(root: str, cids: list[str], used: list[list[int]], metric: Any
             for b in range(a, len(subs)):
                 if a == b:
                     block = blocks[a] if blocks[a] is not None else metric.compare(embs[a], embs[a], True)
+                elif (a, b) in known:
+                    block = known[(a, b)]
                 else:
                     block = np.asarray(metric.compare(embs[a], embs[b], False), dtype=np.float64)
                     check_distances(metric, block, (sizes[a], sizes[b]))
@@ -317,6 +393,7 @@ def compute_ladder_degeneracy(
     workers: int = 1,
     progress: bool | Callable[[str], None] = False,
     cache: str | os.PathLike[str] | None = None,
+    runners: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Degeneracy of every ladder condition of ``release`` under ``metrics``, with CIs (plain JSON).
 
@@ -331,7 +408,10 @@ def compute_ladder_degeneracy(
     ``cache``: a folder that keeps each condition's measurements (``<condition>.json``) as soon as
     they are made, so that a stopped report resumes where it was and a long one can be committed
     piece by piece; a file made with another release, metric set, member count or degzoo version
-    is an error, never silently reused.
+    is an error, never silently reused. ``runners``: metric name → the
+    :class:`~degzoo.benchmark.store.MetricRunner` that scored that metric (same parameters) on this
+    release, as ``degzoo evaluate`` hands them over: the distances its suites computed are reused,
+    and what they lack is computed through it — one measurement cache for the suites and the report.
     """
     from degzoo.zoo import Release, open_release
 
@@ -341,6 +421,8 @@ def compute_ladder_degeneracy(
     metric_objs = _make_metrics(metrics)
     if max_members is not None and (not isinstance(max_members, int) or max_members < 2):
         raise InvalidParameterError(f"max_members must be an integer >= 2 or None, got {max_members!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
+        raise InvalidParameterError(f"n_boot must be an integer >= 10 (bootstrap resamples), got {n_boot!r}")
     all_ladders = rel.ladders
     if ladders is not None:
         unknown = sorted(set(ladders) - {lad["name"] for lad in all_ladders})
@@ -363,15 +445,21 @@ def compute_ladder_degeneracy(
         if conditions:
             say(f"  {len(conditions)} condition(s) from {store.folder}")
     todo = [cid for cid in cids if cid not in conditions]
-    calls = [(_measure_condition, (root, cid, metric_objs, max_members)) for cid in todo]
+    through = _usable_runners(runners, metric_objs, rel)
+    pooled = [m for m in metric_objs if m.name not in through]
+    if through:
+        say(f"  {', '.join(through)}: from the distances the suites computed (the rest measured now)")
+    calls = [(_measure_condition, (root, cid, pooled, max_members)) for cid in todo]
     with heartbeat(f"measuring {len(todo)} conditions", say):
-        for done, (i, rec) in enumerate(_parallel(calls, workers), 1):
+        for done, (i, rec) in enumerate(_parallel(calls, workers if pooled else 1), 1):
+            _measure_through_runners(rec, todo[i], through)
             conditions[todo[i]] = rec
             if store is not None:
                 store.save(todo[i], rec)
             say(f"  [{done}/{len(todo)}] {todo[i]}: {len(rec['used'])} members, {rec.get('seconds', 0):.0f} s"
                 + (f" — errors: {rec['errors']}" if rec["errors"] else ""))
     conditions = {cid: conditions[cid] for cid in cids}
+    measured_at = time.perf_counter()
 
     # per-condition estimates and bootstrap replicates (same replicates in every ladder)
     reps: dict[tuple[str, str], np.ndarray] = {}
@@ -434,7 +522,8 @@ def compute_ladder_degeneracy(
                     continue
                 blocks = [np.asarray(c["levels"][m.name]["pairwise"])[: len(u), : len(u)]
                           for c, u in zip(conds, used, strict=True)]
-                calls.append((_joint_matrix, (root, list(lad["conditions"]), used, m, blocks)))
+                known = _known_cross(through.get(m.name), list(lad["conditions"]), used)
+                calls.append((_joint_matrix, (root, list(lad["conditions"]), used, m, blocks, known)))
                 keys.append((lad, m))
         if calls:
             say(f"joint distance matrices for {len(calls)} MDS map(s)")
@@ -473,6 +562,7 @@ def compute_ladder_degeneracy(
         "ladders": ladder_out,
         "maps": map_out,
         "cost": {"seconds": round(time.perf_counter() - start, 1),
+                 "conditions_wall_seconds": round(measured_at - start, 1),
                  "condition_seconds": round(sum(c.get("seconds", 0) for c in conditions.values()), 1),
                  "map_seconds": round(sum(m.get("seconds", 0) for m in map_out), 1),
                  "workers": workers},
@@ -535,11 +625,12 @@ E = html.escape
 CSS = """
 body{font-family:-apple-system,BlinkMacSystemFont,"Segoe UI",Helvetica,Arial,sans-serif;color:#24292f;
  margin:0;background:#f6f8fa;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+main{max-width:1180px;margin:0 auto;padding:24px 28px 60px;background:#fff;box-sizing:border-box;
+ overflow-wrap:anywhere}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 8px;border-bottom:1px solid #d0d7de;
  padding-bottom:4px}h3{font-size:16px;margin:22px 0 6px}
 p.lead{color:#57606a;margin:0 0 14px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0 14px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0 14px;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #d0d7de;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f6f8fa;font-weight:600}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;
@@ -547,6 +638,7 @@ th{background:#f6f8fa;font-weight:600}td.num{font-variant-numeric:tabular-nums;w
 .reproduces{background:#1a7f37}.opposite{background:#cf222e}.inconclusive{background:#6e7781}
 .mixed{background:#bf8700}td.id{white-space:nowrap}h4{font-size:14px;margin:16px 0 0}
 .na{background:#afb8c1}.ok{background:#1a7f37}.failed,.error{background:#cf222e}.partial{background:#bf8700}
+.timeout,.incomplete{background:#bf8700}.skipped,.unknown{background:#6e7781}
 .meta td:first-child{font-weight:600;background:#f6f8fa}
 img{max-width:100%;display:block;margin:6px 0 2px}
 .caption{font-size:12.5px;color:#57606a;margin:0 0 16px}
@@ -572,6 +664,12 @@ def _ci(s: Mapping[str, Any] | None, signed: bool = False) -> str:
 def _badge(verdict: str) -> str:
     cls = {"n/a": "na"}.get(verdict, verdict.replace(" ", "-"))
     return f'<span class="badge {E(cls)}">{E(verdict)}</span>'
+
+
+def _badge_status(status: str) -> str:
+    """A suite's status (ok, failed, error, timeout, skipped) or a result's (incomplete) as a badge."""
+    known = ("ok", "failed", "error", "timeout", "skipped", "incomplete", "partial")
+    return f'<span class="badge {status if status in known else "unknown"}">{E(status)}</span>'
 
 
 def _img(uri: str, alt: str) -> str:
@@ -741,10 +839,14 @@ def _maps_section(data: Mapping[str, Any]) -> str:
                                "coords": np.concatenate(coords_all), "labels": labels,
                                "note": "separate maps, common scale"})
         if panels:
+            tasks = {json.dumps(data["conditions"][cid].get("task"), sort_keys=True)
+                     for cid in lad["conditions"]}
+            why = ("Its conditions are different tasks, so no distances exist between their members"
+                   if len(tasks) > 1 else "This data holds no joint distances for this ladder (they "
+                   "were not computed: maps off, or too few members)")
             parts.append(f"<h3>{E(lad['name'])} <span class='small'>(within-condition maps)</span></h3>")
             parts.append(_img(mds_figure(panels), f"within-condition MDS maps of ladder {lad['name']}"))
-            parts.append("<p class='caption'>Its conditions are different tasks, so no distances "
-                         "exist between their members: each condition's members are mapped on their "
+            parts.append(f"<p class='caption'>{E(why)}: each condition's members are mapped on their "
                          "own (centred at 0) on a common scale — the spread is the degeneracy.</p>")
     return "".join(parts) or "<p>No MDS maps in this data.</p>"
 
@@ -762,7 +864,10 @@ def _scorecards(results: Sequence[Mapping[str, Any]]) -> str:
         params = ident.get("params", {})
         ptxt = ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else str(params)
         zoo = res.get("zoo", {})
-        parts.append(f"<h3>{E(kind or '?')}: {E(str(name))} <span class='small'>({E(ptxt)})</span></h3>")
+        verdict = board_verdict(res) if kind == "metric" else None
+        mark = _badge_status("incomplete") if verdict is not None and verdict.incomplete else ""
+        parts.append(f"<h3>{E(kind or '?')}: {E(str(name))} <span class='small'>"
+                     f"({E(ptxt) or 'default parameters'})</span> {mark}</h3>")
         parts.append(f"<p class='small'>{E(fname)} · zoo {E(str(zoo.get('release')))} "
                      f"<code>{E(str(zoo.get('manifest_sha256', ''))[:12])}</code> · degzoo "
                      f"{E(str(res.get('degzoo_version')))} · {E(str(res.get('created')))}</p>")
@@ -788,11 +893,18 @@ def _scorecards(results: Sequence[Mapping[str, Any]]) -> str:
                 shown += f"<br><span class='small'>… {rest} more score(s) in the file</span>"
             status = str(s.get("status", "?"))
             msg = f"<br><span class='small'>{E(str(s.get('message')))}</span>" if s.get("message") else ""
-            rows.append(f"<tr><td>{E(suite)}</td><td><span class='badge {E(status)}'>{E(status)}</span>"
+            rows.append(f"<tr><td>{E(suite)}</td><td>{_badge_status(status)}"
                         f"{msg}</td><td class='num'>{shown}</td></tr>")
-        board = metric_score(res.get("suites", {}))
-        if board is not None:
-            value, low, high = board
+        if verdict is not None and verdict.incomplete:
+            how = (f" Complete it with <code>{E(verdict.complete_with)}</code>."
+                   if verdict.complete_with else " Run it again with --resume to complete it.")
+            parts.append(f"<p class='warn'>⚠ Incomplete: suite(s) {E(', '.join(verdict.incomplete))} did "
+                         f"not finish, so this result has no board score yet.{how}</p>")
+        if verdict is not None and verdict.not_rankable:
+            parts.append(f"<p class='warn'>Not rankable: scored with another protocol than the board's "
+                         f"({E('; '.join(verdict.not_rankable))}); no board score.</p>")
+        if verdict is not None and verdict.score is not None:
+            value, low, high = verdict.score
             parts.append(f"<p><b>Board score {value:.3f}</b> [{low:.3f}, {high:.3f}] (95 %; higher is "
                          f"better): the mean of the main scores of {E(', '.join(RANKED_SUITES))}, each in "
                          "[0, 1]; the scores shown per suite are its main scores.</p>")
@@ -832,8 +944,8 @@ def _control_grid(res: Mapping[str, Any]) -> str:
             cells.append(f"<td class='num'>{_ci(ch, signed=True)}{arrow}{rtxt}</td>")
         status = str(s.get("status", "?"))
         msg = f"<br><span class='small'>{E(str(s.get('message')))}</span>" if s.get("message") else ""
-        rows.append(f"<tr><td class='id'>{E(suite)}</td><td><span class='badge {E(status)}'>{E(status)}"
-                    f"</span>{msg}</td><td class='num'>{conv('baseline')} / {conv('method')}{matched}</td>"
+        rows.append(f"<tr><td class='id'>{E(suite)}</td><td>{_badge_status(status)}"
+                    f"{msg}</td><td class='num'>{conv('baseline')} / {conv('method')}{matched}</td>"
                     + "".join(cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 

@@ -22,7 +22,9 @@ With a ``store`` (a ``.npz`` file) the member-to-member distances and behaviour 
 zoo's conditions, and every ``compare`` of the suites' constructed networks (conformance's and
 calibration's twins, noise ladders, interpolations, second probe sets: keyed by the suite's
 description of them, which the run's seeds make reproducible), are also written there whenever
-new ones are computed, under a header naming the run (metric, zoo, degzoo version), so a resumed
+new ones are computed, under a header naming the run (metric, zoo, degzoo version) and a sha256 of
+the whole content (:func:`store_content_hash`: a scaled, zeroed, swapped or otherwise edited
+matrix makes the store refused, not resumed from), so a resumed
 run pays only for what a stopped one had not reached, even inside a suite: a slow reference
 implementation's hours of calibration survive a stop. Each stored call keeps a fingerprint of the
 networks and probe inputs it was given (:func:`input_fingerprint`); a resumed run whose suites now
@@ -53,6 +55,7 @@ networks across two probe sets.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -77,6 +80,19 @@ from degzoo.zoo.ensemble import Ensemble
 #: Relative tolerance of :func:`input_fingerprint` comparisons: far above the last-bit differences
 #: between machines (~1e-7), far below any change of the networks a suite builds (~1e-2).
 FINGERPRINT_RTOL = 1e-5
+
+
+def store_content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of a distance store's arrays (name, dtype, shape and bytes of each, by name), the
+    ``content_sha256`` entry itself left out: what :meth:`MetricRunner.load_store` checks."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name == "content_sha256":
+            continue
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class StaleDistancesWarning(UserWarning):
@@ -197,10 +213,11 @@ class MetricRunner:
 
     def __init__(self, metric: Any, release: Any, *, reference: bool = False, lru: int = 12,
                  store: str | os.PathLike[str] | None = None, header: dict[str, Any] | None = None,
-                 workers: int = 1, seed: int = 0) -> None:
+                 workers: int = 1, scheduler: str | None = None, seed: int = 0) -> None:
         self.metric = metric
         self.seed = seed
         self.workers = workers
+        self.scheduler = scheduler  # a Dask scheduler's address: blocks go to its workers
         self.release = release
         self.reference = reference
         self.name = getattr(metric, "name", type(metric).__name__)
@@ -234,12 +251,20 @@ class MetricRunner:
         try:
             with np.load(self.store, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
+            recorded = str(arrays["content_sha256"]) if "content_sha256" in arrays else None
+            intact = recorded == store_content_hash(arrays)
+            arrays.pop("content_sha256", None)
             header, index = str(arrays.pop("header")), json.loads(str(arrays.pop("index")))
             inputs = json.loads(str(arrays.pop("inputs"))) if "inputs" in arrays else {}
         except Exception as exc:
             raise InvalidParameterError(
                 f"the distance store {self.store} cannot be read ({type(exc).__name__}: {exc}); "
                 "delete it to compute the distances again") from None
+        if not intact:
+            raise InvalidParameterError(
+                f"the distance store {self.store} was changed after it was written "
+                f"({'it has no content hash' if recorded is None else 'its content hash does not match'}); "
+                "its distances cannot be trusted: delete it to compute them again")
         if header != self.header:
             raise InvalidParameterError(
                 f"the distance store {self.store} is of another run (metric, zoo or degzoo version); "
@@ -266,9 +291,10 @@ class MetricRunner:
             arrays = {f"a{i}": m.copy() for i, (_, _, m) in enumerate(items)}
             inputs = {name: rows.tolist() for name, rows in self._inputs.items()}
         index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
+        content = {"header": np.array(self.header), "index": np.array(json.dumps(index)),
+                   "inputs": np.array(json.dumps(inputs)), **arrays}
         buffer = io.BytesIO()
-        np.savez(buffer, header=np.array(self.header), index=np.array(json.dumps(index)),
-                 inputs=np.array(json.dumps(inputs)), **arrays)
+        np.savez(buffer, content_sha256=np.array(store_content_hash(content)), **content)
         os.makedirs(os.path.dirname(self.store) or ".", exist_ok=True)  # before the result file's folder
         write_atomically(self.store, buffer.getvalue())
 
@@ -384,7 +410,7 @@ class MetricRunner:
 
                 def blocks() -> np.ndarray:
                     return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
-                                           workers=self.workers,
+                                           workers=self.workers, scheduler=self.scheduler,
                                            orientation=self._orientation(ea) if symmetric else None,
                                            block_seconds=seconds, on_block=done)
 
@@ -401,7 +427,7 @@ class MetricRunner:
         """Whether a call of ``n`` members (of embedding ``emb``) goes to worker processes: with
         :attr:`workers` > 1, and for all pairs of one ensemble, when it has at least two blocks of
         two members and the metric's own call computes one triangle."""
-        if self.workers == 1:
+        if self.workers == 1 and self.scheduler is None:
             return False
         return not symmetric or (n >= 4 and self._orientation(emb) is not None)
 
@@ -568,3 +594,16 @@ class MetricRunner:
             full[new] = s
             self._save_store()
         return full[idx].copy()
+
+    def known_between(self, ca: str, ia: Any, cb: str, ib: Any) -> np.ndarray | None:
+        """The distances between members ``ia`` of ``ca`` and ``ib`` of ``cb`` if every one of them
+        was computed already (none is computed here), else None."""
+        if ca == cb:
+            return None
+        ia, ib = np.asarray(ia, dtype=np.int64), np.asarray(ib, dtype=np.int64)
+        with self._lock:
+            full = self._between.get((ca, cb) if ca < cb else (cb, ca))
+        if full is None:
+            return None
+        sub = full[np.ix_(ia, ib)] if ca < cb else full[np.ix_(ib, ia)].T
+        return None if np.isnan(sub).any() else sub.copy()

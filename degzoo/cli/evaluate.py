@@ -53,9 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-members", type=int, default=Settings.max_members,
                    help=f"members per condition (default: {Settings.max_members}, the board's protocol; "
                         "results with fewer are not ranked)")
-    p.add_argument("--time-limit", type=float, default=600.0, metavar="SECONDS",
-                   help="seconds per suite, 0 for none (default: 600; a suite stopped by it scores 0 "
-                        "on the board)")
+    p.add_argument("--time-limit", type=float, default=0.0, metavar="SECONDS",
+                   help="wall-clock seconds per suite, 0 for none (default: none, so that a busy "
+                        "machine cannot cut a suite; a suite it stops is marked incomplete and "
+                        "scores 0 on the board until --resume finishes it)")
     p.add_argument("--scorecard-seconds", type=float, default=0.0, metavar="SECONDS",
                    help="seconds for each metric's whole scorecard, 0 for none (default: none); "
                    "--budget is a deprecated alias")
@@ -65,9 +66,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seed of the suites' random draws (twins, bootstrap, subsets; default: 0)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the metrics' many small products run fastest so)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=None,
                    help="local processes that compute each distance matrix in blocks of members "
-                        "(default 1; the scores do not change, the cost suite still times one process)")
+                        "(default: the cores this process may use; the scores do not change, the "
+                        "cost suite still times one process)")
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--cluster", default=None, metavar="local:N",
+                        help="compute the distance matrices' blocks on a Dask LocalCluster of N "
+                             "single-threaded workers, started once for the run (needs the [dask] extra)")
+    engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="compute them on the workers of a running Dask scheduler (e.g. one "
+                             "started by dask-jobqueue on SLURM); the scores are the same as in one process")
     p.add_argument("--report", action=argparse.BooleanOptionalAction, default=None,
                    help="write OUT/report.html: degeneracy along the release's ladders and the "
                    "scorecards (default: yes without --metric, no with it; needs the [plots] extra)")
@@ -75,7 +84,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="take the suites already finished in OUT/results/<metric>.json (the file is "
                         "rewritten after every suite) instead of running them again; refused if that "
-                        "file is another run (metric, zoo, settings or degzoo version)")
+                        "file is another run (metric, zoo, settings or degzoo version) or was edited")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the result files already in OUT/results/ (without it, and without "
+                        "--resume, a run refuses to start on an OUT that holds a result)")
     board = p.add_argument_group(
         "leaderboard submission", "with --name and --authors (one --metric), the result file is a "
         "submission: `degzoo leaderboard validate/submit OUT/results/<file>` accept it as it is")
@@ -102,38 +114,47 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
 
     from degzoo.benchmark import REFERENCE_METRICS, evaluate_metric, format_scorecard
     from degzoo.benchmark.harness import abandoned_suites, result_stem
+    from degzoo.engine import dask_scheduler
 
     specs = args.metric or list(dict.fromkeys(REFERENCE_METRICS.values()))
     metrics = [_load_metric(spec, params) for spec in specs]  # fail once, before any suite
     submission = _submission(args, specs[0], metrics[0]) if args.name is not None or args.authors else None
+    if submission is not None:
+        _warn_not_rankable(args)
+    out_dir = args.out / "results"
+    paths = [out_dir / result_stem(metric.name, params) for metric in metrics]
+    _check_out(args, paths)
+    lock = _lock_out(args.out)  # held until this process ends
     torch.set_num_threads(threads)
     release = _open_release(args)
     running_before = set(abandoned_suites())
-    out_dir = args.out / "results"
     written = []
     code = 0
-    for metric in metrics:
-        path = out_dir / result_stem(metric.name, params)
-        result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
-                                 time_limit=args.time_limit or None, seed=args.seed,
-                                 budget=args.scorecard_seconds or None, progress=not args.quiet,
-                                 checkpoint=path, resume=args.resume, workers=args.workers,
-                                 submission=submission)
-        written.append(path)
-        print(format_scorecard(result))
-        print(f"wrote {path}\n")
-        if result.cost.get("interrupted"):
-            print("degzoo evaluate: interrupted; the partial result was written", file=sys.stderr)
-            code = 130
-            break
-        if result.suites and all(s.status == "error" for s in result.suites.values()):
-            print(f"degzoo evaluate: every suite of {result.metric['name']!r} ended in an error "
-                  f"(see {path})", file=sys.stderr)
-            code = 1
-    if len(written) > 1:
-        print("result files: " + ", ".join(str(p) for p in written))
-    if code != 130 and (args.report if args.report is not None else not args.metric):
-        _write_report(release, args)
+    complete_with = _completion_command(args)
+    with dask_scheduler(args.scheduler, args.cluster) as scheduler:
+        for metric, path in zip(metrics, paths, strict=True):
+            result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
+                                     time_limit=args.time_limit or None, seed=args.seed,
+                                     budget=args.scorecard_seconds or None, progress=not args.quiet,
+                                     checkpoint=path, resume=args.resume, workers=args.workers,
+                                     submission=submission, complete_with=complete_with,
+                                     scheduler=scheduler)
+            written.append(path)
+            print(format_scorecard(result))
+            print(f"wrote {path}\n")
+            if result.cost.get("interrupted"):
+                print("degzoo evaluate: interrupted; the partial result was written", file=sys.stderr)
+                code = 130
+                break
+            if result.suites and all(s.status == "error" for s in result.suites.values()):
+                print(f"degzoo evaluate: every suite of {result.metric['name']!r} ended in an error "
+                      f"(see {path})", file=sys.stderr)
+                code = 1
+        if len(written) > 1:
+            print("result files: " + ", ".join(str(p) for p in written))
+        if code != 130 and (args.report if args.report is not None else not args.metric):
+            _write_report(release, args)
+    lock.close()
     # A suite thread still in native code (abandoned, or just cancelled by Ctrl-C and tearing down
     # torch's thread state) aborts a normal interpreter shutdown ("terminate called without an active
     # exception", SIGABRT) instead of exiting with the code: leave at once, everything is written.
@@ -142,6 +163,98 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _check_out(args: argparse.Namespace, paths: list[Path]) -> None:
+    """``--out`` must be a writable folder that is not a zoo release, and results in it are not
+    replaced unless asked (``--resume`` continues them, ``--overwrite`` replaces them)."""
+    out = args.out
+    if (out / "manifest.json").is_file():
+        raise InvalidParameterError(
+            f"--out {out} is a zoo release folder (it has a manifest.json); give another output folder")
+    try:
+        (out / "results").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"--out {out}: cannot create the output folder ({exc.strerror or exc}); give a folder "
+            "you can write to") from None
+    if not os.access(out / "results", os.W_OK):
+        raise InvalidParameterError(
+            f"--out {out}: the folder is not writable; give a folder you can write to")
+    if args.resume or args.overwrite:
+        return
+    held = [p for p in paths if p.exists()]
+    if held:
+        raise InvalidParameterError(
+            f"--out {out} already holds {', '.join(p.name for p in held)}: add --resume to continue "
+            "or reuse it, give another --out, or add --overwrite to replace it")
+
+
+def _lock_out(out: Path) -> Any:
+    """An exclusive lock on ``OUT/.degzoo-evaluate.lock`` for this process's lifetime (the kernel
+    drops it when the process ends, however it ends): two runs never write one folder at once."""
+    path = out / ".degzoo-evaluate.lock"
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the process ends
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise InvalidParameterError(
+            f"--out {out} is being written by another degzoo evaluate ({owner}); wait for it to "
+            "finish, or give another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _completion_command(args: argparse.Namespace) -> str:
+    """The command that completes this run if a suite does not finish: the same run, resumed,
+    without time limits."""
+    import shlex
+
+    words = ["degzoo", "evaluate"]
+    for spec in args.metric:
+        words += ["--metric", spec]
+    for item in args.param:
+        words += ["--param", item]
+    for option, value in (("--release", args.release), ("--revision", args.revision),
+                          ("--suites", args.suites), ("--name", args.name), ("--authors", args.authors),
+                          ("--code-url", args.code_url), ("--paper-url", args.paper_url),
+                          ("--package", args.package), ("--cluster", args.cluster),
+                          ("--scheduler", args.scheduler)):
+        if value is not None:
+            words += [option, value]
+    words += ["--out", str(args.out)]
+    if args.max_members != Settings.max_members:
+        words += ["--max-members", str(args.max_members)]
+    if args.seed != 0:
+        words += ["--seed", str(args.seed)]
+    if args.report is not None:
+        words.append("--report" if args.report else "--no-report")
+    return shlex.join([*words, "--resume"])
+
+
+def _warn_not_rankable(args: argparse.Namespace) -> None:
+    """A leaderboard entry (--name) scored with another protocol than the board's is refused by
+    ``leaderboard validate``: say so before the run, not after it."""
+    from degzoo.benchmark.harness import suite_names
+    from degzoo.benchmark.scorecard import not_rankable_reasons
+
+    settings = {**Settings(max_members=args.max_members, seed=args.seed).to_json(),
+                "suites": suite_names(args.suites)}
+    reasons = not_rankable_reasons(settings)
+    if reasons:
+        print(f"degzoo evaluate: warning: --name makes a leaderboard entry, but this run is not at the "
+              f"board's protocol ({'; '.join(reasons)}): its result will be not rankable and "
+              "`degzoo leaderboard validate` will refuse it", file=sys.stderr)
 
 
 def _check_threads(threads: int) -> int:
@@ -163,6 +276,10 @@ def _check_numbers(args: argparse.Namespace) -> None:
         if not (math.isfinite(value) and value >= 0):
             raise InvalidParameterError(
                 f"{option} must be a number of seconds >= 0 (0: no limit), got {value}")
+    if args.workers is None:
+        from degzoo.engine import usable_cores
+
+        args.workers = usable_cores()
     if args.workers < 1:
         raise InvalidParameterError(f"--workers must be a positive number of processes, got {args.workers}")
     if args.max_members < 2:
@@ -290,9 +407,11 @@ def _write_report(release: object, args: argparse.Namespace) -> None:
         print("degzoo evaluate: report not written: its figures need matplotlib "
               "(pip install 'degzoo[plots]'); the result files are complete", file=sys.stderr)
         return
+    from degzoo.benchmark.harness import reference_runners
     from degzoo.benchmark.report import compute_ladder_degeneracy, load_results, write_report
 
     data = compute_ladder_degeneracy(release, max_members=args.max_members, seed=args.seed,
-                                     workers=os.cpu_count() or 1, progress=not args.quiet)
+                                     workers=args.workers, progress=not args.quiet,
+                                     runners=reference_runners(release))
     path = write_report(args.out / "report.html", data, load_results(args.out / "results"))
     print(f"wrote {path}")

@@ -361,34 +361,20 @@ def _submission(args: argparse.Namespace, spec: str, metric: Any) -> dict[str, A
 
 
 def _package(text: str | None, spec: str, metric: Any) -> dict[str, str]:
-    """``{"name", "version", "entry"}`` of the distribution that provides ``metric``."""
-    from importlib import metadata
+    """``{"name", "version", "entry"}`` of the installed distribution that provides ``metric``,
+    checked now as ``degzoo leaderboard verify`` will check it (:func:`degzoo.plugins.submission_package`)."""
+    from degzoo.plugins import submission_package
 
     cls = getattr(metric, "fn", None) or type(metric)  # FunctionMetric: the wrapped function
     entry = spec if ":" in spec else f"{cls.__module__}:{cls.__qualname__}"
-    if text is None:
-        top = entry.split(":", 1)[0].split(".", 1)[0]
-        dists = sorted(set(metadata.packages_distributions().get(top, [])))  # editable installs list twice
-        if len(dists) != 1:
-            raise InvalidParameterError(
-                f"cannot tell which installed package provides {entry!r} (module {top!r}); "
-                "say it with --package NAME==VERSION")
-        text = dists[0]
-    name, _, version = text.partition("==")
-    if not version:
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            raise InvalidParameterError(
-                f"--package {name!r} is not installed, so its version is unknown; "
-                f"write --package {name}==VERSION") from None
-    return {"name": name, "version": version, "entry": entry}
+    return submission_package(entry, text)
 
 
 def _open_release(args: argparse.Namespace) -> Any:
     """The release, with the Hub's download bars off when stderr is a log (one line instead)."""
-    from degzoo.zoo import open_release
+    from degzoo.zoo import check_release, open_release
 
+    check_release(args.release)
     if args.release is not None and (args.quiet or not sys.stderr.isatty()):
         from huggingface_hub.utils import disable_progress_bars
 

@@ -604,9 +604,13 @@ def test_the_tolerance_comes_from_the_reruns_sampling_error() -> None:
     assert not compare_results(doc, rerun(0.7 + 0.21, 0.1), suites, subset=1.0, deterministic=False)[0]
     # the claimed interval: much narrower than the subset's, or wider than it, is a mismatch
     narrow = clone(doc)
-    narrow["suites"]["trend"]["scores"][TREND].update(low=0.7, high=0.7)
+    narrow["suites"]["trend"]["scores"][TREND].update(low=0.697, high=0.703)
     ok, rows = compare_results(narrow, rerun(0.7, 0.12), suites, subset=0.5)
     assert not ok and "much narrower" in rows[0]["note"]
+    # a zero-width claim (an exact score: stable trend verdicts) is judged by its value on a subset
+    exact = clone(doc)
+    exact["suites"]["trend"]["scores"][TREND].update(low=0.7, high=0.7)
+    assert compare_results(exact, rerun(0.7, 0.12), suites, subset=0.5)[0]
     wide = clone(doc)
     wide["suites"]["trend"]["scores"][TREND].update(low=0.3, high=1.0)
     ok, rows = compare_results(wide, rerun(0.7, 0.12), suites, subset=0.5)
@@ -823,7 +827,8 @@ def test_verify_reruns_the_real_harness(tmp_path: Path, monkeypatch: pytest.Monk
     zoo = build_release(recipe, tmp_path / "zoo", workers=1, progress=False)
     rel = open_release(zoo)
     known = {rel.name: rel.sha256}
-    run = bench.evaluate_metric("weights_frobenius", zoo, suites=list(RANKED_SUITES), progress=False)
+    run = bench.evaluate_metric("weights_perm", zoo, suites=list(RANKED_SUITES), progress=False,
+                                time_limit=None)
     doc = json.loads(run.dumps())
     assert {s["status"] for s in doc["suites"].values()} <= {"ok", "skipped"}
     for name in lb_schema.METRIC_SUITES:  # a real submission runs them all; this test the ranked ones
@@ -916,18 +921,18 @@ def test_a_reference_flag_is_rejected_and_only_shipped_content_is_a_reference(tm
     entries = [e for e in validate_tree(shipped_root) if e.role == "reference"]
     controls = [e for e in validate_tree(shipped_root) if e.role == "negative control"]
     shipped = shipped_root.parent / "degzoo" / "reference"
-    assert len(entries) == len(list((shipped / "metrics").glob("*.json"))) == 10
+    assert len(entries) == len(list((shipped / "metrics").glob("*.json"))) >= 4
     assert all(e.reference for e in entries)
     assert len(controls) == len(list((shipped / "negative-controls").glob("*.json"))) == 15
     assert not any(e.reference for e in controls)
     # the reference implementations: named after the package and version that computed them
     implementations = [e for e in validate_tree(shipped_root) if e.role == "reference implementation"]
-    assert len(implementations) == len(list((shipped / "implementations").glob("*.json"))) >= 1
+    assert len(implementations) == len(list((shipped / "implementations").glob("*.json")))
     for e in implementations:
         assert not e.reference
         assert e.name.endswith(f"({e.doc['environment']['implementation']})"), e.name
     baselines = [e for e in validate_tree(shipped_root) if e.role == "baseline"]
-    assert len(baselines) == len(list((shipped / "baselines").glob("*.json")))
+    assert len(baselines) == len(list((shipped / "baselines").glob("*.json"))) >= 2
     # a copy of a shipped result with one score changed is an ordinary entry, not a reference
     doc = json.loads(entries[0].path.read_text())
     doc["suites"]["discriminability"]["details"]["note"] = "edited"

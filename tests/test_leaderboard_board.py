@@ -192,7 +192,7 @@ def test_a_baseline_is_recognised_by_content_added_and_shown(
     assert entry.role == "baseline" and not entry.reference
     md = (root / MARKDOWN_NAME).read_text("utf-8")
     [line] = [ln for ln in md.splitlines() if "unit\\_correlation" in ln]
-    assert "unit\\_correlation (baseline)" in line and "★" not in line
+    assert "unit\\_correlation \\(space=units\\) (baseline)" in line and "★" not in line
     assert "(baseline) = a measure users actually reach for" in md
     page = (root / HTML_NAME).read_text("utf-8")
     assert 'class="badge baseline"' in page and "naive or classical choice" in page

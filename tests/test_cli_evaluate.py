@@ -149,11 +149,12 @@ def test_resume_takes_the_finished_suites_and_refuses_another_run(capsys, tmp_pa
     assert main([*base, "--suites", "conformance", "--quiet"]) == 0
     capsys.readouterr()
     assert main([*base, "--suites", "conformance,reliability", "--resume"]) == 0
-    assert "conformance       ok       (from " in capsys.readouterr().err
+    # weights_frobenius fails conformance (relabelled twins are far): a finished suite, taken as it is
+    assert "conformance       failed   (from " in capsys.readouterr().err
     doc = json.loads((tmp_path / "results" / "weights_frobenius.json").read_text())
     assert doc["cost"]["resumed_suites"] == ["conformance"]
     assert {name: suite["status"] for name, suite in doc["suites"].items()} == {
-        "conformance": "ok", "reliability": "ok"}
+        "conformance": "failed", "reliability": "ok"}
     assert main([*base, "--suites", "conformance", "--seed", "3", "--resume", "--quiet"]) == 2
     assert "cannot resume" in capsys.readouterr().err
 

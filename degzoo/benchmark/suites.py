@@ -28,7 +28,6 @@ from degzoo.benchmark.results import Score, SuiteResult
 from degzoo.benchmark.store import MetricRunner, SuiteTimeout
 from degzoo.benchmark.twins import (
     MATCHED_HOW,
-    MATCHED_STATISTICS,
     TWIN_KINDS,
     describe_twins,
     equivalent,
@@ -36,6 +35,7 @@ from degzoo.benchmark.twins import (
     interpolate,
     make_twin,
     matched_ensemble,
+    matched_statistics,
     member,
     perturb,
     shuffled,
@@ -80,11 +80,6 @@ def owed_invariances(metric: Any) -> set[str]:
     """The invariances ``metric`` must have: those it claims and those its level requires."""
     return set(getattr(metric, "invariances", ())) | REQUIRED_INVARIANCES.get(getattr(metric, "level", None)
                                                                             or "", frozenset())
-
-
-def matched_statistics(level: str | None) -> tuple[str, ...]:
-    """The cheap statistics a different solution is made to share at ``level`` (dynamics by default)."""
-    return MATCHED_STATISTICS.get(level or "", MATCHED_STATISTICS["dynamics"])
 
 
 
@@ -239,7 +234,7 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     ref = ref if ref > 0 else 1.0
     neg = finite & (round_off_floor(D) > D)  # the distance check's own tolerance
     check("non_negative", not neg.any(), True, min_value=float(D[finite].min()) if finite.any() else None)
-    D = np.where(finite, np.maximum(D, 0.0), D)  # round-off below 0 counts as 0, as in the distance check
+    D = _at_least_zero(D)
     check("separates_networks", bool(scale > 0), True, median_between=scale,
           note="independently trained networks must not all be at distance 0")
     diag = np.abs(np.diag(D))

@@ -352,6 +352,11 @@ MATCHED_HOW: dict[str, str] = {
 }
 
 
+def matched_statistics(level: str | None) -> tuple[str, ...]:
+    """The cheap statistics a different solution is made to share at ``level`` (dynamics by default)."""
+    return MATCHED_STATISTICS.get(level or "", MATCHED_STATISTICS["dynamics"])
+
+
 def match_spectrum(source: Params, target: Params) -> Params:
     """``source``'s network brought to ``target``'s size and recurrent spectrum (one member each).
 
@@ -468,7 +473,7 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     construction, with the target's value of that statistic.
     """
     src, tgt = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
-    statistic = statistic or MATCHED_STATISTICS.get(level or "", MATCHED_STATISTICS["dynamics"])[0]
+    statistic = statistic or matched_statistics(level)[0]
     if statistic in _WEIGHT_MATCHES:
         match = _WEIGHT_MATCHES[statistic]
         mats = [match(member(ens, int(s)), member(ens, int(t))) for s, t in zip(src, tgt, strict=True)]

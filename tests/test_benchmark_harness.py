@@ -104,11 +104,14 @@ class Flaky(FrobeniusWeightDistance):
 
 @dataclass
 class NaNMetric(FrobeniusWeightDistance):
+    """NaN for one pair of every call of several pairs (one-pair calls are fine)."""
+
     name: ClassVar[str] = "nan_metric"
 
     def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
         out = super().compare(a, b, symmetric)
-        out[0, -1] = np.nan
+        if out.size > 1:
+            out[0, -1] = np.nan
         return out
 
 
@@ -343,7 +346,7 @@ def test_progress_inside_a_suite(tiny_release, monkeypatch, capsys):
     evaluate_metric(Stepping(steps=30), tiny_release, suites=["conformance"], n_boot=50, time_limit=None)
     log = capsys.readouterr().err  # not a terminal: a plain line every 0.5 s of a 1.5 s call, no \r
     running = [line for line in log.splitlines() if "conformance       running" in line]
-    assert 1 <= len(running) <= 10 and "\r" not in log  # about 3 s of calls: not one line per 0.05 s
+    assert 1 <= len(running) <= 20 and "\r" not in log  # about 6 s of calls: not one line per 0.05 s
     assert "metric call(s)" in running[0]
     monkeypatch.setattr(harness.sys.stderr, "isatty", lambda: True)
     evaluate_metric(Stepping(steps=30), tiny_release, suites=["conformance"], n_boot=50, time_limit=None)
@@ -523,16 +526,19 @@ def test_a_run_stopped_inside_a_suite_resumes_without_recomputing_stored_distanc
 def test_a_suite_of_constructed_networks_resumes_without_recomputing_them(tiny_release, tmp_path, suite):
     """Twins, noise ladders, interpolations and second probe sets are kept in the store too, so a slow
     metric stopped inside conformance, calibration or reliability pays only for the calls it had not
-    reached."""
+    reached. (It is stopped on a call of several pairs: a call of paired distances, one pair per
+    compare, is kept once all its pairs are done.)"""
     StopsOnce.calls, StopsOnce.stop_in = {}, None
     fresh = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], **FAST)
     calls_fresh = StopsOnce.calls[suite]
     assert calls_fresh >= 4
-    stop_at = calls_fresh // 2
+    stopped_at: list[int] = []
 
     class StopsHalfway(StopsOnce):
         def compare(self, a: dict, b: dict, symmetric: bool) -> np.ndarray:
-            if StopsOnce.calls.get(suite, 0) == stop_at:
+            done = StopsOnce.calls.get(suite, 0)
+            if done >= calls_fresh // 2 and not stopped_at and a["W_hh"].shape[0] * b["W_hh"].shape[0] > 1:
+                stopped_at.append(done)
                 raise KeyboardInterrupt
             return super().compare(a, b, symmetric)
 
@@ -542,7 +548,7 @@ def test_a_suite_of_constructed_networks_resumes_without_recomputing_them(tiny_r
                            ).cost["interrupted"]
     StopsOnce.calls = {}
     resumed = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], checkpoint=path, resume=True, **FAST)
-    assert StopsOnce.calls[suite] == calls_fresh - stop_at
+    assert StopsOnce.calls[suite] == calls_fresh - stopped_at[0]
     assert resumed.suites[suite].to_json()["scores"] == fresh.suites[suite].to_json()["scores"]
 
 

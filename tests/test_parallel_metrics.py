@@ -269,3 +269,67 @@ def test_take_members_and_a_clear_error_for_other_embeddings():
     assert take_members(["a", "b", "c"], [2, 0]) == ["c", "a"]
     with pytest.raises(InvalidParameterError, match="workers=1"):
         take_members(object(), [0])
+
+
+@pytest.mark.parametrize(("name", "rtol"), [("weights_perm", 0.0), ("dsa", 0.0), ("cka", 1e-12)])
+def test_paired_distances_equal_the_diagonal_of_the_full_call(ens, name, rtol, always_parallel):
+    """A network against the network built from it: n one-pair calls give the full call's diagonal,
+    in this process and on workers; bit for bit where a pair's arithmetic does not depend on its
+    batch (weights_perm, DSA), to round-off where the metric batches its matrix products (CKA)."""
+    metric = metrics.get(name) if name != "dsa" else metrics.get("dsa", n_delays=5, rank=12, n_starts=4)
+    order = np.array([3, 0, 6, 1, 5, 2, 4])
+    ea, eb = metric.embed(ens), metric.embed(ens.subset(order))
+    full = np.asarray(metric.compare(ea, eb, False))
+    for workers in (1, 2):
+        got = parallel.paired_compare(metric, ea, eb, np.arange(7), np.arange(7), workers=workers)
+        np.testing.assert_allclose(got, np.diag(full), rtol=rtol, atol=0)
+    # member i against its own copy, wherever the copy sits: that entry of the full call
+    got = parallel.paired_compare(metric, ea, eb, np.arange(7), np.argsort(order), workers=1)
+    np.testing.assert_allclose(got, full[np.arange(7), np.argsort(order)], rtol=rtol, atol=1e-15)
+
+
+def test_the_runner_pays_for_n_pairs_and_takes_opaque_embeddings_whole(monkeypatch):
+    """``MetricRunner.paired`` costs one pair per member (the index-sum metric counts them); a
+    metric whose embedding cannot be split into members gets one full call, and the same values."""
+    from degzoo.benchmark.store import MetricRunner
+
+    class Counted(IndexSum):
+        pairs = 0
+
+        def embed(self, ens):
+            return np.asarray(ens, dtype=float)
+
+        def compare(self, emb_a, emb_b, symmetric):
+            Counted.pairs += len(emb_a) * len(emb_b)
+            return super().compare(emb_a, emb_b, symmetric)
+
+    class Opaque(Counted):
+        def embed(self, ens):
+            return _Wrapped(np.asarray(ens, dtype=float))
+
+        def compare(self, emb_a, emb_b, symmetric):
+            return super().compare(emb_a.values, emb_b.values, symmetric)
+
+    a, b = list(range(6)), [10 * i for i in range(6)]
+    runner = MetricRunner(Counted(), None)
+    monkeypatch.setattr(runner, "anonymous", lambda key, ens: ens)  # plain lists: nothing to relabel
+    np.testing.assert_array_equal(runner.paired("a", a, "b", b), np.arange(6) * 11.0)
+    assert Counted.pairs == 6
+    np.testing.assert_array_equal(runner.paired("a", a, "b", b, [5, 4, 3, 2, 1, 0]), 50.0 - 9 * np.arange(6))
+    Counted.pairs = 0
+    opaque = MetricRunner(Opaque(), None)
+    monkeypatch.setattr(opaque, "anonymous", lambda key, ens: ens)
+    np.testing.assert_array_equal(opaque.paired("a", a, "b", b), np.arange(6) * 11.0)
+    assert Counted.pairs == 36
+    with pytest.raises(ValueError, match="one member of ens_b per member"):
+        runner.paired("a", a, "c", b, [0, 1])
+
+
+class _Wrapped:
+    """An embedding that :func:`take_members` cannot split."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def __len__(self):
+        return len(self.values)

@@ -64,7 +64,7 @@ import time
 import warnings
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +74,7 @@ from degzoo.benchmark.twins import relabelled
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.files import write_atomically
 from degzoo.metrics.base import as_distances, cancellable, check_distances
-from degzoo.metrics.parallel import blocked_compare, symmetric_orientation
+from degzoo.metrics.parallel import blocked_compare, paired_compare, symmetric_orientation, take_members
 from degzoo.zoo.ensemble import Ensemble
 
 #: Relative tolerance of :func:`input_fingerprint` comparisons: far above the last-bit differences
@@ -451,6 +451,41 @@ class MetricRunner:
             return dist
 
         return self._remembered(("cross", key_a, key_b), (ens_a, ens_b), compute) if remember else compute()
+
+    def paired(self, key_a: Any, ens_a: Ensemble, key_b: Any, ens_b: Ensemble,
+               index_b: Sequence[int] | np.ndarray | None = None, *, checked: bool = True) -> np.ndarray:
+        """``d(a_i, b_{index_b[i]})`` for every member i of ``ens_a`` (a network against the network
+        built from it; ``index_b`` default: i): one pair per member, where the diagonal of
+        :meth:`cross` costs n². Kept in the store; ``checked`` false: as the metric returns them
+        (conformance inspects them). A metric whose embeddings cannot be split into members pays
+        for the full call."""
+        n = len(ens_a)
+        index_a = np.arange(n)
+        index_b = index_a if index_b is None else np.asarray(index_b, dtype=np.int64)
+        if index_b.shape != (n,):
+            raise ValueError(f"paired() needs one member of ens_b per member of ens_a, got {index_b.shape} "
+                             f"for {n}")
+
+        def compute() -> np.ndarray:
+            ea, eb = self.embed(key_a, ens_a), self.embed(key_b, ens_b)
+            seconds: list[float] = []
+            try:
+                take_members(ea, [0]), take_members(eb, [0])
+            except InvalidParameterError:
+                full = self._call("compare", lambda: self.metric.compare(ea, eb, False),
+                                  pairs=n * len(ens_b))
+                dist = np.asarray(as_distances(self.metric, full))[index_a, index_b]
+            else:
+                dist = self._call("compare", lambda: paired_compare(
+                    self.metric, ea, eb, index_a, index_b, workers=self.workers, scheduler=self.scheduler,
+                    block_seconds=seconds), pairs=n, block_seconds=seconds)
+                dist = np.asarray(as_distances(self.metric, dist[:, None]))[:, 0]
+            if checked:
+                check_distances(self.metric, dist[:, None], (n, 1))
+            return dist
+
+        call = ("paired", key_a, key_b, [int(i) for i in index_b], checked)
+        return self._remembered(call, (ens_a, ens_b), compute)
 
     def pairwise(self, key: Any, ens: Ensemble, *, remember: bool = True,
                  parallel: bool = True) -> np.ndarray:

@@ -256,8 +256,7 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     rng = ctx.rng("conformance")
     copy = from_params(ens, _stack([perturb(member(ens, i), [s.float_copy_noise], rng) for i in range(n)]),
                        f"{home}~float-copy")
-    C = _at_least_zero(runner.raw_compare(key, ens, ("float-copy", home, key[2]), copy, remember=True))
-    c = np.abs(np.diag(C)) if C.shape == (n, n) else np.full(n, np.nan)
+    c = np.abs(_at_least_zero(runner.paired(key, ens, ("float-copy", home, key[2]), copy, checked=False)))
     copy_ratio = float(np.max(c) / ref) if np.isfinite(c).all() else float("nan")
     check("zero_on_float_copy", np.isfinite(copy_ratio) and copy_ratio <= s.identity_tolerance, True,
           relative_noise=s.float_copy_noise, distances=c.tolist(), median_between=scale, ratio=copy_ratio,
@@ -266,9 +265,8 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     for statistic in matched_statistics(ctx.level):
         matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, statistic=statistic,
                                    name=f"{home}~matched-{statistic}")
-        M = _at_least_zero(runner.raw_compare(key, ens, ("matched", statistic, home, key[2]), matched,
-                                              remember=True))
-        d = np.diag(M) if M.shape == (n, n) else np.full(n, np.nan)
+        d = _at_least_zero(runner.paired(key, ens, ("matched", statistic, home, key[2]), matched,
+                                         checked=False))
         definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
         check(f"definite:{statistic}", np.isfinite(definite) and definite >= s.invariance_tolerance, True,
               distances=d.tolist(), median_between=scale, min_ratio=definite, how=MATCHED_HOW[statistic])
@@ -443,8 +441,11 @@ def _shuffled_cross(runner: MetricRunner, key_a: Any, ens_a: Any, key_b: Any, en
 
 def _paired(runner: MetricRunner, key: Any, base: Any, key_b: Any, ens_b: Any,
             rng: np.random.Generator) -> np.ndarray:
-    """``d(base_i, ens_b_i)`` for every i, ``ens_b`` in a random order."""
-    return np.diag(_shuffled_cross(runner, key, base, key_b, ens_b, rng)).copy()
+    """``d(base_i, ens_b_i)`` for every i, ``ens_b`` handed to the metric in a random order (so that
+    a network's position in its ensemble says nothing), one pair per member."""
+    order_ens, order = shuffled(ens_b, rng)
+    return runner.paired(key, base, (*key_b, "order", tuple(int(o) for o in order)), order_ens,
+                         np.argsort(order))
 
 
 def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.ndarray,

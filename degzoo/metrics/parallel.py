@@ -37,7 +37,8 @@ from degzoo.engine import run_jobs, usable_cores
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import checkpoint
 
-__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "symmetric_orientation", "take_members"]
+__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "paired_compare", "symmetric_orientation",
+           "take_members"]
 
 Orientation = Literal["upper", "lower"]
 
@@ -81,6 +82,66 @@ def _compare_block(metric: Any, emb_a: Any, emb_b: Any, symmetric: bool, key: tu
         return key, dist, time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
+
+
+def _compare_pairs(metric: Any, emb_a: Any, emb_b: Any, count: int, key: tuple[int, int]
+                   ) -> tuple[tuple[int, int], np.ndarray, float]:
+    """``d(a_k, b_k)`` for the ``count`` members of two slices, one one-pair ``compare`` each, with
+    one torch thread, and the seconds its process spent on them."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    try:
+        dist = np.empty(count)
+        for k in range(count):
+            one = np.asarray(metric.compare(take_members(emb_a, [k]), take_members(emb_b, [k]), False),
+                             dtype=np.float64)
+            if one.shape != (1, 1):
+                raise MetricError(f"metric {getattr(metric, 'name', metric)!r}: compare returned shape "
+                                  f"{one.shape} for one pair of members, expected (1, 1)")
+            dist[k] = one[0, 0]
+        return key, dist, time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+
+
+def paired_compare(
+    metric: Any,
+    emb_a: Any,
+    emb_b: Any,
+    index_a: Sequence[int] | np.ndarray,
+    index_b: Sequence[int] | np.ndarray,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    block_seconds: list[float] | None = None,
+) -> np.ndarray:
+    """``d(a[index_a[k]], b[index_b[k]])`` for every k: one one-pair call per pair, where the
+    diagonal of a full call costs n² pairs. Run like :func:`blocked_compare` (blocks of consecutive
+    pairs, locally or on a Dask scheduler); each value equals that pair's entry of the full call
+    (bit for bit for ``weights_perm`` and DSA; to round-off for a metric that batches its pairs'
+    matrix products, e.g. CKA at 1e-14). Raises :class:`InvalidParameterError` when an embedding
+    cannot be split into members (:func:`take_members`)."""
+    index_a, index_b = np.asarray(index_a, dtype=np.int64), np.asarray(index_b, dtype=np.int64)
+    if index_a.shape != index_b.shape or index_a.ndim != 1:
+        raise ValueError(f"paired_compare needs two index lists of one length, got {index_a.shape} "
+                         f"and {index_b.shape}")
+    n_workers = max(workers or 1, 4) if scheduler else min(workers or usable_cores(), usable_cores())
+    blocks = _blocks(index_a.size, 4 * n_workers)
+    jobs = [(metric, take_members(emb_a, index_a[b]), take_members(emb_b, index_b[b]), int(b.size), (i, 0))
+            for i, b in enumerate(blocks)]
+    if scheduler:
+        results = run_jobs(_compare_pairs, jobs, scheduler=scheduler)
+    else:
+        results = _local_results(jobs, n_workers, _compare_pairs)
+    out = np.empty(index_a.size)
+    for (i, _), dist, seconds in results:
+        if block_seconds is not None:
+            block_seconds.append(seconds)
+        out[blocks[i]] = dist
+    return out
 
 
 def blocked_compare(
@@ -176,17 +237,18 @@ def symmetric_orientation(metric: Any, emb: Any, p: int, q: int) -> Orientation 
     return None
 
 
-def _local_results(jobs: list[tuple[Any, ...]], n_workers: int
+def _local_results(jobs: list[tuple[Any, ...]], n_workers: int,
+                   compute: Callable[..., Any] = _compare_block
                    ) -> Iterator[tuple[tuple[int, int], np.ndarray, float]]:
-    """The first block here, timed; the rest here too unless they would take long enough to pay
-    for worker processes."""
+    """``compute`` of the first job here, timed; the rest here too unless they would take long
+    enough to pay for worker processes."""
     start = time.perf_counter()
-    yield _compare_block(*jobs[0])
+    yield compute(*jobs[0])
     rest = jobs[1:]
     serial_estimate = (time.perf_counter() - start) * len(rest)
     if n_workers <= 1 or serial_estimate < MIN_PARALLEL_SECONDS:
         for job in rest:
-            yield _compare_block(*job)
+            yield compute(*job)
     else:
         # checkpoint: a caller that cancels (the benchmark harness) stops the workers within a second
-        yield from run_jobs(_compare_block, rest, workers=n_workers, check=checkpoint)
+        yield from run_jobs(compute, rest, workers=n_workers, check=checkpoint)

@@ -472,3 +472,42 @@ def _timeless(obj):
     if isinstance(obj, dict):
         return {k: _timeless(v) for k, v in obj.items() if k != "seconds"}
     return obj
+
+
+def test_the_cache_follows_a_conditions_networks_not_the_release(tiny_release, tmp_path, monkeypatch):
+    """A snapshot of a build in progress is a new release each time: the conditions it shares with
+    an earlier one (the same shard, by sha256) are not measured again; a condition whose networks
+    changed is refused by name; a version-1 file (keyed by the manifest) still reads on its release."""
+    import degzoo.benchmark.report as report_module
+    from degzoo.zoo import open_release
+
+    metrics = {"weights_perm": CHEAP_METRICS["weights_perm"]}
+    kwargs = dict(ladders=["ff-l1"], max_members=3, seed=0, n_boot=50, maps=False)
+    cache = tmp_path / "cache"
+    first = compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **kwargs)
+
+    later = tmp_path / "later"
+    shutil.copytree(tiny_release, later, ignore=shutil.ignore_patterns(".build"))
+    manifest = json.loads((later / "manifest.json").read_text())
+    manifest["release"] = "tiny-bench-partial"
+    (later / "manifest.json").write_text(json.dumps(manifest))
+    measure, measured = report_module._measure_condition, []
+    monkeypatch.setattr(report_module, "_measure_condition",
+                        lambda root, cid, *a: measured.append(cid) or measure(root, cid, *a))
+    again = compute_ladder_degeneracy(open_release(later), metrics, cache=cache, **kwargs)
+    assert measured == [] and again["ladders"] == first["ladders"]
+
+    doc = json.loads((cache / "ff-bits2.json").read_text())
+    doc["header"]["shard_sha256"] = "0" * 64
+    (cache / "ff-bits2.json").write_text(json.dumps(doc))
+    with pytest.raises(InvalidParameterError, match=r"other settings \(shard_sha256 differ\)"):
+        compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **kwargs)
+
+    header = {k: v for k, v in doc["header"].items() if k not in ("condition", "shard_sha256")}
+    release = open_release(tiny_release)
+    header.update(version=1, release=release.name, manifest_sha256=release.sha256)
+    (cache / "ff-bits2.json").write_text(json.dumps({"header": header, "record": doc["record"]}))
+    reread = compute_ladder_degeneracy(tiny_release, metrics, cache=cache, **kwargs)
+    assert reread["ladders"] == first["ladders"]
+    with pytest.raises(InvalidParameterError, match=r"manifest_sha256.*differ|differ.*manifest_sha256"):
+        compute_ladder_degeneracy(open_release(later), metrics, cache=cache, **kwargs)

@@ -256,24 +256,34 @@ def _usable_runners(runners: Mapping[str, Any] | None, metrics: list[Any], rel: 
 
 
 class _ConditionCache:
-    """One JSON file per measured condition, under a header naming what made it.
+    """One JSON file per measured condition, under a header naming what made it: the metrics, the
+    members used and the condition's networks (the sha256 of its shard), not the release they came
+    in, so that a snapshot of a build in progress reuses what an earlier snapshot measured.
 
     Files hold the record as :func:`_measure_condition` returns it (non-finite floats kept, so a
     reused record is exactly the computed one). Records with a metric error are not kept: the
-    error may be passing, and recomputing it costs only that condition.
+    error may be passing, and recomputing it costs only that condition. Files of version 1 (keyed
+    by the whole release's manifest) are read when they name this release's manifest.
     """
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self, folder: str | os.PathLike[str], rel: Any, metrics: list[Any],
                  max_members: int | None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.header = json.loads(json.dumps(_clean({
-            "format": "degzoo-ladder-condition", "version": self.VERSION,
-            "release": rel.name, "manifest_sha256": rel.sha256, "degzoo_version": __version__,
+        self.rel = rel
+        self.common = json.loads(json.dumps(_clean({
+            "format": "degzoo-ladder-condition", "degzoo_version": __version__,
             "metrics": [m.identity for m in metrics], "max_members": max_members,
         })))
+
+    def header(self, cid: str) -> dict[str, Any]:
+        shard = self.rel.manifest["files"][self.rel.condition(cid)["file"]]["sha256"]
+        return {**self.common, "version": self.VERSION, "condition": cid, "shard_sha256": shard}
+
+    def _v1_header(self) -> dict[str, Any]:
+        return {**self.common, "version": 1, "release": self.rel.name, "manifest_sha256": self.rel.sha256}
 
     def load(self, cid: str) -> dict[str, Any] | None:
         """The cached record of ``cid``, or None when there is none; an error when it cannot be used."""
@@ -283,12 +293,13 @@ class _ConditionCache:
         try:
             doc = json.loads(path.read_text("utf-8"))
             header, record = doc["header"], doc["record"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            expected = self._v1_header() if header.get("version") == 1 else self.header(cid)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidParameterError(
                 f"report cache {path} cannot be read ({exc.__class__.__name__}: {exc}); delete it to "
                 "measure that condition again") from None
-        if header != self.header:
-            differ = sorted(k for k in set(header) | set(self.header) if header.get(k) != self.header.get(k))
+        if header != expected:
+            differ = sorted(k for k in set(header) | set(expected) if header.get(k) != expected.get(k))
             raise InvalidParameterError(
                 f"report cache {path} was made with other settings ({', '.join(differ)} differ); "
                 "use another cache folder, or delete its files to measure again")
@@ -298,7 +309,7 @@ class _ConditionCache:
         if set(record["errors"]) - {"all"}:
             return
         write_atomically(self.folder / f"{cid}.json",
-                         json.dumps({"header": self.header, "record": record}) + "\n")
+                         json.dumps({"header": self.header(cid), "record": record}) + "\n")
 
 
 def _joint_matrix(root: str, cids: list[str], used: list[list[int]], metric: Any,

@@ -22,7 +22,8 @@ import time
 
 import numpy as np
 
-from degzoo.metrics.weights import permutation_distance, single_thread_blas
+from degzoo.metrics.weights import permutation_distance
+from degzoo.threads import one_blas_thread
 
 
 def trained_networks(hidden: int, members: int, steps: int, bits: int, seed: int) -> np.ndarray:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     def dist(perm: np.ndarray, i: int, j: int) -> float:
         return float(np.linalg.norm(W[i] - W[j][np.ix_(perm, perm)])) / H**2
 
-    with single_thread_blas():
+    with one_blas_thread():
         for i, j in pairs:
             t0 = time.perf_counter()
             d, _ = permutation_distance(W[i], W[j], n_starts=args.n_starts, seed=args.seed)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from degzoo.errors import InvalidParameterError
 
-__all__ = ["compute_threads", "get_threads", "set_threads", "with_compute_threads"]
+__all__ = ["compute_threads", "get_threads", "one_blas_thread", "set_threads", "with_compute_threads"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +73,20 @@ def with_compute_threads(fn: F) -> F:
             return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread inside the block, whatever :func:`set_threads` says: for solvers whose
+    matrices are so small (H ≤ a few hundred) that a multi-threaded OpenBLAS on a loaded machine
+    makes a 128×128 product 100× slower. Through the cached controller: threadpoolctl's own
+    ``threadpool_limits`` looks for the libraries again on every entry (milliseconds each)."""
+    controller = _blas_controller()
+    if controller is None:  # pragma: no cover - threadpoolctl missing
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 def _apply(threads: int) -> Callable[[], None]:

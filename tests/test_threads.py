@@ -17,7 +17,7 @@ import degzoo.threads
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics import Metric, degeneracy
 from degzoo.models import Architecture
-from degzoo.threads import compute_threads, set_threads
+from degzoo.threads import compute_threads, one_blas_thread, set_threads
 from degzoo.training import TrainSettings, train_ensemble
 
 
@@ -100,6 +100,18 @@ def test_set_threads_none_keeps_the_callers_settings(tiny_ensemble, caller_setti
     set_threads(2)
     metric.pairwise(tiny_ensemble)
     assert metric.seen[-1] == ("compare", (2, {2}))
+    assert _settings() == caller_settings
+
+
+def test_the_weight_solver_runs_blas_on_one_thread_whatever_the_caller_set(caller_settings):
+    """``one_blas_thread`` (around weights_perm's solver) holds even under ``set_threads(None)``,
+    nests, and gives the caller's settings back."""
+    set_threads(None)
+    with one_blas_thread():
+        assert _blas_threads() == {1}
+        with one_blas_thread():
+            assert _blas_threads() == {1}
+        assert _blas_threads() == {1}
     assert _settings() == caller_settings
 
 

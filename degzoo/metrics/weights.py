@@ -52,8 +52,7 @@ single-unit sign flips alternate with 2-opt until neither helps.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -62,6 +61,7 @@ from scipy.optimize import linear_sum_assignment
 
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import Level, Metric
+from degzoo.threads import one_blas_thread
 
 Normalize = Literal["entries", "rms", "none"]
 #: The values of ``normalize`` (see :func:`normalised_distance`).
@@ -72,20 +72,6 @@ _PAIR_NAMES = ("W_in", "b", "W_out")
 # --------------------------------------------------------------------------------------------
 # The assignment problem
 # --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def single_thread_blas() -> Iterator[None]:
-    """Run BLAS on one thread: the solver's matrices are small (H ≤ a few hundred), and a
-    multi-threaded OpenBLAS on a loaded machine makes a 128×128 product 100× slower.
-    Uses ``threadpoolctl`` when it is installed, else does nothing."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _lap(score: np.ndarray) -> np.ndarray:
@@ -486,7 +472,7 @@ def _polish_signs(A: np.ndarray, B: np.ndarray, f1: list[np.ndarray], f2: list[n
         return sq
 
     best = residual(perm, t)
-    with single_thread_blas():
+    with one_blas_thread():
         for _ in range(max_rounds):
             M = B[np.ix_(perm, perm)]
             Q = A * M
@@ -555,7 +541,7 @@ def _solve(
     best_possible = 0.5 * (np.sum(A**2) + np.sum(B**2))
     if C is not None:
         best_possible += 0.5 * sum(np.sum(f**2) for f in (*a.feats, *b.feats))
-    with single_thread_blas():
+    with one_blas_thread():
         perm = match_units(
             A, B, C, seeds=seeds, n_starts=n_starts, n_kicks=n_kicks, seed=seed,
             max_faq_iter=max_faq_iter, exact_objective=best_possible,

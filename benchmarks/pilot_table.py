@@ -1,12 +1,14 @@
 """The pilot table: each ladder's verdict per level on one release beside another (zoo-v2 vs a pilot).
 
-Reads two files of report data (``degzoo report --save-data``) and prints a Markdown table with,
+Reads report data (``degzoo report --save-data``) of the first release and of the second (one or
+more files, e.g. one per metric, merged by ladder) and prints a Markdown table with,
 per ladder and level, Δ = last − first with its 95 % interval and the verdict (✓ reproduces,
 ✗ opposite, ~ inconclusive) on each release, and whether the verdict changed. Only the ladders
 both files hold are compared.
 
     python benchmarks/pilot_table.py degzoo/reference/report/zoo-v2.json \\
-        benchmarks/results/zoo-v3-pilots/vanilla-report.json --names "zoo-v2 (64 units)" "pilot (128)"
+        benchmarks/results/zoo-v3-pilots/report-dsa-sigma.json \\
+        benchmarks/results/zoo-v3-pilots/report-weights.json --names "zoo-v2 (64 units)" "pilot (128)"
 """
 
 from __future__ import annotations
@@ -32,9 +34,19 @@ def by_level(ladder: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["level"]: entry for entry in ladder["levels"].values()}
 
 
-def table(first: dict[str, Any], second: dict[str, Any], names: tuple[str, str]) -> str:
-    """Markdown rows, one per ladder and level both releases measured."""
-    other = {ladder["name"]: ladder for ladder in second["ladders"]}
+def merged(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Ladders by name, with the levels of every file that measured them."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        for ladder in doc["ladders"]:
+            entry = out.setdefault(ladder["name"], {**ladder, "levels": {}})
+            entry["levels"].update(ladder["levels"])
+    return out
+
+
+def table(first: dict[str, Any], second: list[dict[str, Any]], names: tuple[str, str]) -> str:
+    """Markdown rows, one per ladder both releases measured and level either measured."""
+    other = merged(second)
     rows = [f"| ladder (factor) | level | {names[0]} | {names[1]} | verdict changed |",
             "|---|---|---|---|---|"]
     for ladder in first["ladders"]:
@@ -53,10 +65,12 @@ def table(first: dict[str, Any], second: dict[str, Any], names: tuple[str, str])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first", type=Path, help="report data of the first release (e.g. zoo-v2)")
-    parser.add_argument("second", type=Path, help="report data of the second release (e.g. a pilot)")
+    parser.add_argument("second", type=Path, nargs="+",
+                        help="report data of the second release (e.g. a pilot), one or more files")
     parser.add_argument("--names", nargs=2, default=("first", "second"), help="column names")
     args = parser.parse_args()
-    first, second = (json.loads(p.read_text("utf-8")) for p in (args.first, args.second))
+    first = json.loads(args.first.read_text("utf-8"))
+    second = [json.loads(p.read_text("utf-8")) for p in args.second]
     print(table(first, second, tuple(args.names)))
 
 

@@ -283,3 +283,40 @@ def test_trained_network_solves_flipflop():
 def test_initial_weights_are_kept_apart_from_trained(tiny_result):
     assert not np.shares_memory(tiny_result.initial_params["W_hh"], tiny_result.params["W_hh"])
     assert np.abs(tiny_result.initial_params["W_hh"] - tiny_result.params["W_hh"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("end_below", [False, True])
+def test_a_member_that_spikes_in_its_patience_epochs_ends_converged_only_below_the_threshold(end_below):
+    """Two members reach the threshold (0.01) in epoch 0 and serve 1 patience epoch; in epoch 1 the
+    second spikes to 0.5. The paper's rule stops both; ``end_below_threshold`` keeps the second
+    training until an epoch ends below the threshold (epoch 2), and never moves its first crossing."""
+    from degzoo.training.trainer import STATUS_CONVERGED, STATUS_RUNNING, _end_epoch
+
+    settings = TrainSettings(steps_per_epoch=10, patience_epochs=1, end_below_threshold=end_below)
+    state = {"step": 0, "steps": np.zeros(2, np.int64), "reached_epoch": np.full(2, -1),
+             "reached_step": np.full(2, -1), "final_loss": np.full(2, np.nan), "epoch_sum": np.zeros(2),
+             "status": np.array([STATUS_RUNNING] * 2, dtype=object), "loss_curve": np.full((2, 4), np.nan)}
+    statuses = []
+    for epoch_loss in ([0.005, 0.005], [0.005, 0.5], [0.005, 0.004]):
+        state["step"] += 10
+        state["steps"][state["status"] == STATUS_RUNNING] += 10
+        state["epoch_sum"][:] = np.asarray(epoch_loss) * 10
+        _end_epoch(state, settings, threshold=0.01)
+        statuses.append(list(state["status"]))
+    assert state["reached_step"].tolist() == [10, 10]
+    if end_below:
+        assert statuses[1] == [STATUS_CONVERGED, STATUS_RUNNING]
+        assert statuses[2] == [STATUS_CONVERGED, STATUS_CONVERGED]
+        assert state["final_loss"][1] == pytest.approx(0.004)
+    else:
+        assert statuses[1] == [STATUS_CONVERGED, STATUS_CONVERGED]
+        assert state["final_loss"][1] == pytest.approx(0.5)
+
+
+def test_the_stopping_rule_is_recorded_only_when_it_is_not_the_papers():
+    """Earlier recipes keep their fingerprints: the default rule is not written into the settings."""
+    assert "end_below_threshold" not in TrainSettings().to_dict()
+    assert TrainSettings(end_below_threshold=True).to_dict()["end_below_threshold"] is True
+    assert TrainSettings.from_dict(TrainSettings(end_below_threshold=True).to_dict()).end_below_threshold
+    with pytest.raises(InvalidParameterError, match="end_below_threshold must be true or false"):
+        TrainSettings(end_below_threshold="yes")

@@ -56,9 +56,12 @@ def table(first: dict[str, Any], second: list[dict[str, Any]], names: tuple[str,
         for level, label in LEVELS.items():
             if level not in a and level not in b:
                 continue
-            changed = (level in a and level in b and a[level]["verdict"] != b[level]["verdict"])
+            if level in a and level in b:
+                changed = "**yes**" if a[level]["verdict"] != b[level]["verdict"] else "no"
+            else:
+                changed = "—"
             rows.append(f"| {ladder['name']} ({ladder['factor']}) | {label} | {cell(a.get(level))} | "
-                        f"{cell(b.get(level))} | {'**yes**' if changed else 'no'} |")
+                        f"{cell(b.get(level))} | {changed} |")
     return "\n".join(rows)
 
 

@@ -286,6 +286,9 @@ def test_paired_distances_equal_the_diagonal_of_the_full_call(ens, name, rtol, a
     # member i against its own copy, wherever the copy sits: that entry of the full call
     got = parallel.paired_compare(metric, ea, eb, np.arange(7), np.argsort(order), workers=1)
     np.testing.assert_allclose(got, full[np.arange(7), np.argsort(order)], rtol=rtol, atol=1e-15)
+    assert parallel.paired_compare(metric, ea, eb, [], []).shape == (0,)
+    with pytest.raises(ValueError, match="two index lists of one length"):
+        parallel.paired_compare(metric, ea, eb, [0, 1], [0])
 
 
 def test_the_runner_pays_for_n_pairs_and_takes_opaque_embeddings_whole(monkeypatch):

@@ -470,7 +470,8 @@ class MetricRunner:
             ea, eb = self.embed(key_a, ens_a), self.embed(key_b, ens_b)
             seconds: list[float] = []
             try:
-                take_members(ea, [0]), take_members(eb, [0])
+                for emb in (ea, eb):
+                    take_members(emb, [0])  # can the embeddings be split into members?
             except InvalidParameterError:
                 full = self._call("compare", lambda: self.metric.compare(ea, eb, False),
                                   pairs=n * len(ens_b))

@@ -128,6 +128,8 @@ def paired_compare(
     if index_a.shape != index_b.shape or index_a.ndim != 1:
         raise ValueError(f"paired_compare needs two index lists of one length, got {index_a.shape} "
                          f"and {index_b.shape}")
+    if index_a.size == 0:
+        return np.empty(0)
     n_workers = max(workers or 1, 4) if scheduler else min(workers or usable_cores(), usable_cores())
     blocks = _blocks(index_a.size, 4 * n_workers)
     jobs = [(metric, take_members(emb_a, index_a[b]), take_members(emb_b, index_b[b]), int(b.size), (i, 0))

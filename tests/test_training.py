@@ -148,7 +148,18 @@ def test_interrupt_and_resume_gives_same_result(tiny_task, tmp_path, controls):
         train_ensemble(tiny_task, arch, [1, 2, 4], settings, checkpoint=ckpt, progress=False)
 
 
-def test_sigint_inside_a_step_resumes_exactly(tiny_task, tmp_path):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler, whatever this process inherited: pytest started in the
+    background (``cmd &``, ``nohup``) runs with SIGINT ignored, and a Ctrl-C would never arrive."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+
+
+def test_sigint_inside_a_step_resumes_exactly(tiny_task, tmp_path, ctrl_c_raises):
     """A real Ctrl-C that lands while members' batches are being drawn is taken at the step's end.
 
     Interrupts: mid-step (twice), and two in one step, which stops at once and keeps the last

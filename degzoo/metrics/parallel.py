@@ -26,6 +26,7 @@ On Linux the workers are forked, so metrics defined in a script or a notebook wo
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -68,32 +69,34 @@ def _blocks(n: int, count: int) -> list[np.ndarray]:
     return [b for b in np.array_split(np.arange(n), max(1, min(count, n))) if b.size]
 
 
-def _compare_block(metric: Any, emb_a: Any, emb_b: Any, symmetric: bool, key: tuple[int, int]
-                   ) -> tuple[tuple[int, int], np.ndarray, float]:
-    """One block, with one torch thread (the parallelism is over processes, not inside them), and
-    the seconds its process spent on it."""
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread inside the block (the parallelism is over processes, not inside them)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    start = time.perf_counter()
     try:
-        dist = np.asarray(metric.compare(emb_a, emb_b, symmetric), dtype=np.float64)
-        return key, dist, time.perf_counter() - start
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def _compare_block(metric: Any, emb_a: Any, emb_b: Any, symmetric: bool, key: tuple[int, int]
+                   ) -> tuple[tuple[int, int], np.ndarray, float]:
+    """One block, with one torch thread, and the seconds its process spent on it."""
+    with _one_torch_thread():
+        start = time.perf_counter()
+        dist = np.asarray(metric.compare(emb_a, emb_b, symmetric), dtype=np.float64)
+        return key, dist, time.perf_counter() - start
 
 
 def _compare_pairs(metric: Any, emb_a: Any, emb_b: Any, count: int, key: tuple[int, int]
                    ) -> tuple[tuple[int, int], np.ndarray, float]:
     """``d(a_k, b_k)`` for the ``count`` members of two slices, one one-pair ``compare`` each, with
     one torch thread, and the seconds its process spent on them."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    try:
+    with _one_torch_thread():
+        start = time.perf_counter()
         dist = np.empty(count)
         for k in range(count):
             one = np.asarray(metric.compare(take_members(emb_a, [k]), take_members(emb_b, [k]), False),
@@ -103,8 +106,6 @@ def _compare_pairs(metric: Any, emb_a: Any, emb_b: Any, count: int, key: tuple[i
                                   f"{one.shape} for one pair of members, expected (1, 1)")
             dist[k] = one[0, 0]
         return key, dist, time.perf_counter() - start
-    finally:
-        torch.set_num_threads(threads)
 
 
 def paired_compare(

@@ -6,8 +6,8 @@ Reference metrics: ``behaviour_ood`` (σ_OOD), ``dsa`` and ``dsa_wasserstein`` (
 packages (optional extra ``[reference]``; :mod:`degzoo.metrics.external`): ``dsa_metric_ref``
 (``dsa-metric``'s DSA) and ``qc_procrustes_perm`` (``qc-procrustes``'s two-sided permutation
 Procrustes; GPL-3.0, so it stays an optional extra). Baselines users reach for
-(:mod:`degzoo.metrics.baselines`): ``unit_correlation``, ``sorted_weights`` and ``rsa_rsatoolbox``
-(optional extra ``[baselines]``). Negative controls (``control_noise``,
+(:mod:`degzoo.metrics.baselines`): ``unit_correlation``, ``sorted_weights``, ``rsa_rsatoolbox``
+(optional extra ``[baselines]``) and ``fixed_point_spectrum``. Negative controls (``control_noise``,
 ``control_scale``, ``control_spectrum``, ``control_order``, each as ``<control>-<level>``;
 :mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
@@ -17,7 +17,7 @@ networks' arrays (probe-set trajectories, ``W_hh`` or all weights) with
 """
 
 from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
-from degzoo.metrics.baselines import RSAToolbox, SortedWeights, UnitCorrelation
+from degzoo.metrics.baselines import FixedPointSpectrum, RSAToolbox, SortedWeights, UnitCorrelation
 from degzoo.metrics.behaviour import BehaviourOOD
 from degzoo.metrics.controls import NEGATIVE_CONTROLS, NegativeControl, control_factories, control_names
 from degzoo.metrics.degeneracy import (
@@ -38,7 +38,7 @@ from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDis
 
 for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
                 CKA, ProcrustesShape, SVCCA, ReferenceDSA, QCPermutationProcrustes, UnitCorrelation,
-                SortedWeights, RSAToolbox):
+                SortedWeights, RSAToolbox, FixedPointSpectrum):
     register(_metric)
 for _name, _factory in control_factories().items():
     register(_factory, _name)
@@ -53,6 +53,7 @@ __all__ = [
     "BehaviourOOD",
     "DSAWasserstein",
     "Estimate",
+    "FixedPointSpectrum",
     "FrobeniusWeightDistance",
     "FunctionMetric",
     "KernelAlignment",

@@ -14,6 +14,11 @@ what the benchmark makes of a choice people make every day:
   as rsatoolbox computes it (optional extra ``[baselines]``): a correlation-distance RDM of each
   network's probe-set activity patterns (``calc_rdm(method="correlation")``) compared by
   ``compare(method="corr")``; the distance is ``1 − r`` between RDMs.
+- :class:`FixedPointSpectrum` (``fixed_point_spectrum``, dynamics): fixed-point analysis (Sussillo &
+  Barak 2013; networks compared by their linearisations at fixed points as in Maheswaranathan et
+  al. 2019): the Wasserstein-1 distance between the pooled Jacobian eigenvalues at each network's
+  fixed points (:mod:`degzoo.metrics.fixed_points`). Invariant to relabelling and sign flips of
+  units; blind to where the fixed points lie and to the eigenvectors.
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from degzoo.errors import InvalidParameterError
+from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import Level, Metric, checkpoint
+from degzoo.metrics.fixed_points import FixedPoints, find_fixed_points, starting_states
 from degzoo.metrics.representation import trajectory_matrices
 from degzoo.metrics.weights import check_finite_params, check_same_width
 
-__all__ = ["BASELINE_INSTALL_HINT", "RSAToolbox", "SortedWeights", "UnitCorrelation"]
+__all__ = ["BASELINE_INSTALL_HINT", "FixedPointSpectrum", "RSAToolbox", "SortedWeights", "UnitCorrelation"]
 
 #: What to run to get the baselines that wrap other packages.
 BASELINE_INSTALL_HINT = 'pip install "degzoo[baselines]"'
@@ -114,6 +121,86 @@ class RSAToolbox(Metric):
         rdms = self._rsa.rdm.RDMs
         r = self._rsa.rdm.compare(rdms(emb_a), rdms(emb_b), method="corr")
         return np.clip(1.0 - np.asarray(r, dtype=np.float64), 0.0, 2.0)
+
+
+@dataclass
+class FixedPointSpectrum(Metric):
+    """The Wasserstein-1 distance between two networks' pooled Jacobian eigenvalues at their fixed
+    points: the classical fixed-point analysis of a trained RNN, reduced to a distance.
+
+    Per network (:func:`~degzoo.metrics.fixed_points.find_fixed_points`): ``n_starts`` states at
+    evenly spaced points of its probe-set trajectories, each moved by at most ``iterations``
+    Levenberg–Marquardt steps down the speed ``q(h) = ½‖F(h) − h‖²`` of the zero-input update;
+    the end points with ``q < tolerance`` are its fixed points (when none is, its slowest points
+    stand in), merged when closer than ``dedup_tolerance`` (RMS per unit), most visited first. The
+    ``n_points`` most visited (cycled through when there are fewer) each give the ``n_eigs``
+    eigenvalues of largest modulus of the Jacobian of ``F``, folded onto the upper half-plane (a
+    real matrix's spectrum is closed under conjugation, so this drops nothing but a tie between a
+    conjugate pair at the cut). Two networks' ``n_points × n_eigs`` eigenvalues are matched one to
+    one (``linear_sum_assignment``); the distance is the mean ``|λ − μ|`` over the matches.
+    """
+
+    n_starts: int = 64
+    n_points: int = 8
+    n_eigs: int = 8
+    iterations: int = 50
+    tolerance: float = 1e-12
+    dedup_tolerance: float = 1e-4
+
+    name: ClassVar[str] = "fixed_point_spectrum"
+    level: ClassVar[Level] = "dynamics"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+
+    def __post_init__(self) -> None:
+        for label in ("n_starts", "n_points", "n_eigs", "iterations"):
+            value = getattr(self, label)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidParameterError(f"{self.name}: {label} must be a positive integer, got {value!r}")
+        for label in ("tolerance", "dedup_tolerance"):
+            value = getattr(self, label)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < np.inf:
+                raise InvalidParameterError(f"{self.name}: {label} must be a positive finite number, "
+                                            f"got {value!r}")
+
+    def fixed_points(self, ensemble: Any) -> list[FixedPoints]:
+        """Every member's fixed points (or slowest points), as the embedding finds them."""
+        params = check_finite_params(self.name, getattr(ensemble, "params", None), ("W_hh", "b"))
+        arch = getattr(ensemble, "architecture", None)
+        if arch is None:
+            raise MetricError(f"metric {self.name!r} needs the ensemble's architecture "
+                              "(ensemble.architecture) to run its update equation")
+        if self.n_eigs > arch.hidden:
+            raise InvalidParameterError(f"{self.name}: n_eigs={self.n_eigs} exceeds the networks' "
+                                        f"{arch.hidden} units; use n_eigs <= {arch.hidden}")
+        rates = ensemble.trajectories()
+        out = []
+        for W, b, x in zip(params["W_hh"], params["b"], rates, strict=True):
+            checkpoint()
+            out.append(find_fixed_points(W, b, arch, starting_states(x, self.n_starts, arch),
+                                         iterations=self.iterations, tolerance=self.tolerance,
+                                         dedup_tolerance=self.dedup_tolerance))
+        return out
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        spectra = []
+        for fp in self.fixed_points(ensemble):
+            eigs = fp.eigenvalues[np.arange(self.n_points) % len(fp), : self.n_eigs].ravel()
+            spectra.append(eigs.real + 1j * np.abs(eigs.imag))
+        return np.stack(spectra)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        if emb_a.shape[1] != emb_b.shape[1]:
+            raise InvalidParameterError(
+                f"metric {self.name!r}: the ensembles' eigenvalue sets have different sizes "
+                f"({emb_a.shape[1]} vs {emb_b.shape[1]}); compare with the same n_points and n_eigs")
+        out = np.zeros((len(emb_a), len(emb_b)))
+        for i, a in enumerate(emb_a):
+            checkpoint()
+            for j in range(i + 1 if symmetric else 0, len(emb_b)):
+                cost = np.abs(a[:, None] - emb_b[j][None, :])
+                rows, cols = linear_sum_assignment(cost)
+                out[i, j] = np.sort(cost[rows, cols]).sum() / len(a)
+        return out + out.T if symmetric else out
 
 
 def _rsatoolbox(metric: str) -> Any:

@@ -46,6 +46,7 @@ from degzoo.benchmark.suites import REFERENCE_METRICS, RUN_LIMITS, SUITE_FUNCTIO
 from degzoo.environment import environment
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics.base import MAX_NAME_LENGTH, check_name
+from degzoo.training.controls import split_solution_family
 
 #: A suite whose metric call overruns its time limit is waited for until
 #: ``HARD_FACTOR × time_limit + HARD_GRACE_SECONDS``, then abandoned.
@@ -101,7 +102,8 @@ def evaluate_metric(
     ``suites``: names (or ``"a,b"``) from :data:`SUITES`, default all. ``max_members``: members
     per condition used by the suites (the first converged ones). ``time_limit``: seconds per suite
     (None: no limit). ``condition``: the condition used by the single-condition suites
-    (default: the first condition of the largest group sharing task and architecture).
+    (default: the baseline of the largest group of solution families, else the first condition of
+    the largest group sharing task and architecture; see :func:`_choose_conditions`).
     ``budget``: seconds for the whole scorecard (None: no budget); each suite then gets
     ``min(time_limit, budget left)``, and suites left when it is spent are reported as ``timeout``.
     ``checkpoint``: a result file rewritten (atomically) after every suite, suites not run yet
@@ -169,8 +171,9 @@ def evaluate_metric(
     runner = MetricRunner(m, rel, store=None if checkpoint is None else distance_store(checkpoint),
                           header={"zoo": zoo, "metric": identity, "degzoo_version": degzoo.__version__},
                           workers=workers, scheduler=scheduler, seed=seed)
-    home, groups = _choose_conditions(runner, rel, condition)
+    home, groups, families = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
+                  families=families,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
     result = MetricResult(zoo=zoo, metric=identity, environment=_environment(m), submission=submission)
     this_run = _settings_json(settings, names, home, groups)
@@ -185,7 +188,8 @@ def evaluate_metric(
         "evaluate_metric(...) again with the same arguments and resume=True"
         + ("" if checkpoint is not None else ", checkpoint=<a result file>"))
     log(f"[{identity['name']}] scoring on {rel.name} ({len(rel.conditions)} conditions); "
-        f"home condition {home}, {len(groups)} group(s) sharing task and architecture")
+        f"home condition {home}, {len(groups)} group(s) "
+        + ("of solution families beside their baseline" if families else "sharing task and architecture"))
 
     def save_checkpoint() -> None:
         if checkpoint is not None:
@@ -518,9 +522,16 @@ def _reference_runner(ref_name: str, metric: Any, release: Any, runner: MetricRu
 
 
 def _choose_conditions(runner: MetricRunner, rel: Any, condition: str | None
-                       ) -> tuple[str, list[list[str]]]:
-    """Groups of >= 2 conditions sharing task, architecture and probe set (largest first), and
-    the home condition."""
+                       ) -> tuple[str, list[list[str]], bool]:
+    """The home condition, the groups the suites compare (largest first), and whether those are
+    solution families.
+
+    A release that builds solution families beside a baseline (conditions of the same task,
+    architecture and probe set whose controls are the baseline's plus
+    :attr:`~degzoo.training.controls.Control.solution_family` ones, such as zoo-v2's initial gain
+    and low rank) is compared on them: each group is the baseline first, then its families.
+    Otherwise a group is every set of >= 2 conditions sharing task, architecture and probe set.
+    """
     keys: dict[tuple, list[str]] = {}
     usable: list[str] = []
     for cond in rel.conditions:
@@ -532,7 +543,15 @@ def _choose_conditions(runner: MetricRunner, rel: Any, condition: str | None
         probe = hashlib.sha256(np.ascontiguousarray(ens.probe_inputs).tobytes()).hexdigest()
         key = (repr(ens.task), repr(ens.architecture), probe)
         keys.setdefault(key, []).append(cid)
-    groups = sorted((g for g in keys.values() if len(g) >= 2), key=lambda g: -len(g))
+    split = {c["id"]: split_solution_family(c.get("controls") or []) for c in rel.conditions}
+    families = []
+    for group in keys.values():
+        for cid in group:
+            base = split[cid][0]
+            members = [c for c in group if split[c] == (base, True)]
+            if split[cid] == (base, False) and members:
+                families.append([cid, *members])
+    groups = sorted(families or (g for g in keys.values() if len(g) >= 2), key=lambda g: -len(g))
     if condition is not None:
         rel.condition(condition)  # raises with the list of conditions if unknown
         home = condition
@@ -540,7 +559,7 @@ def _choose_conditions(runner: MetricRunner, rel: Any, condition: str | None
         home = groups[0][0]
     else:
         home = (usable or [rel.conditions[0]["id"]])[0]
-    return home, groups
+    return home, groups, bool(families)
 
 
 def _settings_json(settings: Settings, names: Sequence[str], home: str | None,

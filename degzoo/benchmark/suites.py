@@ -154,6 +154,9 @@ class Context:
     home: str
     groups: list[list[str]]
     reference_runner: Callable[[str], MetricRunner | None]
+    #: whether ``groups`` are solution families (each its baseline first) rather than conditions
+    #: that merely share task, architecture and probe set
+    families: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -412,8 +415,8 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
     _confound(ctx, out, key, base, twins, rng)
 
     # (d) mixture of known solution families
-    if not ctx.groups:
-        out.details["mixture"] = "skipped: no two conditions of the release share task and architecture"
+    if not ctx.families:
+        out.details["mixture"] = NO_FAMILIES
         return
     group = ctx.groups[0]
     sel = {c: ctx.members(c) for c in group}
@@ -643,16 +646,27 @@ def _replicate_evidence(rho: float, lo: float, hi: float, reps: np.ndarray, expe
 # --------------------------------------------------------------------------------------------
 
 
+#: Why the real-condition scores are not computed on a release without solution families.
+NO_FAMILIES = ("skipped: the release declares no solution families; its conditions that share a task "
+               "differ mostly in weight size (L1 shrinks it), which a size-only metric reads and the "
+               "reference metrics do not, so they are no ground truth")
+
+
 def discriminability(ctx: Context, out: SuiteResult) -> None:
-    """AUROC of between-condition vs within-condition distances (same task and architecture), and
-    of between-family vs within-family distances for planted families of equal size (``planted_auroc``:
-    near-twins of ``families`` members, every network brought to the first member's size and
-    spectrum, handed to the metric in a random order)."""
-    if not ctx.groups:
-        out.status, out.message = "skipped", "no two conditions of the release share task and architecture"
-        return
+    """Between-family vs within-family distances for planted families of equal size
+    (``planted_auroc``: near-twins of ``families`` members, every network brought to the first
+    member's cheap statistics, handed to the metric in a random order). On a release with real
+    solution families beside a baseline (zoo-v2's initial gain and low rank), also each group's
+    between- vs within-condition AUROC (shown) and ``family_witness_auroc`` (:func:`_family_witness`),
+    the second headline score: families trained to find other solutions, which the reference
+    metrics do not all tell apart perfectly."""
     s = ctx.settings
     _planted(ctx, out)
+    if not ctx.families:
+        out.details["groups"] = NO_FAMILIES
+        if not out.scores:
+            out.status, out.message = "skipped", f"{out.details['planted']}; {NO_FAMILIES}"
+        return
     per_group, mats = [], []
     out.details["groups"] = per_group
     for group in ctx.groups:
@@ -664,6 +678,33 @@ def discriminability(ctx: Context, out: SuiteResult) -> None:
                           "n_between": int(b.size), "median_within": float(np.median(w)),
                           "median_between": float(np.median(b))})
         _pooled(out, mats, s, ctx.rng("discriminability"))
+    _family_witness(out, mats, ctx.groups, s, ctx.rng("family-witness"))
+
+
+def _family_witness(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], groups: list[list[str]],
+                    s: Settings, rng: np.random.Generator) -> None:
+    """``family_witness_auroc``: for each solution family and its baseline (label 0 of its group),
+    the witness AUROC (:func:`~degzoo.benchmark.stats.witness_auroc_rows`: are members nearer their
+    own condition on average?), mean over families. The pooled between/within AUROC is fooled by
+    unequal spreads (a gain-3 family is spread out, a rank-3 one tight); the witness is not.
+    Interval: members resampled within each condition, one draw per group for all its families."""
+    values, replicates, per_family, n = [], [], [], 0
+    for (D, labels), group in zip(mats, groups, strict=True):
+        boot = stats.resample_within(labels, s.n_boot, rng)
+        for f in range(1, len(group)):
+            cols = np.flatnonzero((labels == 0) | (labels == f))
+            local = np.full(labels.size, -1)
+            local[cols] = np.arange(cols.size)
+            sub, lab = D[np.ix_(cols, cols)], (labels[cols] == f).astype(int)
+            value = float(stats.witness_auroc_rows(sub, lab, np.arange(cols.size)[None])[0])
+            values.append(value)
+            replicates.append(stats.witness_auroc_rows(sub, lab, local[boot[:, cols]]))
+            per_family.append({"baseline": group[0], "family": group[f], "witness_auroc": value})
+            n += cols.size
+    out.details["families"] = {"pairs": per_family, "main": "mean of the families' witness AUROC"}
+    if values and (sc := stats.score(float(np.mean(values)), np.mean(np.stack(replicates), axis=0),
+                                     n)) is not None:
+        out.scores["family_witness_auroc"] = sc
 
 
 def _planted(ctx: Context, out: SuiteResult) -> None:
@@ -742,7 +783,8 @@ def _pooled(out: SuiteResult, mats: list[tuple[np.ndarray, np.ndarray]], s: Sett
 def reliability(ctx: Context, out: SuiteResult) -> None:
     """Same networks on two independent probe sets, handed over in another order the second time:
     same pairwise matrix (Spearman), and a network against itself across probe sets below the
-    between-network distances (AUROC; the paper's null). Each score is the mean over the home
+    distances between networks on one probe set (AUROC; the paper's null, shown, not ranked: a
+    metric that needs matched samples cannot take it). Each score is the mean over the home
     condition's group (conditions of one task, architecture and probe set), so that it rests on
     several ensembles; the interval resamples the members of every condition independently."""
     group = next((g for g in ctx.groups if ctx.home in g), [ctx.home])
@@ -801,14 +843,11 @@ def _retest(ctx: Context, cond: str, rng: np.random.Generator
     retest = (value, stats.spearman_masked_rows(v1, v2)) if np.isfinite(value) else None
     detail["test_retest_spearman"] = value if np.isfinite(value) else None
 
-    X = _shuffled_cross(runner, ("probe1", cond, key), e1, ("probe2", cond, key), e2, rng)
-    self_d = np.diag(X)
-    off = ~np.eye(n, dtype=bool)
-    between = X[off]
-    # replicates: ordered pairs (i != j) of resampled members, a member against its own copy left out
-    sub = X[boot[:, :, None], boot[:, None, :]][:, off]
-    distinct = (boot[:, :, None] != boot[:, None, :])[:, off]
-    bw = np.where(distinct, sub, np.nan)
+    # the null: each network against itself on the other probe set, below the distances between
+    # networks on one probe set (one pair per network; the full cross would cost n²)
+    self_d = _paired(runner, ("probe1", cond, key), e1, ("probe2", cond, key), e2, rng)
+    between = stats.off_diagonal(D1)
+    bw, _, _, _ = stats.pair_values(D1, boot)  # resampled pairs, a member with its own copy NaN
     sd = self_d[boot]
     positive = np.concatenate([np.ones(bw.shape[1], bool), np.zeros(n, bool)])
     auc = stats.auroc(between, self_d)

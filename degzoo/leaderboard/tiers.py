@@ -8,7 +8,7 @@ reports, and its main score is the mean of its units.
   calibration, trend, discriminability, reliability). A unit's value is the suite's *main score*
   (:func:`suite_main_score`): the mean of the suite's headline scores, the
   :data:`~degzoo.benchmark.results.SUMMARY_SCORES` it reports (e.g. ``calibration.twin_auroc``,
-  ``calibration.noise_spearman``, ``calibration.mixture_ari``), each clipped to [0, 1] (a
+  ``calibration.noise_spearman``, ``calibration.confound_auroc``), each clipped to [0, 1] (a
   correlation counts as ``max(0, r)``); its standard error combines theirs as independent. They are
   read from the suite's own scores, never from the file's ``summary`` (which could disagree).
   Main scores lie in [0, 1], higher is better; each suite weighs the same. A suite whose status is

@@ -27,6 +27,9 @@ class Control:
     """Base class: a frozen dataclass with a registry ``name``."""
 
     name: ClassVar[str]
+    #: True for a control that makes a *solution family*: the same task, architecture and probe set
+    #: as the baseline beside it, trained to find other solutions (the benchmark's real families).
+    solution_family: ClassVar[bool] = False
 
     def configure(self, task: Any, arch: Architecture) -> tuple[Any, Architecture]:
         """Return the task and architecture this control trains (default: unchanged)."""
@@ -151,6 +154,7 @@ class InitGain(Control):
     """
 
     name: ClassVar[str] = "init_gain"
+    solution_family: ClassVar[bool] = True
     gain: float = 1.0
 
     def __post_init__(self) -> None:
@@ -173,6 +177,7 @@ class LowRank(Control):
     """
 
     name: ClassVar[str] = "low_rank"
+    solution_family: ClassVar[bool] = True
     rank: int = 2
 
     def __post_init__(self) -> None:
@@ -214,6 +219,14 @@ def get_control(name: str, **params: Any) -> Control:
         return _CONTROLS[name](**params)
     except TypeError as exc:
         raise InvalidParameterError(f"control {name!r}: {exc}") from None
+
+
+def split_solution_family(controls: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """A condition's recorded ``controls`` without its :attr:`Control.solution_family` ones, and
+    whether it had any: a solution family is its baseline's controls plus family controls."""
+    controls = list(controls)
+    rest = [c for c in controls if not (c.get("name") in _CONTROLS and _CONTROLS[c["name"]].solution_family)]
+    return rest, len(rest) < len(controls)
 
 
 def control_from_dict(data: dict[str, Any]) -> Control:

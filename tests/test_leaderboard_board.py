@@ -91,6 +91,34 @@ def test_the_board_has_a_part_per_release_the_one_with_most_references_first(
     assert [s.release for s in collect_board(root, known=known, n_boot=100).sections] == [RELEASE, "zoo-v9"]
 
 
+def test_of_two_releases_with_as_many_references_the_one_with_more_trend_ladders_comes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    known = {**KNOWN, "zoo-v9": "ef" * 32}
+    root = tmp_path / "lb"
+    old = make_result("Old ref", package="degzoo", version=degzoo.__version__)
+    new = make_result("New ref", release="zoo-v9", sha="ef" * 32, package="degzoo",
+                      version=degzoo.__version__)
+    for doc, ladders in ((old, ("bits", "sine")), (new, ("bits", "sine", "delay", "gamma"))):
+        doc["suites"]["trend"]["scores"].update({f"spearman[{x}]": {"value": 0.5, "low": -1.0, "high": 1.0,
+                                                                     "n": 4} for x in ladders})
+        write_entry(root, doc)
+    ship(monkeypatch, old, new)
+    assert [s.release for s in collect_board(root, known=known, n_boot=100).sections] == ["zoo-v9", RELEASE]
+
+
+def test_shipped_results_are_read_from_release_subfolders_too(tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    (reference / "metrics" / "zoo-v2").mkdir(parents=True)
+    top = make_result(submission=False, params={"rank": 1})
+    sub = make_result(submission=False, params={"rank": 2}, release="zoo-v2")
+    (reference / "metrics" / "dsa.json").write_bytes(dump(top))
+    (reference / "metrics" / "zoo-v2" / "dsa.json").write_bytes(dump(sub))
+    shipped = lb_schema.read_shipped(reference)
+    assert sorted((s.role, s.where) for s in shipped.values()) == [
+        ("reference", "metrics/dsa.json"), ("reference", "metrics/zoo-v2/dsa.json")]
+
+
 # --------------------------------------------------------------------------------------------
 # trusted entries ranked, unverified ones apart
 # --------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ entry's verification from its record (:func:`~degzoo.leaderboard.verify.recheck`
 (references, reference implementations, baselines, negative controls) and the verified ones.
 Unverified entries are listed apart, under their section's table, with their submitted scores and
 no tier or rank, so that a forged file can neither rank nor move a trusted entry's tier. The board
-is sectioned per zoo release, the release with the most shipped reference results first; a
-result with a ranked suite stopped by a time limit or an error is labelled incomplete. It writes,
-each atomically:
+is sectioned per zoo release, the release with the most shipped reference results first (then the
+one with the most trend ladders); a result with a ranked suite stopped by a time limit or an error
+is labelled incomplete. It writes, each atomically:
 
 - ``LEADERBOARD.md``: one GitHub-flavoured Markdown table per track and release (for the README
   and the Hub dataset card);
@@ -149,11 +149,22 @@ def _verification(root: Path, entry: Entry) -> tuple[str, str, bytes]:
 
 
 def release_order(entries: Sequence[Entry]) -> list[str]:
-    """The releases of ``entries``, the one with the most shipped reference results first (then by name)."""
+    """The releases of ``entries``: the one with the most shipped reference results first, then the
+    one whose reference results rank trend on the most ladders (the richer release), then by name."""
     counts: dict[str, int] = {}
+    ladders: dict[str, int] = {}
     for e in entries:
         counts[e.release] = counts.get(e.release, 0) + (e.role == "reference")
-    return sorted(counts, key=lambda r: (r.startswith(CONTROL_BUDGET_PREFIX), -counts[r], r))
+        if e.role == "reference":
+            ladders[e.release] = max(ladders.get(e.release, 0), _trend_ladders(e.doc))
+    return sorted(counts, key=lambda r: (r.startswith(CONTROL_BUDGET_PREFIX), -counts[r],
+                                         -ladders.get(r, 0), r))
+
+
+def _trend_ladders(doc: Mapping[str, Any]) -> int:
+    """How many ladders a metric result's trend suite scored (its ``spearman[<ladder>]`` scores)."""
+    scores = ((doc.get("suites") or {}).get("trend") or {}).get("scores") or {}
+    return sum(name.startswith("spearman[") for name in scores)
 
 
 def collect_board(
@@ -330,7 +341,8 @@ def _rank_text(r: Ranking | None) -> str:
 
 _HOW_TO_READ = (
     "Higher is better. The board has one part per zoo release (the release with the most shipped "
-    "reference results first); entries are compared only within one release and track. Metric "
+    "reference results first, then the one whose trend suite has the most ladders); entries are "
+    "compared only within one release and track. Metric "
     "tracks: the score is the mean of the main scores (each in [0, 1]) "
     f"of {', '.join(RANKED_SUITES)}. Control track: the mean degeneracy reduction "
     "-ln(method / baseline) over conditions and levels at matched task performance (0 = no "

@@ -329,17 +329,21 @@ def result_fingerprint(doc: Mapping[str, Any]) -> str:
 
 
 def read_shipped(base: Any) -> dict[str, Shipped]:
-    """``content_key`` → :class:`Shipped` of every result file in ``<base>/<folder>/`` (see
-    :data:`SHIPPED_ROLES`); ``base`` is a folder (a path or an ``importlib.resources`` traversable)."""
+    """``content_key`` → :class:`Shipped` of every result file in ``<base>/<folder>/`` and its
+    release subfolders (``metrics/zoo-v2/dsa.json``; see :data:`SHIPPED_ROLES`); ``base`` is a
+    folder (a path or an ``importlib.resources`` traversable)."""
     out: dict[str, Shipped] = {}
     for folder, role in SHIPPED_ROLES.items():
         path = base / folder
         if not path.is_dir():
             continue
-        for item in sorted(path.iterdir(), key=lambda x: x.name):
-            if item.name.endswith(".json"):
-                doc = json.loads(item.read_text("utf-8"))
-                out[content_key(doc)] = Shipped(role, f"{folder}/{item.name}", result_fingerprint(doc))
+        subfolders = [(f"{folder}/", path)] + [(f"{folder}/{sub.name}/", sub) for sub in
+                                               sorted(path.iterdir(), key=lambda x: x.name) if sub.is_dir()]
+        for where, sub in subfolders:
+            for item in sorted(sub.iterdir(), key=lambda x: x.name):
+                if item.name.endswith(".json"):
+                    doc = json.loads(item.read_text("utf-8"))
+                    out[content_key(doc)] = Shipped(role, f"{where}{item.name}", result_fingerprint(doc))
     return out
 
 

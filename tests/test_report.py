@@ -155,6 +155,8 @@ def test_ladder_data_is_json_with_cis(ladder_data, tiny_release):
         null = metrics.get("weights_perm", **CHEAP_METRICS["weights_perm"]).pairwise(
             used.with_params(used.initial_params))
     off_diagonal = null[~np.eye(3, dtype=bool)].mean()
+    # the null's pairs are consecutive members (0-1, 1-2, 2-0): with 3 members, every pair
+    assert len(c["levels"]["weights_perm"]["initial_pairs"]) == 3
     assert c["levels"]["weights_perm"]["initial_estimate"]["value"] == pytest.approx(off_diagonal)
     # ff-bits3 never converged: it falls back to its finite members and says so
     assert conds["ff-bits3"]["converged"] == 0 and not conds["ff-bits3"]["converged_only"]

@@ -86,7 +86,7 @@ def copy_level(doc: dict[str, Any]) -> None:
 def level_and_scores(doc: dict[str, Any]) -> None:
     """metric.level changed (weights → representation), and a shown score nudged so it is no copy."""
     doc["metric"]["level"] = "representation"
-    doc["suites"]["discriminability"]["scores"]["auroc"]["value"] -= 1e-9
+    doc["suites"]["discriminability"]["scores"]["planted_between_within_ratio"]["value"] -= 1e-9
     _submit(doc, "Frobenius as representation")
 
 

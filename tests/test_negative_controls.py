@@ -79,9 +79,19 @@ def test_noise_control_is_blind_to_relabelling_but_not_to_float_rounding(ens):
     assert m.embed(ens.subset([0]).with_params(jitter))[0, 0] != u[0]
 
 
-def _shipped() -> dict[str, dict]:
-    docs = {p.stem: json.loads(p.read_text()) for p in sorted((REFERENCE / "metrics").glob("*.json"))}
-    docs.update({p.stem: json.loads(p.read_text()) for p in sorted(CONTROL_DIR.glob("*.json"))})
+#: Releases with shipped results: the embedded zoo (the folders' top level) and zoo-v2 (a subfolder).
+RELEASES = ("", "zoo-v2")
+
+
+#: Shipped baselines that read one summary statistic or match units by index: each must rank like a
+#: control (issue 22's goal). The others (rsatoolbox's RSA, fixed-point analysis) compare solutions.
+SHORTCUT_BASELINES = ("unit_correlation", "sorted_weights", "weights_frobenius")
+
+
+def _shipped(release: str = "") -> dict[str, dict]:
+    docs = {}
+    for folder in (REFERENCE / "metrics", CONTROL_DIR, REFERENCE / "baselines"):
+        docs.update({p.stem: json.loads(p.read_text()) for p in sorted((folder / release).glob("*.json"))})
     return docs
 
 
@@ -103,24 +113,33 @@ def _assert_below(docs: dict[str, dict], name: str, *, tier: bool) -> None:
         assert control_tier > ref_tier, f"{name} ({score:.3f}) in tier {ref_tier} with {ref} {ref_score:.3f}"
 
 
-def test_shipped_control_results_cover_every_control_and_cite_the_embedded_zoo():
-    release = open_release()
-    docs = _shipped()
+@pytest.mark.parametrize("where", RELEASES)
+def test_shipped_control_results_cover_every_control_and_cite_their_zoo(where):
+    release = open_release(where or None)
+    docs = _shipped(where)
     assert set(control_names()) <= set(docs)
     for name in control_names():
         assert docs[name]["zoo"] == {"release": release.name, "manifest_sha256": release.sha256}, name
         assert docs[name]["metric"]["name"] == name
 
 
-def test_every_shipped_control_scores_at_least_the_margin_below_the_reference_of_its_level():
-    docs = _shipped()
+@pytest.mark.parametrize("where", RELEASES)
+def test_every_shipped_control_scores_at_least_the_margin_below_the_reference_of_its_level(where):
+    docs = _shipped(where)
     for name in control_names():
         _assert_below(docs, name, tier=False)
 
 
+@pytest.mark.parametrize("where", RELEASES)
 @pytest.mark.parametrize("name", control_names())
-def test_shipped_control_ranks_in_a_lower_tier_than_the_reference_of_its_level(name):
-    _assert_below(_shipped(), name, tier=True)
+def test_shipped_control_ranks_in_a_lower_tier_than_the_reference_of_its_level(name, where):
+    _assert_below(_shipped(where), name, tier=True)
+
+
+@pytest.mark.parametrize("where", RELEASES)
+@pytest.mark.parametrize("name", SHORTCUT_BASELINES)
+def test_a_shipped_shortcut_baseline_ranks_a_tier_and_the_margin_below_the_reference(name, where):
+    _assert_below(_shipped(where), name, tier=True)
 
 
 def test_recomputed_controls_match_shipped_and_still_rank_below():

@@ -16,24 +16,28 @@ from degzoo.zoo import open_release
 
 REFERENCE_DIR = Path(str(resources.files("degzoo") / "reference" / "metrics"))
 RECOMPUTED_SUITES = ("conformance", "discriminability", "reliability")
+#: The releases with shipped reference results: the embedded zoo (top folder) and zoo-v2 (its subfolder).
+RELEASES = {None: REFERENCE_DIR, "zoo-v2": REFERENCE_DIR / "zoo-v2"}
 
 
-def test_reference_results_cite_the_embedded_zoo():
-    files = sorted(REFERENCE_DIR.glob("*.json"))
+@pytest.mark.parametrize("release", list(RELEASES))
+def test_reference_results_cite_their_zoo(release):
+    files = sorted(RELEASES[release].glob("*.json"))
     assert {p.stem for p in files} >= {"behaviour_ood", "dsa", "weights_perm", "cka"}
-    release = open_release()
+    opened = open_release(release)
     for path in files:
         result = load_result(path)
-        assert result.zoo == {"release": release.name, "manifest_sha256": release.sha256}, path.name
+        assert result.zoo == {"release": opened.name, "manifest_sha256": opened.sha256}, path.name
 
 
-@pytest.mark.parametrize("name", ["cka", "behaviour_ood"])
-def test_recomputed_subset_matches_shipped(name):
+@pytest.mark.parametrize(("release", "name"), [(None, "cka"), (None, "behaviour_ood"), ("zoo-v2", "cka")])
+def test_recomputed_subset_matches_shipped(release, name):
     """On any machine, within the contract's score tolerance (the shipped files may come from another CPU)."""
-    shipped = load_result(REFERENCE_DIR / f"{name}.json")
+    shipped = load_result(RELEASES[release] / f"{name}.json")
     settings = shipped.settings
-    again = evaluate_metric(name, suites=RECOMPUTED_SUITES, max_members=settings["max_members"],
-                            seed=settings["seed"], n_boot=settings["n_boot"], progress=False)
+    again = evaluate_metric(name, release=release, suites=RECOMPUTED_SUITES,
+                            max_members=settings["max_members"], seed=settings["seed"],
+                            n_boot=settings["n_boot"], progress=False)
     for suite in RECOMPUTED_SUITES:
         old, new = shipped.suites[suite], again.suites[suite]
         assert new.status == old.status == "ok", suite
@@ -41,10 +45,11 @@ def test_recomputed_subset_matches_shipped(name):
             assert_scores_agree(value.value, new.scores[score].value, f"{suite}.{score}")
 
 
-def test_shipped_reference_metrics_meet_the_precision_goal():
+@pytest.mark.parametrize("release", list(RELEASES))
+def test_shipped_reference_metrics_meet_the_precision_goal(release):
     """The protocol's sizes give each level's reference metric a 95 % interval of at most ±0.05."""
     for name in REFERENCE_METRICS.values():
-        result = load_result(REFERENCE_DIR / f"{name}.json")
+        result = load_result(RELEASES[release] / f"{name}.json")
         assert protocol_differences(result.settings) == {}, name
         value, low, high = metric_score(result.to_json()["suites"])
         assert (high - low) / 2 <= 0.05, f"{name}: {value:.3f} ({low:.3f}-{high:.3f})"

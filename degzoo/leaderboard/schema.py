@@ -48,6 +48,7 @@ from degzoo._version import __version__
 from degzoo.benchmark.results import SUMMARY_SCORES, Problem, result_problems
 from degzoo.benchmark.suites import protocol_differences
 from degzoo.errors import ValidationError
+from degzoo.release_folders import named_release_path, named_releases
 
 __all__ = [
     "INVARIANCES",
@@ -171,19 +172,18 @@ def _embedded_release() -> KnownRelease | None:
 
 @functools.lru_cache(maxsize=1)
 def _packaged_releases() -> tuple[KnownRelease, ...]:
-    """The finished releases shipped in ``degzoo/releases/<name>/`` (e.g. ``zoo-v2``), read like
-    :func:`_embedded_release` (name and sha256 of ``manifest.json``), without importing ``degzoo.zoo``."""
-    base = resources.files("degzoo") / "releases"
+    """The finished releases degzoo opens by name (``degzoo/releases/<name>/``, e.g. ``zoo-v2``, and
+    a source checkout's ``releases/<name>/``), read like :func:`_embedded_release` (name and sha256
+    of ``manifest.json``), without importing ``degzoo.zoo``."""
     out = []
-    if base.is_dir():
-        for folder in sorted(base.iterdir(), key=lambda x: x.name):
-            try:
-                data = (folder / "manifest.json").read_bytes()
-                name = json.loads(data)["release"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not finished yet, or not a release
-            if isinstance(name, str) and name == folder.name:
-                out.append(KnownRelease(name=name, manifest_sha256=hashlib.sha256(data).hexdigest()))
+    for folder in filter(None, map(named_release_path, named_releases())):
+        try:
+            data = (folder / "manifest.json").read_bytes()
+            name = json.loads(data)["release"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not finished yet, or not a release
+        if isinstance(name, str) and name == folder.name:
+            out.append(KnownRelease(name=name, manifest_sha256=hashlib.sha256(data).hexdigest()))
     return tuple(out)
 
 

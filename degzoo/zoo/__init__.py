@@ -12,6 +12,7 @@ from typing import Any
 
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.plugins import did_you_mean
+from degzoo.release_folders import named_releases
 from degzoo.zoo.dataset import to_dataset
 from degzoo.zoo.ensemble import Ensemble, Network
 from degzoo.zoo.format import SCHEMA_VERSION, write_ensemble
@@ -68,11 +69,9 @@ def load(
 
 
 def shipped_releases() -> list[str]:
-    """Names of the releases that ship inside the package (besides the embedded zoo)."""
-    from importlib import resources
-
-    folder = resources.files("degzoo") / "releases"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    """Names of the releases degzoo opens by name (besides the embedded zoo): in the package and,
+    in a source checkout, its ``releases/`` (:mod:`degzoo.release_folders`)."""
+    return named_releases()
 
 
 def check_release(release: str | os.PathLike[str] | None) -> None:

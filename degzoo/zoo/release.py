@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from degzoo.errors import InvalidParameterError, UnknownNameError, ZooFormatError
+from degzoo.release_folders import named_release_path
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.manifest import MANIFEST_NAME, load_manifest, manifest_sha256, verify_release
 
@@ -24,11 +25,10 @@ def embedded_path() -> Path:
 
 
 def packaged_release_path(name: str) -> Path | None:
-    """Folder of a release shipped inside the package (``degzoo/releases/<name>``), or None."""
-    if "/" in name or name.startswith("."):
-        return None
-    path = Path(str(resources.files("degzoo") / "releases" / name))
-    return path if path.is_dir() else None
+    """Folder of a release degzoo ships by name, or None: inside the package
+    (``degzoo/releases/<name>``) or, in a source checkout, its ``releases/<name>``
+    (:mod:`degzoo.release_folders`)."""
+    return named_release_path(name)
 
 
 class Release:

@@ -677,7 +677,7 @@ def discriminability(ctx: Context, out: SuiteResult) -> None:
         per_group.append({"conditions": group, "auroc": stats.auroc(b, w), "n_within": int(w.size),
                           "n_between": int(b.size), "median_within": float(np.median(w)),
                           "median_between": float(np.median(b))})
-        _pooled(out, mats, s, ctx.rng("discriminability"))
+    _pooled(out, mats, s, ctx.rng("discriminability"))
     _family_witness(out, mats, ctx.groups, s, ctx.rng("family-witness"))
 
 

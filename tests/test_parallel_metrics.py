@@ -336,3 +336,90 @@ class _Wrapped:
 
     def __len__(self):
         return len(self.values)
+
+
+class RaisesOnThree(metrics.FrobeniusWeightDistance):
+    """Frobenius distance that fails on ensembles of three members (a condition it cannot handle)."""
+
+    def compare(self, emb_a, emb_b, symmetric):
+        if len(emb_a["W_hh"]) == 3:
+            raise ValueError("three members")
+        return super().compare(emb_a, emb_b, symmetric)
+
+
+@pytest.mark.parametrize("name", ["weights_perm", "dsa"])
+def test_whole_calls_on_workers_equal_each_single_process_call(ens, name):
+    """One job per call on two workers: each matrix is the metric's own call, bit for bit, in the
+    order the calls were given (all pairs of one ensemble, or one ensemble against another)."""
+    metric = metrics.get(name, **({"n_delays": 5, "rank": 12, "n_starts": 4} if name == "dsa" else {}))
+    a, b, c = ens.subset([0, 1, 2, 3]), ens.subset([4, 5, 6]), ens.subset([1, 3, 5, 6, 0])
+    calls = [(a, None), (b, c), (c, None), (b, a)]
+    got = parallel.compare_each(metric, calls, workers=2, seconds_estimate=1e9)
+    for (first, second), dist in zip(calls, got, strict=True):
+        emb = metric.embed(first)
+        other = emb if second is None else metric.embed(second)
+        want = metric.compare(emb, other, second is None)
+        np.testing.assert_array_equal(dist, np.asarray(want))
+
+
+def test_whole_calls_keep_the_others_when_one_raises(ens):
+    calls = [(ens.subset([0, 1]), None), (ens.subset([2, 3, 4]), None), (ens.subset([4, 5, 6, 0]), None)]
+    got = parallel.compare_each(RaisesOnThree(), calls, workers=2, seconds_estimate=1e9)
+    assert got[1] is None and got[0].shape == (2, 2) and got[2].shape == (4, 4)
+
+
+def _runner(metric, workers, **kwargs):
+    from degzoo.benchmark.store import MetricRunner
+
+    return MetricRunner(metric, zoo.open_release(zoo.embedded_path()), workers=workers, **kwargs)
+
+
+def test_prefetched_conditions_equal_the_runner_own_calls(always_parallel):
+    """What the trend suite asks for first (every condition's members at once) is computed as one
+    batch on the workers, and each ``within`` then returns the same matrix as one process's call."""
+    metric = metrics.get("weights_perm")
+    single, batched = _runner(metric, 1), _runner(metric, 2)
+    conds = [c["id"] for c in single.release.conditions[:3]]
+    idx = np.arange(4)
+    expected = [single.within(c, idx) for c in conds]
+    batched.within(conds[0], idx)  # known: its speed is measured, it is not asked for again
+    calls = batched.total.calls
+    batched.prefetch_within([(c, idx) for c in conds])
+    assert batched.total.calls == calls + 1 and len(batched._prefetched) == 2  # one batch call
+    for cond, want in zip(conds, expected, strict=True):
+        np.testing.assert_array_equal(batched.within(cond, idx), want)
+    assert batched.total.calls == calls + 1 and not batched._prefetched  # nothing computed again
+    # cross calls (calibration's ladders: one network against its perturbed copies)
+    crosses = [(("member", c, (0,)), single.sub(c, np.arange(1)), ("member", c, (1, 2, 3)),
+                single.sub(c, np.arange(1, 4))) for c in conds]
+    expected = [single.cross(*call) for call in crosses]
+    batched.prefetch_cross(crosses)
+    assert batched.total.calls == calls + 2 and len(batched._prefetched) == 3
+    for call, want in zip(crosses, expected, strict=True):
+        np.testing.assert_array_equal(batched.cross(*call), want)
+    assert batched.total.calls == calls + 2 and not batched._prefetched
+
+
+def test_a_prefetched_call_that_fails_raises_where_the_suite_asks_for_it(always_parallel):
+    runner = _runner(RaisesOnThree(), 2)
+    conds = [c["id"] for c in runner.release.conditions[:3]]
+    runner.within(conds[2], np.arange(4))
+    runner.prefetch_within([(conds[0], np.arange(3)), (conds[1], np.arange(4))])
+    assert len(runner._prefetched) == 1
+    with pytest.raises(ValueError, match="three members"):
+        runner.within(conds[0], np.arange(3))
+
+
+def test_no_batch_that_a_time_limit_cannot_afford(always_parallel):
+    """Under a time limit the batch runs only when the metric's measured speed says it fits; the
+    suite's own calls then run (and stop) as they would have."""
+    from degzoo.benchmark.store import Deadline
+
+    runner = _runner(metrics.get("weights_frobenius"), 2)
+    conds = [c["id"] for c in runner.release.conditions[:3]]
+    runner.deadline = Deadline(600.0)
+    runner.prefetch_within([(c, np.arange(4)) for c in conds])  # speed not measured yet
+    assert not runner._prefetched
+    runner.within(conds[0], np.arange(4))
+    runner.prefetch_within([(c, np.arange(4)) for c in conds])
+    assert len(runner._prefetched) == 2

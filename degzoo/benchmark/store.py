@@ -44,7 +44,13 @@ With ``workers`` > 1 the checked distance matrices (``pairwise``, ``cross``) are
 members that as many local processes compute (:func:`degzoo.metrics.parallel.blocked_compare`; the
 same numbers for a metric whose pairs do not depend on each other, and a cancelled suite stops the
 workers within a second); conformance's raw calls and the cost suite's timed call stay in this
-process, so what they inspect and time is one ``compare``.
+process, so what they inspect and time is one ``compare``. Where a suite asks for the all-pairs
+matrices of many ensembles in a row (trend: every ladder condition; reliability: both probe sets;
+calibration: a ladder per network), it announces them first (:meth:`MetricRunner.prefetch_pairwise`,
+``prefetch_cross``) and the workers compute whole calls, one per job
+(:func:`degzoo.metrics.parallel.compare_each`): for a metric that solves a call's pairs together,
+as DSA does, a block of a few members costs almost what the whole call does, so whole calls side
+by side are what halves the time on two workers.
 
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
@@ -74,7 +80,13 @@ from degzoo.benchmark.twins import relabelled
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.files import write_atomically
 from degzoo.metrics.base import as_distances, cancellable, check_distances
-from degzoo.metrics.parallel import blocked_compare, paired_compare, symmetric_orientation, take_members
+from degzoo.metrics.parallel import (
+    blocked_compare,
+    compare_each,
+    paired_compare,
+    symmetric_orientation,
+    take_members,
+)
 from degzoo.zoo.ensemble import Ensemble
 
 #: Relative tolerance of :func:`input_fingerprint` comparisons: far above the last-bit differences
@@ -232,6 +244,7 @@ class MetricRunner:
         self._calls: dict[str, np.ndarray] = {}  # JSON of (kind, key_a, key_b) -> checked distances
         self._inputs: dict[str, np.ndarray] = {}  # the same JSON -> input_fingerprint of the call
         self._facts: dict[str, Any] = {}  # what was learnt of the metric (its symmetric orientation)
+        self._prefetched: dict[str, np.ndarray] = {}  # pairwise calls computed ahead, by call name
         self._lock = threading.RLock()
         self.stats = CallStats()
         self.total = CallStats()
@@ -503,12 +516,87 @@ class MetricRunner:
 
         return self._remembered(("pairwise", key), (ens,), compute) if remember else compute()
 
+    def prefetch_pairwise(self, items: Sequence[tuple[Any, Ensemble]]) -> None:
+        """Compute the ``pairwise(key, ens)`` calls a suite is about to make as one batch (see
+        :meth:`_prefetch`), so that each of those calls then returns at once."""
+        self._prefetch([(("pairwise", key), ens, None, key, None) for key, ens in items])
+
+    def prefetch_cross(self, items: Sequence[tuple[Any, Ensemble, Any, Ensemble]]) -> None:
+        """The same for ``cross(key_a, ens_a, key_b, ens_b)`` calls (calibration's ladders)."""
+        self._prefetch([(("cross", ka, kb), ea, eb, ka, kb) for ka, ea, kb, eb in items])
+
+    def _prefetch(self, planned: list[tuple[tuple, Ensemble, Ensemble | None, Any, Any]]) -> None:
+        """Compute planned calls, ``(call, ens_a, ens_b or None, key_a, key_b)``, as one batch of
+        whole calls on the workers (:func:`compare_each`), keeping each checked matrix for the call.
+
+        Only with workers (in one process it would gain nothing), for the calls not known yet, and
+        not when a time limit would not leave the batch its estimated time: the suite's own calls
+        then run as they would have. The matrices equal the suite's own calls' bit for bit (each is
+        the metric's single-process call on the networks the call would embed); one that raised
+        or fails the checks is left to its own call, which raises where the suite handles it.
+        """
+        if self.workers == 1 and self.scheduler is None:
+            return
+        todo: dict[str, tuple[Ensemble, Ensemble | None, Any, Any]] = {}
+        for call, ens_a, ens_b, key_a, key_b in planned:
+            name = _call_name(call)
+            if name is not None and name not in self._prefetched and name not in self._calls:
+                todo.setdefault(name, (ens_a, ens_b, key_a, key_b))
+        if len(todo) < 2:
+            return
+        pairs = sum(len(a) * (len(a) - 1) // 2 if b is None else len(a) * len(b)
+                    for a, b, _, _ in todo.values())
+        networks = sum(len(a) + (0 if b is None else len(b)) for a, b, _, _ in todo.values())
+        known_speed = bool(self._sec_pair[1])
+        estimate = self._estimate(pairs, networks)
+        if self.deadline.limit is not None and (not known_speed or estimate > self.deadline.remaining):
+            return
+        calls = [(self.anonymous(ka, a), None if b is None else self.anonymous(kb, b))
+                 for a, b, ka, kb in todo.values()]
+        seconds: list[float] = []
+        stats = self.stats
+
+        def done(calls_done: int, calls_total: int) -> None:
+            stats.current = f"{calls_total} calls of {pairs} pair(s) in all, {calls_done} done"
+
+        results = self._call("compare", lambda: compare_each(
+            self.metric, calls, workers=self.workers, scheduler=self.scheduler,
+            seconds_estimate=estimate if known_speed else None, job_seconds=seconds, on_done=done),
+            pairs=pairs, networks=networks, block_seconds=seconds)
+        for (name, (a, b, _, _)), raw in zip(todo.items(), results, strict=True):
+            if raw is None:
+                continue
+            try:
+                dist = as_distances(self.metric, raw)
+                check_distances(self.metric, dist, (len(a), len(a) if b is None else len(b)))
+            except MetricError:
+                continue
+            if b is None:
+                dist = 0.5 * (dist + dist.T)
+                np.fill_diagonal(dist, 0.0)
+            self._prefetched[name] = dist
+
+    def prefetch_within(self, requests: Sequence[tuple[str, np.ndarray]]) -> None:
+        """:meth:`prefetch_pairwise` of the calls :meth:`within` makes for conditions none of
+        whose members' distances are known yet (a trend suite's ladders)."""
+        items = []
+        for cond, idx in requests:
+            idx = np.asarray(idx, dtype=np.int64)
+            if idx.size >= 2 and np.isnan(self.within_matrix(cond)[np.ix_(idx, idx)]).all(
+                    where=~np.eye(idx.size, dtype=bool)):
+                items.append((("member", cond, tuple(int(i) for i in idx)), self.sub(cond, idx)))
+        self.prefetch_pairwise(items)
+
     def _remembered(self, call: tuple, ensembles: tuple[Ensemble, ...],
                     compute: Callable[[], np.ndarray]) -> np.ndarray:
         """``compute()``, or its result from the store when a stopped run of this header had it
-        for the same ``ensembles`` (the call's inputs, by :func:`input_fingerprint`)."""
-        name = None if self.store is None else _call_name(call)
-        if name is None:
+        for the same ``ensembles`` (the call's inputs, by :func:`input_fingerprint`), or from
+        :meth:`_prefetch`."""
+        name = _call_name(call)
+        if name is not None and name in self._prefetched:
+            ahead = self._prefetched.pop(name)
+            compute = lambda: ahead  # noqa: E731
+        if self.store is None or name is None:
             return compute()
         fingerprint = input_fingerprint(*ensembles)
         with self._lock:

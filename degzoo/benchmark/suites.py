@@ -387,11 +387,11 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
 
     # (b) weight-noise ladder at constant size
     levels = np.asarray(s.noise_levels)
-    dn = np.empty((n, levels.size))
+    noise_calls = []
     for i, m in enumerate(idx):
         pert = from_params(base, perturb(member(base, i), levels, rng, keep_norm=True), f"{home}~noise{m}")
-        ka, ea = _single(runner, home, int(m))
-        dn[i] = _shuffled_cross(runner, ka, ea, ("noise", home, int(m)), pert, rng)[0]
+        noise_calls.append(_shuffled_call(*_single(runner, home, int(m)), ("noise", home, int(m)), pert, rng))
+    dn = np.stack([row[0] for row in _shuffled_crosses(runner, noise_calls)])
     _ladder_score(out, "noise_spearman", levels, dn, s.n_boot, ctx.rng("noise-boot"))
     out.details["noise_ladder"] = {"levels": levels.tolist(), "distances": dn.tolist(),
                                    "how": "d(member, member + level·rms·z rescaled to the member's norm), "
@@ -400,12 +400,13 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
     # (c) interpolation between two solutions
     alphas = np.asarray(s.alphas)
     pairs = [(i, i + 1) for i in range(n - 1)]
-    di = np.empty((len(pairs), alphas.size))
-    for p, (i, j) in enumerate(pairs):
+    interp_calls = []
+    for i, j in pairs:
         path = from_params(base, interpolate(member(base, i), member(base, j), alphas),
                            f"{home}~interp{idx[i]}-{idx[j]}")
-        ka, ea = _single(runner, home, int(idx[i]))
-        di[p] = _shuffled_cross(runner, ka, ea, ("interp", home, int(idx[i]), int(idx[j])), path, rng)[0]
+        interp_calls.append(_shuffled_call(*_single(runner, home, int(idx[i])),
+                                           ("interp", home, int(idx[i]), int(idx[j])), path, rng))
+    di = np.stack([row[0] for row in _shuffled_crosses(runner, interp_calls)])
     _ladder_score(out, "interpolation_spearman", alphas, di, s.n_boot, ctx.rng("interp-boot"))
     out.details["interpolation"] = {"alphas": alphas.tolist(), "pairs": [[int(idx[i]), int(idx[j])]
                                     for i, j in pairs], "distances": di.tolist(),
@@ -431,14 +432,25 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
                               "interval": f"{s.mixture_subsample:.0%} subsamples within each condition"}
 
 
-def _shuffled_cross(runner: MetricRunner, key_a: Any, ens_a: Any, key_b: Any, ens_b: Any,
-                    rng: np.random.Generator) -> np.ndarray:
-    """``[Ea, Eb]`` distances with ``ens_b``'s members handed to the metric in a random order
-    (columns put back in ``ens_b``'s order)."""
+def _shuffled_call(key_a: Any, ens_a: Any, key_b: Any, ens_b: Any, rng: np.random.Generator
+                   ) -> tuple[tuple[Any, Any, Any, Any], np.ndarray]:
+    """The ``cross`` call of ``[Ea, Eb]`` with ``ens_b``'s members handed to the metric in a random
+    order (drawn from ``rng`` now), and that order."""
     order_ens, order = shuffled(ens_b, rng)
-    X = runner.cross(key_a, ens_a, (*key_b, "order", tuple(int(o) for o in order)), order_ens)
-    out = np.empty_like(X)
-    out[:, order] = X
+    return (key_a, ens_a, (*key_b, "order", tuple(int(o) for o in order)), order_ens), order
+
+
+def _shuffled_crosses(runner: MetricRunner, calls: list[tuple[tuple[Any, Any, Any, Any], np.ndarray]]
+                      ) -> list[np.ndarray]:
+    """The distances of :func:`_shuffled_call` s, computed as one batch, each with its columns put
+    back in ``ens_b``'s order."""
+    runner.prefetch_cross([call for call, _ in calls])
+    out = []
+    for call, order in calls:
+        X = runner.cross(*call)
+        back = np.empty_like(X)
+        back[:, order] = X
+        out.append(back)
     return out
 
 
@@ -579,6 +591,10 @@ def trend(ctx: Context, out: SuiteResult) -> None:
                                 "the other side, 0.5 where it spans 0",
                        direction_source="dynamics column of PAPER-FACTS (no representation column)"
                        if level == "representation" else f"{level} column of PAPER-FACTS")
+    if not ctx.runner.behaviour:  # every condition's distances at once: fills the workers
+        ctx.runner.prefetch_within([(cond, ctx.members(cond)) for ladder in ladders
+                                    if ladder["factor"] in EXPECTED_DIRECTION[level]
+                                    for cond in ladder["conditions"]])
     for ladder in ladders:
         name, factor = ladder["name"], ladder["factor"]
         expected = EXPECTED_DIRECTION[level].get(factor)
@@ -829,10 +845,12 @@ def _retest(ctx: Context, cond: str, rng: np.random.Generator
     key = tuple(int(i) for i in idx)
     detail: dict[str, Any] = {"condition": cond, "members": idx.tolist(), "probe_sets": [
         f"task.probe(n={n_probe}, seed=1)", f"task.probe(n={n_probe}, seed=2)"]}
-    D1 = runner.pairwise(("probe1", cond, key), e1)
     e2_order, order = shuffled(e2, rng)  # the retest hands the networks over in another order
+    key2 = ("probe2", cond, key, tuple(int(o) for o in order))
+    runner.prefetch_pairwise([(("probe1", cond, key), e1), (key2, e2_order)])
+    D1 = runner.pairwise(("probe1", cond, key), e1)
     D2 = np.empty((idx.size, idx.size))
-    D2[np.ix_(order, order)] = runner.pairwise(("probe2", cond, key, tuple(int(o) for o in order)), e2_order)
+    D2[np.ix_(order, order)] = runner.pairwise(key2, e2_order)
     if np.array_equal(D1, D2):
         detail["note"] = "identical matrices on both probe sets: the metric does not use the probe set"
     n = idx.size

@@ -16,6 +16,9 @@ e.g. ``dsa-metric``'s) computes one triangle in its own all-pairs call. Blocks o
 are therefore computed in that call's orientation, which :func:`symmetric_orientation` reads from
 one pair; a metric that is neither (it fills both triangles differently) is computed in one call.
 
+Many matrices at once (:func:`compare_each`) go to the workers as whole calls, one per job, the
+ensembles embedded there: each is then exactly the metric's own single-process call.
+
 No pool is started when it cannot pay: the first block is computed in this process and timed; if
 the remaining blocks would take less than :data:`MIN_PARALLEL_SECONDS` in this process, they are
 computed here too. Workers are capped at the usable cores (:func:`degzoo.engine.usable_cores`).
@@ -38,8 +41,8 @@ from degzoo.engine import run_jobs, usable_cores
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import checkpoint
 
-__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "paired_compare", "symmetric_orientation",
-           "take_members"]
+__all__ = ["MIN_PARALLEL_SECONDS", "blocked_compare", "compare_each", "paired_compare",
+           "symmetric_orientation", "take_members"]
 
 Orientation = Literal["upper", "lower"]
 
@@ -106,6 +109,73 @@ def _compare_pairs(metric: Any, emb_a: Any, emb_b: Any, count: int, key: tuple[i
                                   f"{one.shape} for one pair of members, expected (1, 1)")
             dist[k] = one[0, 0]
         return key, dist, time.perf_counter() - start
+
+
+def _embed_and_compare(metric: Any, ens_a: Any, ens_b: Any | None, index: int
+                       ) -> tuple[int, np.ndarray | None, float]:
+    """One whole call, with one torch thread, and the seconds its process spent on it: all pairs
+    of ``ens_a`` (``ens_b`` None) or ``ens_a`` against ``ens_b``, both embedded here; None in place
+    of the matrix when the metric raised."""
+    with _one_torch_thread():
+        start = time.perf_counter()
+        try:
+            emb_a = metric.embed(ens_a)
+            if ens_b is None:
+                dist = np.asarray(metric.compare(emb_a, emb_a, True), dtype=np.float64)
+            else:
+                dist = np.asarray(metric.compare(emb_a, metric.embed(ens_b), False), dtype=np.float64)
+        except Exception:  # the caller's own call raises it again, where it is handled
+            dist = None
+        return index, dist, time.perf_counter() - start
+
+
+def compare_each(
+    metric: Any,
+    calls: Sequence[tuple[Any, Any | None]],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    seconds_estimate: float | None = None,
+    job_seconds: list[float] | None = None,
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[np.ndarray | None]:
+    """Many whole calls of the metric, one job each, on ``workers`` local processes or a Dask
+    ``scheduler``: ``(ens_a, None)`` is the all-pairs call of ``ens_a`` (``compare(emb, emb,
+    True)``), ``(ens_a, ens_b)`` the cross call; the ensembles are embedded by the workers.
+
+    For many matrices at once (a trend suite's conditions, a calibration ladder per network) whole
+    calls fill the workers better than each call's blocks: a metric that solves a call's pairs
+    together (DSA) spends on a block of a few members almost what the whole call costs. Each
+    matrix is the metric's single-process call, bit for bit. A call that raised gives None (the
+    others are kept): the caller's own call raises it again where it is handled.
+    ``seconds_estimate``: the work in one process, when known; below :data:`MIN_PARALLEL_SECONDS`
+    no pool is started (unknown: the first call is timed here, as in :func:`blocked_compare`).
+    ``job_seconds`` gets each call's seconds in its process; ``on_done(done, total)`` is called
+    here as each call arrives.
+    """
+    jobs = [(metric, ens_a, ens_b, i) for i, (ens_a, ens_b) in enumerate(calls)]
+    out: list[np.ndarray | None] = [None] * len(jobs)
+    if not jobs:
+        return out
+    results: Iterator[tuple[int, np.ndarray | None, float]]
+    if scheduler:
+        results = run_jobs(_embed_and_compare, jobs, scheduler=scheduler)
+    else:
+        n_workers = min(workers or usable_cores(), usable_cores(), len(jobs))
+        if seconds_estimate is None:
+            results = _local_results(jobs, n_workers, _embed_and_compare)
+        elif n_workers > 1 and seconds_estimate >= MIN_PARALLEL_SECONDS:
+            results = run_jobs(_embed_and_compare, jobs, workers=n_workers, check=checkpoint)
+        else:
+            results = (_embed_and_compare(*job) for job in jobs)
+    for done, (i, dist, seconds) in enumerate(results, 1):
+        checkpoint()  # a call cancelled in this process returned None: the cancellation goes on
+        if job_seconds is not None:
+            job_seconds.append(seconds)
+        if on_done is not None:
+            on_done(done, len(jobs))
+        out[i] = dist
+    return out
 
 
 def paired_compare(

@@ -5,9 +5,11 @@ report (degeneracy along the ladders, MDS maps). This script runs it as ``degzoo
 in one process, and prints per metric and suite the wall time and the time inside metric calls,
 then the report's two parts (conditions, maps), then the whole job:
 
-- ``new``: ``--workers`` processes per distance matrix (default: the cores this process may use,
-  as ``degzoo evaluate``), and the report taking the distances the suites computed (one
-  measurement cache: :func:`degzoo.benchmark.harness.reference_runners`);
+- ``new``: ``--workers`` processes (default: the cores this process may use, as ``degzoo
+  evaluate``) on the blocks of each distance matrix, or on whole matrices where a suite asks for
+  many in a row (:meth:`degzoo.benchmark.store.MetricRunner.prefetch_pairwise`), and the report
+  taking the distances the suites computed (one measurement cache:
+  :func:`degzoo.benchmark.harness.reference_runners`);
 - ``old``: the job before that change, emulated on the same code: one process per distance
   matrix, and the report measuring every ladder condition again (on all cores, as it did).
 

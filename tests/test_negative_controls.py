@@ -84,7 +84,8 @@ RELEASES = ("", "zoo-v2")
 
 
 #: Shipped baselines that read one summary statistic or match units by index: each must rank like a
-#: control (issue 22's goal). The others (rsatoolbox's RSA, fixed-point analysis) compare solutions.
+#: control (issue 22's goal). The others (rsatoolbox's RSA, fixed-point and Lyapunov analysis)
+#: compare solutions.
 SHORTCUT_BASELINES = ("unit_correlation", "sorted_weights", "weights_frobenius")
 
 

@@ -7,9 +7,9 @@ packages (optional extra ``[reference]``; :mod:`degzoo.metrics.external`): ``dsa
 (``dsa-metric``'s DSA) and ``qc_procrustes_perm`` (``qc-procrustes``'s two-sided permutation
 Procrustes; GPL-3.0, so it stays an optional extra). Baselines users reach for
 (:mod:`degzoo.metrics.baselines`): ``unit_correlation``, ``sorted_weights``, ``rsa_rsatoolbox``
-(optional extra ``[baselines]``) and ``fixed_point_spectrum``. Negative controls (``control_noise``,
-``control_scale``, ``control_spectrum``, ``control_order``, each as ``<control>-<level>``;
-:mod:`degzoo.metrics.controls`) measure nothing.
+(optional extra ``[baselines]``), ``fixed_point_spectrum`` and ``lyapunov_spectrum``. Negative
+controls (``control_noise``, ``control_scale``, ``control_spectrum``, ``control_order``, each as
+``<control>-<level>``; :mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
 ``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``, and ``f(X, Y) -> float`` on two
 networks' arrays (probe-set trajectories, ``W_hh`` or all weights) with
@@ -17,7 +17,13 @@ networks' arrays (probe-set trajectories, ``W_hh`` or all weights) with
 """
 
 from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
-from degzoo.metrics.baselines import FixedPointSpectrum, RSAToolbox, SortedWeights, UnitCorrelation
+from degzoo.metrics.baselines import (
+    FixedPointSpectrum,
+    LyapunovSpectrum,
+    RSAToolbox,
+    SortedWeights,
+    UnitCorrelation,
+)
 from degzoo.metrics.behaviour import BehaviourOOD
 from degzoo.metrics.controls import NEGATIVE_CONTROLS, NegativeControl, control_factories, control_names
 from degzoo.metrics.degeneracy import (
@@ -38,7 +44,7 @@ from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDis
 
 for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
                 CKA, ProcrustesShape, SVCCA, ReferenceDSA, QCPermutationProcrustes, UnitCorrelation,
-                SortedWeights, RSAToolbox, FixedPointSpectrum):
+                SortedWeights, RSAToolbox, FixedPointSpectrum, LyapunovSpectrum):
     register(_metric)
 for _name, _factory in control_factories().items():
     register(_factory, _name)
@@ -57,6 +63,7 @@ __all__ = [
     "FrobeniusWeightDistance",
     "FunctionMetric",
     "KernelAlignment",
+    "LyapunovSpectrum",
     "Metric",
     "NegativeControl",
     "PermutationWeightDistance",

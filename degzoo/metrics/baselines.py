@@ -19,6 +19,11 @@ what the benchmark makes of a choice people make every day:
   al. 2019): the Wasserstein-1 distance between the pooled Jacobian eigenvalues at each network's
   fixed points (:mod:`degzoo.metrics.fixed_points`). Invariant to relabelling and sign flips of
   units; blind to where the fixed points lie and to the eigenvectors.
+- :class:`LyapunovSpectrum` (``lyapunov_spectrum``, dynamics): Lyapunov analysis (Vogt et al. 2022;
+  Engelken, Wolf & Abbott 2023): the root-mean-square difference between two networks' largest
+  finite-time Lyapunov exponents along their probe-set trajectories
+  (:mod:`degzoo.metrics.lyapunov`). Invariant to relabelling and sign flips of units; blind to the
+  directions that grow or shrink and to where the trajectories go.
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ from scipy.spatial.distance import cdist
 from degzoo.errors import InvalidParameterError, MetricError
 from degzoo.metrics.base import Level, Metric, checkpoint
 from degzoo.metrics.fixed_points import FixedPoints, find_fixed_points, starting_states
+from degzoo.metrics.lyapunov import FLOAT32_EPS, lyapunov_exponents
 from degzoo.metrics.representation import trajectory_matrices
 from degzoo.metrics.weights import check_finite_params, check_same_width
 
-__all__ = ["BASELINE_INSTALL_HINT", "FixedPointSpectrum", "RSAToolbox", "SortedWeights", "UnitCorrelation"]
+__all__ = ["BASELINE_INSTALL_HINT", "FixedPointSpectrum", "LyapunovSpectrum", "RSAToolbox", "SortedWeights",
+           "UnitCorrelation"]
 
 #: What to run to get the baselines that wrap other packages.
 BASELINE_INSTALL_HINT = 'pip install "degzoo[baselines]"'
@@ -201,6 +208,77 @@ class FixedPointSpectrum(Metric):
                 rows, cols = linear_sum_assignment(cost)
                 out[i, j] = np.sort(cost[rows, cols]).sum() / len(a)
         return out + out.T if symmetric else out
+
+
+@dataclass
+class LyapunovSpectrum(Metric):
+    """The root-mean-square difference between two networks' ``n_exponents`` largest finite-time
+    Lyapunov exponents along their probe-set trajectories: Lyapunov analysis of a trained RNN (Vogt
+    et al. 2022; Engelken, Wolf & Abbott 2023), reduced to a distance.
+
+    Per network (:func:`~degzoo.metrics.lyapunov.lyapunov_exponents`): each probe trial is run
+    with its inputs from ``h_0 = 0`` by the model's own update on the stored effective weights,
+    in float64, and a frame of ``n_exponents`` directions, started on the leading right-singular
+    vectors of the trial's first step Jacobian, is carried by the step Jacobians and
+    re-orthonormalised every step (QR); the exponents are the mean log stretches per step (after
+    ``warmup`` steps; a stretch below ``stretch_floor`` counts as the floor), largest first,
+    averaged over the trials. The whole trial counts by default (``warmup=0``): the probe trials
+    are 20–60 steps from a fixed start, and the transient is the task. The start frame makes the
+    exponents exactly invariant to relabelling and sign flips of units; an orthogonal change of
+    basis of a tanh network is another network, so it is not claimed.
+    """
+
+    n_exponents: int = 16
+    warmup: int = 0
+    stretch_floor: float = FLOAT32_EPS
+
+    name: ClassVar[str] = "lyapunov_spectrum"
+    level: ClassVar[Level] = "dynamics"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+
+    def __post_init__(self) -> None:
+        value = self.n_exponents
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InvalidParameterError(f"{self.name}: n_exponents must be a positive integer, got {value!r}")
+        value = self.warmup
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InvalidParameterError(f"{self.name}: warmup must be a non-negative integer, got {value!r}")
+        value = self.stretch_floor
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise InvalidParameterError(f"{self.name}: stretch_floor must be a number in (0, 1), "
+                                        f"got {value!r}")
+
+    def exponents(self, ensemble: Any) -> np.ndarray:
+        """Every member's exponents on every probe trial, ``[E, B, n_exponents]``, largest first."""
+        params = check_finite_params(self.name, getattr(ensemble, "params", None), ("W_hh", "W_in", "b"))
+        arch = getattr(ensemble, "architecture", None)
+        inputs = getattr(ensemble, "probe_inputs", None)
+        if arch is None or inputs is None:
+            raise MetricError(f"metric {self.name!r} needs the ensemble's architecture and probe inputs "
+                              "(ensemble.architecture, ensemble.probe_inputs) to run its trajectories")
+        if self.n_exponents > arch.hidden:
+            raise InvalidParameterError(f"{self.name}: n_exponents={self.n_exponents} exceeds the networks' "
+                                        f"{arch.hidden} units; use n_exponents <= {arch.hidden}")
+        T = np.shape(inputs)[1]
+        if self.warmup >= T:
+            raise InvalidParameterError(f"{self.name}: warmup={self.warmup} leaves none of the probe "
+                                        f"trials' {T} steps; use warmup < {T}")
+        out = []
+        for W_hh, W_in, b in zip(params["W_hh"], params["W_in"], params["b"], strict=True):
+            checkpoint()
+            out.append(lyapunov_exponents(W_hh, W_in, b, arch, inputs, self.n_exponents,
+                                          warmup=self.warmup, stretch_floor=self.stretch_floor))
+        return np.stack(out) if out else np.zeros((0, np.shape(inputs)[0], self.n_exponents))
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        return self.exponents(ensemble).mean(axis=1)
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        if emb_a.shape[1] != emb_b.shape[1]:
+            raise InvalidParameterError(
+                f"metric {self.name!r}: the ensembles have different numbers of exponents "
+                f"({emb_a.shape[1]} vs {emb_b.shape[1]}); compare with the same n_exponents")
+        return cdist(emb_a, emb_b) / np.sqrt(emb_a.shape[1])
 
 
 def _rsatoolbox(metric: str) -> Any:

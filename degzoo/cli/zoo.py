@@ -128,11 +128,18 @@ def run_repack(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def run_publish(args: argparse.Namespace, extra: list[str]) -> int:
+    from degzoo.release_folders import PINNED_FILE
     from degzoo.zoo.hub import publish_release
+    from degzoo.zoo.manifest import load_manifest, manifest_sha256
 
     commit = publish_release(args.release_dir, args.repo_id, tag=args.tag, endpoint=args.endpoint,
                              token=args.token)
     print(f"published {args.release_dir} to {args.repo_id} at {args.tag} (commit {commit})")
+    name = load_manifest(args.release_dir)["release"]
+    pin = {"repo_id": args.repo_id, "revision": args.tag,
+           "manifest_sha256": manifest_sha256(args.release_dir)}
+    print(f"to let every install open it as {name!r}, add to degzoo/releases/{PINNED_FILE}: "
+          f"{json.dumps({name: pin})}")
     return 0
 
 

@@ -48,7 +48,7 @@ from degzoo._version import __version__
 from degzoo.benchmark.results import SUMMARY_SCORES, Problem, result_problems
 from degzoo.benchmark.suites import protocol_differences
 from degzoo.errors import ValidationError
-from degzoo.release_folders import named_release_path, named_releases
+from degzoo.release_folders import named_release_path, named_releases, pinned_releases
 
 __all__ = [
     "INVARIANCES",
@@ -174,7 +174,8 @@ def _embedded_release() -> KnownRelease | None:
 def _packaged_releases() -> tuple[KnownRelease, ...]:
     """The finished releases degzoo opens by name (``degzoo/releases/<name>/``, e.g. ``zoo-v2``, and
     a source checkout's ``releases/<name>/``), read like :func:`_embedded_release` (name and sha256
-    of ``manifest.json``), without importing ``degzoo.zoo``."""
+    of ``manifest.json``), without importing ``degzoo.zoo``; and the pinned Hub releases, by their
+    pins (a folder of the same name wins)."""
     out = []
     for folder in filter(None, map(named_release_path, named_releases())):
         try:
@@ -184,6 +185,9 @@ def _packaged_releases() -> tuple[KnownRelease, ...]:
             continue  # not finished yet, or not a release
         if isinstance(name, str) and name == folder.name:
             out.append(KnownRelease(name=name, manifest_sha256=hashlib.sha256(data).hexdigest()))
+    present = {known.name for known in out}
+    out += [KnownRelease(name=pin.name, manifest_sha256=pin.manifest_sha256)
+            for pin in pinned_releases().values() if pin.name not in present]
     return tuple(out)
 
 

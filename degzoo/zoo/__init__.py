@@ -12,7 +12,7 @@ from typing import Any
 
 from degzoo.errors import InvalidParameterError, UnknownNameError
 from degzoo.plugins import did_you_mean
-from degzoo.release_folders import named_releases
+from degzoo.release_folders import named_releases, pinned_releases
 from degzoo.zoo.dataset import to_dataset
 from degzoo.zoo.ensemble import Ensemble, Network
 from degzoo.zoo.format import SCHEMA_VERSION, write_ensemble
@@ -69,9 +69,9 @@ def load(
 
 
 def shipped_releases() -> list[str]:
-    """Names of the releases degzoo opens by name (besides the embedded zoo): in the package and,
-    in a source checkout, its ``releases/`` (:mod:`degzoo.release_folders`)."""
-    return named_releases()
+    """Names of the releases degzoo opens by name (besides the embedded zoo): in the package, in a
+    source checkout's ``releases/``, and pinned on the Hub (:mod:`degzoo.release_folders`)."""
+    return sorted({*named_releases(), *pinned_releases()})
 
 
 def check_release(release: str | os.PathLike[str] | None) -> None:
@@ -80,8 +80,9 @@ def check_release(release: str | os.PathLike[str] | None) -> None:
     if release is None or Path(release).is_dir():
         return
     text = os.fspath(release)
-    if packaged_release_path(text) is not None or (text.count("/") == 1 and not Path(text).exists()):
-        return  # shipped, or read as a Hub repo id (checked, with its own errors, when opened)
+    if (packaged_release_path(text) is not None or text in pinned_releases()
+            or (text.count("/") == 1 and not Path(text).exists())):
+        return  # shipped, pinned, or read as a Hub repo id (checked, with its own errors, when opened)
     shipped = shipped_releases()
     raise InvalidParameterError(
         f"release {text!r} is not a shipped release, a release folder or a Hub repo id "

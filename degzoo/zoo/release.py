@@ -1,9 +1,11 @@
 """A zoo release: its manifest, its conditions and ladders, and the ensembles in it.
 
 ``release=None`` means the embedded zoo shipped inside the package (offline, always there); the name
-of a packaged release (``"zoo-v2"``) means that release inside the package; a local folder is used
-as it is; anything else is a Hub dataset repo, fetched at an explicit ``revision`` (a tag such as
-``v1.0``) so that results always name the exact zoo they were computed on.
+of a packaged release (``"zoo-v2"``) means that release inside the package (or a source checkout's
+``releases/``), and the name of a pinned Hub release that release downloaded at its pinned tag and
+manifest sha256 (:mod:`degzoo.release_folders`); a local folder is used as it is; anything else is
+a Hub dataset repo, fetched at an explicit ``revision`` (a tag such as ``v1.0``) so that results
+always name the exact zoo they were computed on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from degzoo.errors import InvalidParameterError, UnknownNameError, ZooFormatError
-from degzoo.release_folders import named_release_path
+from degzoo.release_folders import named_release_path, pinned_releases
 from degzoo.zoo.ensemble import Ensemble
 from degzoo.zoo.manifest import MANIFEST_NAME, load_manifest, manifest_sha256, verify_release
 
@@ -154,8 +156,9 @@ def open_release(
     local_files_only: bool = False,
     verify: bool = True,
 ) -> Release:
-    """The embedded zoo (``release=None``), a packaged release by name (``"zoo-v2"``), a local release
-    folder, or a Hub release at ``revision``."""
+    """The embedded zoo (``release=None``), a packaged release by name (``"zoo-v2"``), a pinned Hub
+    release by name (downloaded once into the Hub cache, then offline), a local release folder, or
+    a Hub release at ``revision``."""
     if release is None:
         return Release(embedded_path(), verify=verify)
     packaged = packaged_release_path(str(release))
@@ -170,6 +173,18 @@ def open_release(
     if Path(release).is_dir():
         return Release(release, verify=verify)
     from degzoo.zoo.hub import check_repo_id, download_release
+
+    pin = pinned_releases().get(os.fspath(release))
+    if pin is not None:
+        if revision is not None and revision != pin.revision:
+            raise InvalidParameterError(
+                f"release {pin.name!r} is pinned by this degzoo to {pin.repo_id} at {pin.revision!r}; "
+                f"to read revision {revision!r}, pass the repo id: open_release({pin.repo_id!r}, "
+                f"revision={revision!r})")
+        root = download_release(pin.repo_id, revision=pin.revision, endpoint=endpoint, token=token,
+                                cache_dir=cache_dir, local_files_only=local_files_only, verify=verify,
+                                expected_manifest_sha256=pin.manifest_sha256)
+        return Release(root, verify=False)  # download_release has verified every file and the pin
 
     check_repo_id(release)
     if revision is None:

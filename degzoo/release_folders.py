@@ -59,9 +59,10 @@ def named_release_path(name: str) -> Path | None:
 
 
 def named_releases() -> list[str]:
-    """Names of every release found by :func:`named_release_path` (besides the embedded zoo)."""
+    """Names of every finished release (with its manifest) found by :func:`named_release_path`,
+    besides the embedded zoo; a build under way opens by name only to say how far it got."""
     return sorted({p.name for root in release_roots() if root.is_dir() for p in root.iterdir()
-                   if p.is_dir() and not p.name.startswith((".", "_"))})
+                   if p.is_dir() and not p.name.startswith((".", "_")) and (p / "manifest.json").is_file()})
 
 
 def _pinned_path() -> Path:

@@ -47,7 +47,7 @@ from degzoo.tasks import task_from_dict
 from degzoo.training import Control, TrainSettings, check_training_memory, control_from_dict
 
 FACTORS = ("complexity", "memory", "width", "regularisation", "feature_learning", "aux")
-BUILTIN_RECIPES = ("embedded", "paper", "zoo-v2")
+BUILTIN_RECIPES = ("embedded", "paper", "zoo-v2", "zoo-v3")
 #: Upper bounds that catch typos (an extra zero or three) before they exhaust memory.
 MAX_MEMBERS = 10_000
 MAX_HIDDEN = 8_192

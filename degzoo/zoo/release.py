@@ -166,8 +166,8 @@ def open_release(
         if not (packaged / MANIFEST_NAME).is_file():
             done = len(list((packaged / "ensembles").glob("*.h5")))
             raise InvalidParameterError(
-                f"release {release!r} ships with degzoo but its build is not finished ({done} condition(s) "
-                f"so far); finish it with `degzoo zoo build {release} --out {packaged}`"
+                f"release {release!r} is one of degzoo's releases but its build is not finished "
+                f"({done} condition(s) so far); finish it with `degzoo zoo build {release} --out {packaged}`"
             )
         return Release(packaged, verify=verify)
     if Path(release).is_dir():

@@ -54,6 +54,10 @@ def main() -> None:
         "final_losses": [round(float(x), 4) for x in result.final_loss],
         "median_reached_step": float(np.median(reached)) if reached.size else None,
         "final_lrs": [float(f"{x:.3g}") for x in result.lr],
+        "median_loss_at_step": {  # training MSE of the epoch ending at each doubling of steps
+            str(e * settings.steps_per_epoch): round(float(np.nanmedian(result.loss_curve[:, e - 1])), 5)
+            for e in (2 ** k for k in range(30)) if e <= result.loss_curve.shape[1]
+            and np.isfinite(result.loss_curve[:, e - 1]).any()},
         "seconds": round(seconds, 1),
         "projected_32_members_s": round(seconds / max(member_steps, 1) * 32 * float(np.median(typical)), 0),
     }))

@@ -459,9 +459,8 @@ class MetricRunner:
         kept in the store unless ``remember`` is false."""
 
         def compute() -> np.ndarray:
-            dist = self.raw_compare(key_a, ens_a, key_b, ens_b, parallel=True)
-            check_distances(self.metric, dist, (len(ens_a), len(ens_b)))
-            return dist
+            return self._checked(self.raw_compare(key_a, ens_a, key_b, ens_b, parallel=True),
+                                 (len(ens_a), len(ens_b)), symmetric=False)
 
         return self._remembered(("cross", key_a, key_b), (ens_a, ens_b), compute) if remember else compute()
 
@@ -508,11 +507,8 @@ class MetricRunner:
         ``parallel`` is false (the cost suite times one process's call itself)."""
 
         def compute() -> np.ndarray:
-            dist = self.raw_compare(key, ens, key, ens, symmetric=True, parallel=parallel)
-            check_distances(self.metric, dist, (len(ens), len(ens)))
-            dist = 0.5 * (dist + dist.T)
-            np.fill_diagonal(dist, 0.0)
-            return dist
+            return self._checked(self.raw_compare(key, ens, key, ens, symmetric=True, parallel=parallel),
+                                 (len(ens), len(ens)), symmetric=True)
 
         return self._remembered(("pairwise", key), (ens,), compute) if remember else compute()
 
@@ -567,14 +563,10 @@ class MetricRunner:
             if raw is None:
                 continue
             try:
-                dist = as_distances(self.metric, raw)
-                check_distances(self.metric, dist, (len(a), len(a) if b is None else len(b)))
+                self._prefetched[name] = self._checked(as_distances(self.metric, raw),
+                                                       (len(a), len(a) if b is None else len(b)), b is None)
             except MetricError:
                 continue
-            if b is None:
-                dist = 0.5 * (dist + dist.T)
-                np.fill_diagonal(dist, 0.0)
-            self._prefetched[name] = dist
 
     def prefetch_within(self, requests: Sequence[tuple[str, np.ndarray]]) -> None:
         """:meth:`prefetch_pairwise` of the calls :meth:`within` makes for conditions none of
@@ -586,6 +578,15 @@ class MetricRunner:
                     where=~np.eye(idx.size, dtype=bool)):
                 items.append((("member", cond, tuple(int(i) for i in idx)), self.sub(cond, idx)))
         self.prefetch_pairwise(items)
+
+    def _checked(self, dist: np.ndarray, shape: tuple[int, int], symmetric: bool) -> np.ndarray:
+        """``dist`` checked like :meth:`Metric.pairwise` does (:func:`check_distances`); all pairs of
+        one ensemble (``symmetric``) symmetrised with a zero diagonal."""
+        check_distances(self.metric, dist, shape)
+        if symmetric:
+            dist = 0.5 * (dist + dist.T)
+            np.fill_diagonal(dist, 0.0)
+        return dist
 
     def _remembered(self, call: tuple, ensembles: tuple[Ensemble, ...],
                     compute: Callable[[], np.ndarray]) -> np.ndarray:

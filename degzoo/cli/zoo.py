@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from degzoo.zoo import Release, open_release
+from degzoo.zoo.recipes import BUILTIN_RECIPES
 
 _HUB_HELP = {
     "--endpoint": "Hub URL (default: $HF_ENDPOINT or https://huggingface.co)",
@@ -32,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         description="Resumable: rerun the same command after an interruption. --out must "
                         "be a new or empty folder, or this recipe's own build: any other folder (an "
                         "existing release, another recipe's build) is refused untouched.")
-    b.add_argument("recipe", help="recipe file (TOML) or a built-in recipe: embedded, paper")
+    b.add_argument("recipe", help=f"recipe file (TOML) or a built-in recipe: {', '.join(BUILTIN_RECIPES)}")
     b.add_argument("--out", type=Path, required=True,
                    help="release folder: new, empty, or this recipe's build in progress")
     b.add_argument("--workers", type=int, help="local worker processes (default: all cores)")

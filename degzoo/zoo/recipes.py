@@ -146,7 +146,7 @@ def zoo_task_defaults(task_name: str) -> dict[str, Any]:
 
 
 def load_recipe(source: str | os.PathLike[str]) -> Recipe:
-    """Parse a recipe file, or a built-in recipe by name (``embedded``, ``paper``)."""
+    """Parse a recipe file, or a built-in recipe by name (one of ``BUILTIN_RECIPES``)."""
     if isinstance(source, str) and source in BUILTIN_RECIPES:
         text = resources.files("degzoo.recipes").joinpath(f"{source}.toml").read_text()
         label = f"built-in recipe {source!r}"

@@ -21,6 +21,19 @@ from degzoo.zoo import Ensemble
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_degzoo_cache(tmp_path_factory):
+    """Networks the suites train as ground truth (degzoo.benchmark.trained_matches) go to a folder
+    of the test session, never to the user's cache; the shipped ones are read as usual."""
+    previous = os.environ.get("DEGZOO_CACHE")
+    os.environ["DEGZOO_CACHE"] = str(tmp_path_factory.mktemp("degzoo-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("DEGZOO_CACHE")
+    else:
+        os.environ["DEGZOO_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def tiny_task():
     return get_task("flipflop", bits=2, trial_length=30)

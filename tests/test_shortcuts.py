@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from degzoo.benchmark import evaluate_metric
+from degzoo.benchmark.trained_matches import TRAINED_STATISTICS
 from degzoo.benchmark.twins import MATCHED_STATISTICS
 from degzoo.metrics import Metric
+from degzoo.metrics.baselines import FixedPointSpectrum, LyapunovSpectrum
 from degzoo.zoo import open_release
 
 FAST = {"n_boot": 200, "progress": False, "time_limit": None, "max_members": 6}
@@ -107,6 +109,8 @@ class ActivitySpectrum(Summary):
     (EigenvalueModuli(), "eigenvalues"),
     (VarianceProfile(), "moments"),
     (ActivitySpectrum(), "moments"),
+    (LyapunovSpectrum(), "lyapunov"),
+    (FixedPointSpectrum(), "fixed_points"),
 ])
 def test_a_metric_reading_one_statistic_is_caught_by_the_network_matched_on_it(metric, statistic):
     assert statistic in MATCHED_STATISTICS[metric.level]
@@ -115,9 +119,11 @@ def test_a_metric_reading_one_statistic_is_caught_by_the_network_matched_on_it(m
     failed = {c["check"] for c in conformance.details["checks"] if not c["passed"]}
     assert conformance.status == "failed" and f"definite:{statistic}" in failed
     assert f"share a member's {statistic}" in conformance.message
-    # at best a tie with the exact equivalents (both at float round-off), never above the near-twins
-    assert calibration.scores[f"confound_auroc[{statistic}]"].value <= 0.5
-    assert calibration.scores["confound_auroc"].value <= 0.5
+    # at best a tie with the exact equivalents (both at float round-off), never above the near-twins;
+    # a trained match carries the spectrum to about a near-twin's precision, not to round-off
+    ceiling = 0.75 if statistic in TRAINED_STATISTICS else 0.5
+    assert calibration.scores[f"confound_auroc[{statistic}]"].value <= ceiling
+    assert calibration.scores["confound_auroc"].value <= ceiling
 
 
 @dataclass

@@ -173,7 +173,7 @@ def evaluate_metric(
                           workers=workers, scheduler=scheduler, seed=seed)
     home, groups, families = _choose_conditions(runner, rel, condition)
     ctx = Context(metric=m, release=rel, runner=runner, settings=settings, home=home, groups=groups,
-                  families=families,
+                  families=families, progress=progress,
                   reference_runner=lambda ref: _reference_runner(ref, m, rel, runner))
     result = MetricResult(zoo=zoo, metric=identity, environment=_environment(m), submission=submission)
     this_run = _settings_json(settings, names, home, groups)

@@ -61,6 +61,7 @@ networks across two probe sets.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -70,7 +71,7 @@ import time
 import warnings
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,10 +173,27 @@ class Deadline:
         self.start = time.perf_counter()
         self.limit = limit
         self.cancelled = threading.Event()
+        self._paused_at: float | None = None
 
     @property
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return (self._paused_at or time.perf_counter()) - self.start
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The clock stands still inside the block (``elapsed`` frozen, for the hard limit too)
+        while it stays cancellable: time the harness spends building ground truth, e.g. training
+        matched networks, is not the metric's. Nested blocks pause once."""
+        if self._paused_at is not None:
+            yield
+            return
+        self._paused_at = time.perf_counter()
+        try:
+            with cancellable(self.check_cancelled):
+                yield
+        finally:
+            self.start += time.perf_counter() - self._paused_at
+            self._paused_at = None
 
     @property
     def remaining(self) -> float:

@@ -158,6 +158,8 @@ class Context:
     #: that merely share task, architecture and probe set
     families: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
+    #: whether long ground-truth constructions (trained matches) may show a progress bar
+    progress: bool = True
 
     @property
     def level(self) -> str | None:
@@ -266,8 +268,9 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
           note="the same network with every weight changed in its 6th significant digit")
     sources = np.roll(np.arange(n), -1)
     for statistic in matched_statistics(ctx.level):
-        matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, statistic=statistic,
-                                   name=f"{home}~matched-{statistic}")
+        with runner.deadline.paused():  # building the ground truth is not the metric's time
+            matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, statistic=statistic,
+                                       name=f"{home}~matched-{statistic}", progress=ctx.progress)
         d = _at_least_zero(runner.paired(key, ens, ("matched", statistic, home, key[2]), matched,
                                          checked=False))
         definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
@@ -485,8 +488,10 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
     different: dict[str, list[float]] = {}
     values, replicates = [], []
     for statistic in matched_statistics(ctx.level):
-        matched = matched_ensemble(base, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
-                                   statistic=statistic, name=f"{home}~matched-{statistic}")
+        with runner.deadline.paused():
+            matched = matched_ensemble(base, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
+                                       statistic=statistic, name=f"{home}~matched-{statistic}",
+                                       progress=ctx.progress)
         d = _paired(runner, key, base, ("matched", statistic, home, key[2]), matched, rng)
         different[statistic] = d.tolist()
         value = stats.auroc(d, neg)

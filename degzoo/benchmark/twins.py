@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from degzoo.benchmark.trained_matches import TRAINED_STATISTICS, trained_matches
 from degzoo.errors import InvalidParameterError
 from degzoo.models import PARAM_NAMES
 from degzoo.zoo.ensemble import Ensemble, Network
@@ -322,7 +323,7 @@ def describe_twins() -> dict[str, Any]:
 #: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues"),
-    "dynamics": ("moments",),
+    "dynamics": ("moments", "lyapunov", "fixed_points"),
     "representation": ("moments",),
     "behaviour": ("output_rms",),
 }
@@ -349,6 +350,15 @@ MATCHED_HOW: dict[str, str] = {
                "target's mean and covariance on the probe set: rules out per-unit means and variances, "
                "the activity spectrum, participation ratio and RMS",
     "output_rms": "another member with its readout rescaled to the target's output RMS on the probe set",
+    "lyapunov": "another member fine-tuned on its task while a second loss pulls its finite-time Lyapunov "
+                "spectrum along the probe trajectories onto the target's (lyapunov_spectrum's embedding): "
+                "a converged different solution, in DSA as far from the target as that member was, with the "
+                "target's Lyapunov spectrum (no transform of a tanh network but its symmetries keeps it): "
+                "rules out Lyapunov spectra",
+    "fixed_points": "another member fine-tuned on its task while a second loss pulls the Jacobian "
+                    "eigenvalues at its fixed points onto the target's (fixed_point_spectrum's distance): "
+                    "a converged different solution, in DSA at least as far from the target as that member "
+                    "was, with the target's fixed-point spectrum: rules out fixed-point spectra",
 }
 
 
@@ -466,11 +476,12 @@ def skew_bases(n: int, targets: np.ndarray) -> np.ndarray:
 
 
 def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[int], level: str | None,
-                     *, statistic: str | None = None, name: str) -> Ensemble:
+                     *, statistic: str | None = None, name: str, progress: bool = True) -> Ensemble:
     """Member ``sources[k]`` of ``ens`` made to share ``statistic`` with member ``targets[k]``, for
     every k (:data:`MATCHED_HOW` says how; default: the first of :data:`MATCHED_STATISTICS` for
     ``level``, which defaults to dynamics). Each result is a different solution from its target by
-    construction, with the target's value of that statistic.
+    construction, with the target's value of that statistic. ``progress``: a bar while networks
+    are trained (the trained statistics, :mod:`degzoo.benchmark.trained_matches`).
     """
     src, tgt = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
     statistic = statistic or matched_statistics(level)[0]
@@ -488,6 +499,10 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     if statistic == "eigenvalues":
         M = skew_bases(ens.architecture.hidden, tgt)
         return from_params(ens, change_of_basis(ens.subset(tgt).params, M), name)
+    if statistic in TRAINED_STATISTICS:
+        mats, _ = trained_matches([member(ens, int(s)) for s in src], [member(ens, int(t)) for t in tgt],
+                                  statistic, ens.architecture, ens.task, ens.probe_inputs, progress=progress)
+        return from_params(ens, {k: np.stack([m[k] for m in mats]) for k in PARAM_NAMES}, name)
     if statistic == "moments":
         states = ens.trajectories()
         maps = [moment_map(states[s], states[t]) for s, t in zip(src, tgt, strict=True)]

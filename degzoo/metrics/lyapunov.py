@@ -29,7 +29,7 @@ from degzoo.errors import InvalidParameterError
 from degzoo.metrics.fixed_points import autonomous_step, step_jacobian
 from degzoo.models import Architecture
 
-__all__ = ["FLOAT32_EPS", "lyapunov_exponents"]
+__all__ = ["FLOAT32_EPS", "lyapunov_exponents", "trial_exponents"]
 
 #: float32's machine epsilon, the default floor of a per-step stretch ``|R_t[i, i]|``: the networks
 #: are trained and stored in float32, where a direction shrunk by more than this in one step is
@@ -54,7 +54,7 @@ def lyapunov_exponents(W_hh: np.ndarray, W_in: np.ndarray, b: np.ndarray, arch: 
     if x.ndim != 3 or x.shape[2] != np.shape(W_in)[1]:
         raise InvalidParameterError(f"lyapunov_exponents: inputs must be [B, T, I={np.shape(W_in)[1]}], "
                                     f"got {x.shape}")
-    B, T = x.shape[:2]
+    T = x.shape[1]
     if not 1 <= n_exponents <= H:
         raise InvalidParameterError(f"lyapunov_exponents: n_exponents must be in 1..{H}, got {n_exponents}")
     if not 0 <= warmup < T:
@@ -62,18 +62,30 @@ def lyapunov_exponents(W_hh: np.ndarray, W_in: np.ndarray, b: np.ndarray, arch: 
                                     f"are {T} steps), got {warmup}")
     drive = torch.as_tensor(x) @ torch.as_tensor(np.asarray(W_in, dtype=np.float64)).T
     drive = drive + torch.as_tensor(np.asarray(b, dtype=np.float64))
-    h = torch.zeros(B, H, dtype=torch.float64)
+    with torch.no_grad():
+        exponents = trial_exponents(W, drive, arch, n_exponents, warmup=warmup,
+                                    stretch_floor=stretch_floor).numpy()
+    return -np.sort(-exponents, axis=1)
+
+
+def trial_exponents(W_hh: torch.Tensor, drive: torch.Tensor, arch: Architecture, n_exponents: int, *,
+                    warmup: int = 0, stretch_floor: float = FLOAT32_EPS) -> torch.Tensor:
+    """The exponents ``[B, k]`` of :func:`lyapunov_exponents` (not sorted) from the recurrent
+    weights and the input drive ``W_in x_t + b`` ``[B, T, H]``, as a differentiable torch
+    computation (the start frame is held fixed): what a network is trained to match when it is
+    made to carry another's Lyapunov spectrum (:mod:`degzoo.benchmark.trained_matches`)."""
+    B, T, H = drive.shape
+    h = drive.new_zeros(B, H)
     log_floor = float(np.log(stretch_floor))
-    total = torch.zeros(B, n_exponents, dtype=torch.float64)
+    total = drive.new_zeros(B, n_exponents)
     Q = None
     for t in range(T):
-        D = step_jacobian(h, W, drive[:, t], arch)  # [B, H, H]
-        if Q is None:
-            Q = torch.linalg.svd(D)[2][:, :n_exponents].transpose(1, 2)  # leading right-singular vectors
+        D = step_jacobian(h, W_hh, drive[:, t], arch)  # [B, H, H]
+        if Q is None:  # leading right-singular vectors
+            Q = torch.linalg.svd(D.detach())[2][:, :n_exponents].transpose(1, 2)
         Q, R = torch.linalg.qr(D @ Q)
         if t >= warmup:
             stretch = torch.diagonal(R, dim1=1, dim2=2).abs()
-            total += torch.log(stretch).clamp(min=log_floor)
-        h = autonomous_step(h, W, drive[:, t], arch)
-    exponents = (total / (T - warmup)).numpy()
-    return -np.sort(-exponents, axis=1)
+            total = total + torch.log(stretch).clamp(min=log_floor)
+        h = autonomous_step(h, W_hh, drive[:, t], arch)
+    return total / (T - warmup)

@@ -83,10 +83,12 @@ def test_noise_control_is_blind_to_relabelling_but_not_to_float_rounding(ens):
 RELEASES = ("", "zoo-v2")
 
 
-#: Shipped baselines that read one summary statistic or match units by index: each must rank like a
-#: control (issue 22's goal). The others (rsatoolbox's RSA, fixed-point and Lyapunov analysis)
-#: compare solutions.
-SHORTCUT_BASELINES = ("unit_correlation", "sorted_weights", "weights_frobenius")
+#: Shipped baselines that read one summary statistic or match units by index: each must rank a tier
+#: and the margin below the reference of its level (issue 22's goal). The fixed-point and Lyapunov
+#: spectra read a summary of the dynamics, which the trained matches of
+#: degzoo.benchmark.trained_matches share with another solution. rsatoolbox's RSA compares solutions.
+SHORTCUT_BASELINES = ("unit_correlation", "sorted_weights", "weights_frobenius", "fixed_point_spectrum",
+                      "lyapunov_spectrum")
 
 
 def _shipped(release: str = "") -> dict[str, dict]:

@@ -44,6 +44,7 @@ from degzoo.models import PARAM_NAMES, Architecture
 from degzoo.models.rnn import forward
 from degzoo.progress import progress_bar
 from degzoo.tasks.base import Task
+from degzoo.threads import with_compute_threads
 
 __all__ = ["TRAINED_STATISTICS", "FineTune", "match_key", "trained_match", "trained_matches"]
 
@@ -155,10 +156,12 @@ class _FixedPointGap:
 _GAPS: dict[str, Callable[..., Any]] = {"lyapunov": _LyapunovGap, "fixed_points": _FixedPointGap}
 
 
+@with_compute_threads
 def trained_match(source: Params, target: Params, statistic: str, arch: Architecture, task: Task,
                   probe_inputs: np.ndarray, *, seed: int) -> tuple[Params, dict[str, float]]:
     """``source`` fine-tuned on ``task`` to carry ``target``'s ``statistic`` (one member each,
-    effective weights), in float64; returns its weights in ``source``'s dtypes and
+    effective weights), in float64, on degzoo's compute threads (one by default: a busy machine
+    makes more threads many times slower); returns its weights in ``source``'s dtypes and
     ``{"mismatch_before", "mismatch", "task_mse"}`` (task MSE on the probe set)."""
     tune = TRAINED_STATISTICS[statistic]
     probe = torch.as_tensor(np.asarray(probe_inputs, np.float64))

@@ -8,7 +8,8 @@ metric that reads such a spectrum is trained: another member B of the condition,
 its own weights on its task while a second loss pulls its spectrum onto member A's, exactly as the
 shipped spectrum baselines compute it (:class:`~degzoo.metrics.baselines.LyapunovSpectrum`,
 :class:`~degzoo.metrics.baselines.FixedPointSpectrum` at their defaults). The result still solves
-the task and stays B's solution, far from A in DSA; a reader of that spectrum puts it beside A.
+the task and is another solution than A, as far from it in DSA as B was; a reader of that spectrum
+puts it beside A.
 
 Training takes about a minute per network at 64 units, so every matched network is kept, keyed by
 a sha256 of everything it depends on (:func:`match_key`): first looked up in the networks shipped
@@ -185,8 +186,8 @@ def trained_match(source: Params, target: Params, statistic: str, arch: Architec
 
 def _fine_tune(source: Params, gap: Callable[..., Any], arch: Architecture, task: Task, tune: FineTune,
                seed: int) -> tuple[float, float, dict[str, torch.Tensor]]:
-    """One attempt: (first mismatch, best mismatch, the weights where it was measured)."""
-    torch.manual_seed(seed)
+    """One attempt: (first mismatch, best mismatch, the weights where it was measured); ``seed``
+    draws the task batches, the only randomness."""
     rng = np.random.default_rng(seed)
     p = {k: torch.tensor(np.asarray(v, np.float64), requires_grad=True) for k, v in source.items()}
     opt = torch.optim.Adam(p.values(), lr=tune.lr)

@@ -18,6 +18,7 @@ from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness,
 from degzoo.benchmark.harness import NOT_RUN
 from degzoo.benchmark.scoring import metric_score
 from degzoo.benchmark.suites import Settings
+from degzoo.benchmark.twins import MATCHED_STATISTICS
 from degzoo.errors import InvalidParameterError, ValidationError
 from degzoo.metrics import CKA, FrobeniusWeightDistance, Metric, parallel
 from degzoo.zoo import Release
@@ -492,6 +493,19 @@ def test_resuming_another_run_is_refused_and_leaves_the_file(tiny_release, tmp_p
     assert path.read_bytes() == before
     with pytest.raises(InvalidParameterError, match="needs checkpoint="):
         evaluate_metric("cka", tiny_release, suites=["conformance"], resume=True, **FAST)
+
+
+def test_a_suite_built_on_other_ground_truths_is_not_taken_over_on_resume(tiny_release, tmp_path,
+                                                                         monkeypatch):
+    """A checkpoint from before the suites gained a matched statistic is not silently reused."""
+    path = tmp_path / "cka.json"
+    evaluate_metric("cka", tiny_release, suites=["conformance"], checkpoint=path, **FAST)
+    monkeypatch.setitem(MATCHED_STATISTICS, "representation", ("moments", "entries"))
+    with pytest.warns(UserWarning, match="built with other ground truths .*moments; today entries, moments"):
+        resumed = evaluate_metric("cka", tiny_release, suites=["conformance"], checkpoint=path, resume=True,
+                                  **FAST)
+    assert "resumed_suites" not in resumed.cost
+    assert "definite:entries" in {c["check"] for c in resumed.suites["conformance"].details["checks"]}
 
 
 def test_a_run_stopped_inside_a_suite_resumes_without_recomputing_stored_distances(tiny_release, tmp_path):

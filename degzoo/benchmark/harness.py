@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -42,7 +43,16 @@ import degzoo.progress
 from degzoo.benchmark.results import SUMMARY_SCORES, MetricResult, Score, SuiteResult, jsonable, load_result
 from degzoo.benchmark.scorecard import INTERRUPTED, NOT_RUN, incomplete_suites
 from degzoo.benchmark.store import CallStats, Deadline, MetricRunner, SuiteTimeout, usable_members
-from degzoo.benchmark.suites import REFERENCE_METRICS, RUN_LIMITS, SUITE_FUNCTIONS, SUITES, Context, Settings
+from degzoo.benchmark.suites import (
+    REFERENCE_METRICS,
+    RUN_LIMITS,
+    SUITE_FUNCTIONS,
+    SUITES,
+    Context,
+    Settings,
+    matched_statistics_of,
+)
+from degzoo.benchmark.twins import matched_statistics
 from degzoo.environment import environment
 from degzoo.errors import InvalidParameterError
 from degzoo.metrics.base import MAX_NAME_LENGTH, check_name
@@ -345,8 +355,19 @@ def _resumable_suites(checkpoint: str | os.PathLike[str] | None, result: MetricR
             f"cannot resume from {checkpoint}: it is another run ({', '.join(differ)} differ); "
             "run without resuming to replace it, or give another output folder")
     per_suite = old.cost.get("per_suite") or {}
-    return {name: (suite, per_suite.get(name, {"seconds": suite.seconds}))
-            for name, suite in old.suites.items() if suite.status in _FINISHED}
+    today = tuple(sorted(matched_statistics(result.metric.get("level"))))
+    taken = {}
+    for name, suite in old.suites.items():
+        if suite.status not in _FINISHED:
+            continue
+        built_with = matched_statistics_of(name, suite)
+        if built_with is not None and built_with != today:
+            warnings.warn(f"{checkpoint}: its {name} suite was built with other ground truths (networks "
+                          f"matched on {', '.join(built_with)}; today {', '.join(today)}): it runs again",
+                          stacklevel=3)
+            continue
+        taken[name] = (suite, per_suite.get(name, {"seconds": suite.seconds}))
+    return taken
 
 
 def run_suite(name: str, ctx: Context, time_limit: float | None,

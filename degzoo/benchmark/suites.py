@@ -173,6 +173,20 @@ class Context:
         return idx[: self.settings.max_members if m is None else m]
 
 
+def matched_statistics_of(name: str, suite: SuiteResult) -> tuple[str, ...] | None:
+    """The matched statistics a finished conformance or calibration suite was built with (None
+    for other suites, or where it recorded none): a resumed run must not take over a suite whose
+    ground truths are not today's."""
+    if name == "conformance":
+        found = [c["check"].split(":", 1)[1] for c in suite.details.get("checks", [])
+                 if str(c.get("check", "")).startswith("definite:")]
+    elif name == "calibration":
+        found = list((suite.details.get("confound") or {}).get("different", {}))
+    else:
+        return None
+    return tuple(sorted(found)) or None
+
+
 def _single(runner: MetricRunner, cond: str, i: int) -> tuple[Any, Any]:
     return ("member", cond, (int(i),)), runner.sub(cond, np.array([i]))
 

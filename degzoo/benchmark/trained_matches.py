@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from degzoo.errors import InvalidParameterError
 from degzoo.files import write_atomically
 from degzoo.metrics.base import checkpoint
 from degzoo.metrics.baselines import FixedPointSpectrum, LyapunovSpectrum
@@ -275,7 +276,8 @@ def trained_matches(sources: Sequence[Params], targets: Sequence[Params], statis
     """``sources[k]`` trained to carry ``targets[k]``'s ``statistic`` for every k, each from the
     shipped networks, the cache, or trained now and cached (see the module docstring)."""
     if statistic not in TRAINED_STATISTICS:
-        raise ValueError(f"unknown trained statistic {statistic!r}; one of {sorted(TRAINED_STATISTICS)}")
+        raise InvalidParameterError(f"unknown trained statistic {statistic!r}; "
+                                    f"one of {sorted(TRAINED_STATISTICS)}")
     out: list[Params] = []
     infos: list[dict[str, float]] = []
     todo = []

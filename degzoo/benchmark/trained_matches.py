@@ -164,7 +164,8 @@ def trained_match(source: Params, target: Params, statistic: str, arch: Architec
     """``source`` fine-tuned on ``task`` to carry ``target``'s ``statistic`` (one member each,
     effective weights), in float64, on degzoo's compute threads (one by default: a busy machine
     makes more threads many times slower); returns its weights in ``source``'s dtypes and
-    ``{"mismatch_before", "mismatch", "task_mse"}`` (task MSE on the probe set)."""
+    ``{"mismatch_before", "mismatch", "task_mse"}`` (MSE on the task's standard probe set of the
+    probe inputs' size, a record, not used by the suites)."""
     tune = TRAINED_STATISTICS[statistic]
     probe = torch.as_tensor(np.asarray(probe_inputs, np.float64))
     as_torch = {k: torch.as_tensor(np.asarray(v, np.float64)) for k, v in target.items()}

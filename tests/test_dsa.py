@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import special_ortho_group
 
@@ -21,6 +22,7 @@ from degzoo.metrics.dsa import (
     DSAWasserstein,
     cross_dsa,
     delay_embed,
+    dmd_operator,
     eigenvalue_distance,
     fit_dmd,
     fit_dmd_operators,
@@ -124,6 +126,15 @@ def test_dmd_invariant_to_unit_permutation_sign_rotation_and_scale(trajs):
         op = fit_dmd(xv, N_DELAYS, RANK)
         # canonical singular-vector signs: the very same operator, not just a similar one
         np.testing.assert_allclose(op, base, atol=1e-7, err_msg=name)
+
+
+def test_the_differentiable_dmd_operator_is_fit_dmds_and_its_gradient_is_right(trajs):
+    """The trained DMD-spectrum matches descend through it: same operator, exact gradient."""
+    x = torch.as_tensor(trajs[0], dtype=torch.float64)
+    np.testing.assert_allclose(dmd_operator(x, N_DELAYS, RANK, differentiable=True).numpy(),
+                               fit_dmd(trajs[0], N_DELAYS, RANK), atol=1e-8)
+    small = torch.as_tensor(trajs[0][:2, :12, :4], dtype=torch.float64).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda y: dmd_operator(y, 3, 4, differentiable=True), (small,))
 
 
 def test_too_short_trials_name_the_minimum():

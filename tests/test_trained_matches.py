@@ -1,5 +1,6 @@
 """Different solutions trained to carry another network's dynamics spectrum: the ground truth
-against metrics that read a Lyapunov or fixed-point spectrum, and how the trained networks are kept."""
+against metrics that read a Lyapunov, fixed-point or DMD spectrum, and how the trained networks are
+kept."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from degzoo.benchmark.twins import MATCHED_STATISTICS, from_params, member, pert
 from degzoo.metrics import get
 from degzoo.zoo import open_release
 
-SHORT = {"lyapunov": 150, "fixed_points": 600}
+SHORT = {"lyapunov": 150, "fixed_points": 600, "dmd_spectrum": 150}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def short_training(monkeypatch):
 
 
 @pytest.mark.parametrize(("statistic", "metric"), [("lyapunov", "lyapunov_spectrum"),
-                                                   ("fixed_points", "fixed_point_spectrum")])
+                                                   ("fixed_points", "fixed_point_spectrum"),
+                                                   ("dmd_spectrum", "dsa_wasserstein")])
 def test_a_trained_match_carries_the_targets_spectrum_and_stays_a_different_solution(
         ens, short_training, statistic, metric):
     assert statistic in MATCHED_STATISTICS["dynamics"]
@@ -93,7 +95,7 @@ def test_the_embedded_zoos_suites_use_the_shipped_matches(monkeypatch, tmp_path)
         result = evaluate_metric(get("control_noise-dynamics"), suites="conformance,calibration", n_boot=50,
                                  progress=False, time_limit=None, max_members=max_members)
         assert result.suites["calibration"].status == "ok", result.suites["calibration"].message
-        for statistic in ("lyapunov", "fixed_points"):
+        for statistic in tm.TRAINED_STATISTICS:
             assert f"confound_auroc[{statistic}]" in result.suites["calibration"].scores
     assert not (tmp_path / "matched").exists()
 

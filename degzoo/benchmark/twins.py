@@ -323,7 +323,7 @@ def describe_twins() -> dict[str, Any]:
 #: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues"),
-    "dynamics": ("moments", "lyapunov", "fixed_points"),
+    "dynamics": ("moments", "lyapunov", "fixed_points", "dmd_spectrum"),
     "representation": ("moments",),
     "behaviour": ("output_rms",),
 }
@@ -359,6 +359,10 @@ MATCHED_HOW: dict[str, str] = {
                     "eigenvalues at its fixed points onto the target's (fixed_point_spectrum's distance): "
                     "a converged different solution, in DSA at least as far from the target as that member "
                     "was, with the target's fixed-point spectrum: rules out fixed-point spectra",
+    "dmd_spectrum": "another member fine-tuned on its task while a second loss pulls the eigenvalues of the "
+                    "DMD operator fitted to its probe trajectories onto the target's (dsa_wasserstein's "
+                    "score): a converged different solution with the target's DMD spectrum but other "
+                    "eigenvectors, in DSA many near-twins away from the target: rules out DMD spectra",
 }
 
 

@@ -68,12 +68,14 @@ __all__ = [
     "ProcrustesInfo",
     "cross_dsa",
     "delay_embed",
+    "dmd_operator",
     "eigenvalue_distance",
     "fit_dmd",
     "fit_dmd_operators",
     "min_trial_length",
     "pairwise_dsa",
     "similarity_transform_distance",
+    "spectrum_distance",
 ]
 
 SCORES = ("angular", "euclidean", "wasserstein")
@@ -214,9 +216,24 @@ def fit_dmd(
             f"n_trials * (T' - 1)) = min({dim}, {k * (t_eff - 1)}) = {max_rank} with "
             f"T' = T - (n_delays - 1) * delay_interval = {t_eff}; lower rank or add delays/trials"
         )
-    x = torch.from_numpy(x_np).to(device)
-    evals, evecs = _top_eigh(_hankel_gram(x, n_delays, delay_interval, t_eff), rank)
-    lam_max, lam_min = float(evals[0]), float(evals[-1])
+    return dmd_operator(torch.from_numpy(x_np).to(device), n_delays, rank, delay_interval, lamb).cpu().numpy()
+
+
+def dmd_operator(x: torch.Tensor, n_delays: int, rank: int, delay_interval: int = 1, lamb: float = 1e-8, *,
+                 differentiable: bool = False) -> torch.Tensor:
+    """:func:`fit_dmd`'s operator from trajectories ``x`` ``[n_trials, T, H]`` (a float64 tensor,
+    checked by the caller). ``differentiable``: the leading eigenvectors by a full ``eigh`` that
+    autograd can follow, so that a loss on the operator trains the network behind ``x``
+    (:mod:`degzoo.benchmark.trained_matches`); the same operator up to round-off."""
+    _, t, h = x.shape
+    t_eff = t - (n_delays - 1) * delay_interval
+    gram = _hankel_gram(x, n_delays, delay_interval, t_eff)
+    if differentiable:
+        evals, evecs = torch.linalg.eigh(gram)
+        evals, evecs = evals.flip(0)[:rank], evecs.flip(1)[:, :rank]
+    else:
+        evals, evecs = _top_eigh(gram, rank)
+    lam_max, lam_min = float(evals[0].detach()), float(evals[-1].detach())
     if not lam_min > 1e-13 * lam_max:
         ratio = math.sqrt(max(lam_min, 0.0) / lam_max) if lam_max > 0 else 0.0
         raise InvalidParameterError(
@@ -224,18 +241,15 @@ def fit_dmd(
             f"(sigma_rank / sigma_1 = {ratio:.2e}); lower rank"
         )
     # V = H U / S, built block by block from the trajectories
-    v = torch.zeros((k, t_eff, rank), dtype=x.dtype, device=x.device)
-    for d in range(n_delays):
-        o = (n_delays - 1 - d) * delay_interval
-        v += x[:, o : o + t_eff] @ evecs[d * h : (d + 1) * h]
-    v /= evals.sqrt()
+    v = sum(x[:, (n_delays - 1 - d) * delay_interval : (n_delays - 1 - d) * delay_interval + t_eff]
+            @ evecs[d * h : (d + 1) * h] for d in range(n_delays)) / evals.sqrt()
     flat = v.reshape(-1, rank)
     peak = flat.gather(0, flat.abs().argmax(dim=0, keepdim=True))[0]
-    v *= torch.where(peak < 0, -1.0, 1.0).to(v.dtype)
+    v = v * torch.where(peak < 0, -1.0, 1.0).to(v.dtype)
     v_minus = v[:, :-1].reshape(-1, rank)
     v_plus = v[:, 1:].reshape(-1, rank)
     gram_v = v_minus.T @ v_minus + lamb * torch.eye(rank, dtype=v.dtype, device=v.device)
-    return torch.linalg.solve(gram_v, v_minus.T @ v_plus).T.cpu().numpy()
+    return torch.linalg.solve(gram_v, v_minus.T @ v_plus).T
 
 
 def fit_dmd_operators(
@@ -836,10 +850,11 @@ def eigenvalue_distance(A: Any, B: Any) -> float:
     """
     la = np.linalg.eigvals(np.asarray(A, dtype=np.float64))
     lb = np.linalg.eigvals(np.asarray(B, dtype=np.float64))
-    return _spectrum_distance(la, lb)
+    return spectrum_distance(la, lb)
 
 
-def _spectrum_distance(la: np.ndarray, lb: np.ndarray) -> float:
+def spectrum_distance(la: np.ndarray, lb: np.ndarray) -> float:
+    """:func:`eigenvalue_distance` between two sets of eigenvalues."""
     n = max(len(la), len(lb))
     la = np.concatenate([la, np.zeros(n - len(la))])
     lb = np.concatenate([lb, np.zeros(n - len(lb))])
@@ -856,9 +871,9 @@ def _wasserstein_matrix(ops_a: np.ndarray, ops_b: np.ndarray, pairs: Sequence[tu
     out = np.zeros((len(ops_a), len(ops_b)))
     for i, j in pairs:
         if da[i] <= db[j]:
-            out[i, j] = _spectrum_distance(la[i], lb[j])
+            out[i, j] = spectrum_distance(la[i], lb[j])
         else:
-            out[i, j] = _spectrum_distance(lb[j], la[i])
+            out[i, j] = spectrum_distance(lb[j], la[i])
     return out
 
 
@@ -1121,7 +1136,8 @@ class DSAWasserstein(Metric):
     The mean squared distance between the two operators' eigenvalues under their optimal
     assignment (see :func:`eigenvalue_distance`). Cheap (one assignment per pair) and invariant to
     any similarity transform, orthogonal or not; it ignores the eigenvectors (the geometry of the
-    flow), which the full DSA compares.
+    flow), which the full DSA compares: another solution trained to carry a network's DMD spectrum
+    (:mod:`degzoo.benchmark.trained_matches`) is near it here and far from it in DSA.
     """
 
     name: ClassVar[str] = "dsa_wasserstein"

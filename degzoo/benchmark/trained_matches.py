@@ -87,7 +87,7 @@ class FineTune:
 #: 1e-4 to 1.2e-3 after 1000 steps on three pairs (twin 2.3e-3, another member 0.19-0.34; 600 steps
 #: at weight 0.3 left 7e-4 to 5e-3). The embedded zoo's 32-unit members need more on some pairs.
 #: DMD spectrum: its score is a *squared* distance, so it stops at 1e-4 of the first (1 % in
-#: distance; a 1 % near-twin sits at 3e-4 to 7e-3 of another member); 400 steps at weight 10 reached
+#: distance; a 1 % near-twin sits at 6e-4 to 1e-2 of another member); 400 steps at weight 10 reached
 #: 1.6e-6 to 3.8e-6 from 0.016-0.025 on three of four zoo-v2 pairs (twins 9e-6) with MSE ~2e-4, and
 #: weight 100 cost task accuracy; the fourth stalled at 35 % until reals were matched to reals
 #: (:class:`_DMDSpectrumGap`), then reached 3e-4 of it (a smoothed assignment and a loss on the
@@ -171,7 +171,8 @@ class _DMDSpectrumGap:
     so that a conjugate pair is pulled as one, and, while both spectra have as many real eigenvalues,
     reals matched to reals and pairs to pairs: a real eigenvalue cannot leave the real axis alone,
     so the free assignment, which sends one towards a target's complex pair, stalls (on the
-    embedded zoo at 40-75 % of the first mismatch on 5 of 13 pairs; this one reached 0.1 % on them)."""
+    embedded zoo at 40-75 % of the first mismatch on 5 of 13 pairs; with this one 12 of the 13
+    end at 0.1-0.3 %)."""
 
     real_tolerance = 1e-9
 

@@ -241,8 +241,8 @@ def dmd_operator(x: torch.Tensor, n_delays: int, rank: int, delay_interval: int 
             f"(sigma_rank / sigma_1 = {ratio:.2e}); lower rank"
         )
     # V = H U / S, built block by block from the trajectories
-    v = sum(x[:, (n_delays - 1 - d) * delay_interval : (n_delays - 1 - d) * delay_interval + t_eff]
-            @ evecs[d * h : (d + 1) * h] for d in range(n_delays)) / evals.sqrt()
+    offsets = [(n_delays - 1 - d) * delay_interval for d in range(n_delays)]
+    v = sum(x[:, o : o + t_eff] @ evecs[d * h : (d + 1) * h] for d, o in enumerate(offsets)) / evals.sqrt()
     flat = v.reshape(-1, rank)
     peak = flat.gather(0, flat.abs().argmax(dim=0, keepdim=True))[0]
     v = v * torch.where(peak < 0, -1.0, 1.0).to(v.dtype)

@@ -1,12 +1,13 @@
 """The zoo-v3 recipe (the paper's width) loads, every condition runs, and what is committed of its
-build (the checkout's releases/zoo-v3, shard by shard) is this recipe's, intact and >= 90 % converged."""
+build (the checkout's releases/zoo-v3, committed shard by shard, then its manifest and `datasets`
+view) is this recipe's, intact and >= 90 % converged."""
 
 import pytest
 from release_checks import committed_shards_of
 
-from degzoo.errors import InvalidParameterError
 from degzoo.release_folders import named_release_path
 from degzoo.zoo import open_release
+from degzoo.zoo.dataset import PARQUET_NAME
 from degzoo.zoo.recipes import load_recipe
 
 
@@ -40,8 +41,21 @@ def test_members_are_not_the_pilots(recipe):
 
 
 def test_committed_shards_are_verified_converged_conditions_of_the_recipe(recipe):
+    """Every condition of the recipe is committed (releases/zoo-v3), this recipe's, intact and
+    >= 90 % converged, and the finished release opens by name, its manifest verified."""
     root = named_release_path("zoo-v3")
+    assert root is not None, "releases/zoo-v3 is committed: run the tests from the source checkout"
     shards = committed_shards_of(recipe, root)
-    if root is not None and not (root / "manifest.json").is_file():
-        with pytest.raises(InvalidParameterError, match=f"not finished \\({len(shards)} condition"):
-            open_release("zoo-v3")
+    assert {s.stem for s in shards} == {c.id for c in recipe.conditions}
+    release = open_release("zoo-v3")  # verifies every file's size and sha256 against the manifest
+    assert [c["id"] for c in release.conditions] == [c.id for c in recipe.conditions]
+    assert release.manifest["recipe"]["release"]["seed"] == recipe.seed
+
+
+def test_the_datasets_view_has_one_row_per_network(recipe):
+    """The committed `datasets` view (listed in the manifest, so verified above) holds every member."""
+    import pyarrow.parquet as pq
+
+    view = pq.ParquetFile(named_release_path("zoo-v3") / PARQUET_NAME)
+    assert view.metadata.num_rows == sum(c.members for c in recipe.conditions)
+    assert {"condition", "seed", "status", "W_hh"} <= set(view.schema_arrow.names)

@@ -15,7 +15,7 @@ import pytest
 
 import degzoo.progress
 from degzoo.benchmark import SUITES, evaluate_metric, format_scorecard, harness, load_result, validate_result
-from degzoo.benchmark.harness import NOT_RUN
+from degzoo.benchmark.harness import NOT_RUN, EvaluationInterrupted
 from degzoo.benchmark.scoring import metric_score
 from degzoo.benchmark.suites import Settings
 from degzoo.benchmark.twins import MATCHED_STATISTICS
@@ -441,7 +441,9 @@ def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(t
     suites = ["conformance", "discriminability", "reliability"]
     path = tmp_path / "results" / "stops_once.json"
     StopsOnce.stop_in = "discriminability"
-    stopped = evaluate_metric(StopsOnce(), tiny_release, suites=suites, checkpoint=path, **FAST)
+    with pytest.raises(EvaluationInterrupted) as stop:  # a KeyboardInterrupt: a loop over metrics stops
+        evaluate_metric(StopsOnce(), tiny_release, suites=suites, checkpoint=path, **FAST)
+    stopped = stop.value.result
     on_disk = load_result(path)
     # conformance finished (the index-matched distance fails it: relabelled twins are far)
     assert on_disk.cost["interrupted"] and on_disk.suites["conformance"].status == "failed"
@@ -471,8 +473,9 @@ def test_the_checkpoint_carries_the_submission_and_a_metric_that_fails_to_load_k
         tiny_release, tmp_path):
     path = tmp_path / "stops_once.json"
     StopsOnce.stop_in, StopsOnce.calls = "reliability", {}
-    evaluate_metric(StopsOnce(), tiny_release, suites=["conformance", "reliability"], checkpoint=path,
-                    submission=SUBMISSION, **FAST)
+    with pytest.raises(EvaluationInterrupted):
+        evaluate_metric(StopsOnce(), tiny_release, suites=["conformance", "reliability"], checkpoint=path,
+                        submission=SUBMISSION, **FAST)
     assert json.loads(path.read_text())["submission"] == SUBMISSION  # the interrupted run's file
     before = path.read_bytes()
     broken = evaluate_metric("no_such_metric", tiny_release, suites=["conformance"], checkpoint=path,
@@ -522,8 +525,9 @@ def test_a_run_stopped_inside_a_suite_resumes_without_recomputing_stored_distanc
             return super().compare(a, b, symmetric)
 
     StopsOnce.calls = {}
-    stopped = evaluate_metric(StopsAfterTwo(), tiny_release, suites=["trend"], checkpoint=path, **FAST)
-    assert stopped.cost["interrupted"]
+    with pytest.raises(EvaluationInterrupted) as stop:
+        evaluate_metric(StopsAfterTwo(), tiny_release, suites=["trend"], checkpoint=path, **FAST)
+    assert stop.value.result.cost["interrupted"]
     store = harness.distance_store(path)
     assert store.endswith("stops_once.distances.npz")
     StopsOnce.calls = {}
@@ -569,8 +573,9 @@ def test_a_suite_of_constructed_networks_resumes_without_recomputing_them(tiny_r
 
     path = tmp_path / "stops_once.json"
     StopsOnce.calls = {}
-    assert evaluate_metric(StopsHalfway(), tiny_release, suites=[suite], checkpoint=path, **FAST
-                           ).cost["interrupted"]
+    with pytest.raises(EvaluationInterrupted) as interrupt:
+        evaluate_metric(StopsHalfway(), tiny_release, suites=[suite], checkpoint=path, **FAST)
+    assert interrupt.value.result.cost["interrupted"]
     StopsOnce.calls = {}
     resumed = evaluate_metric(StopsOnce(), tiny_release, suites=[suite], checkpoint=path, resume=True, **FAST)
     assert StopsOnce.calls[suite] == calls_fresh - stopped_at[0]

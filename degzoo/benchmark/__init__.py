@@ -21,6 +21,7 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     # metric scorecard
     "evaluate_metric": "harness",
+    "EvaluationInterrupted": "harness",
     "run_suite": "harness",
     "clear_cache": "harness",
     "SUMMARY_SCORES": "results",

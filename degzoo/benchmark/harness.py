@@ -134,7 +134,10 @@ def evaluate_metric(
     many calls); the scores are the same.
 
     A release that cannot be opened, an unknown suite name or a checkpoint that
-    cannot be resumed raise; everything the metric does is recorded in the result instead.
+    cannot be resumed raise; everything the metric does is recorded in the result instead. On
+    Ctrl-C the suite under way is stopped, the partial result (``cost.interrupted``) is written to
+    ``checkpoint`` and :class:`EvaluationInterrupted` carries it out, so that a script looping over
+    metrics stops too.
     """
     t_start = time.perf_counter()
     from degzoo.zoo import Release, open_release
@@ -250,7 +253,18 @@ def evaluate_metric(
             resume_hint)
     if checkpoint is not None:
         write_checkpoint(result, checkpoint)
+    if interrupted:
+        raise EvaluationInterrupted(result)
     return result
+
+
+class EvaluationInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`evaluate_metric`; ``result`` is the partial result it wrote (the
+    suites it finished, the rest marked not run), which ``resume=True`` continues."""
+
+    def __init__(self, result: MetricResult):
+        super().__init__("evaluate_metric was interrupted; the partial result was written")
+        self.result = result
 
 
 def result_content_hash(doc: dict[str, Any]) -> str:

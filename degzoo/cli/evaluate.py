@@ -113,7 +113,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     import torch
 
     from degzoo.benchmark import REFERENCE_METRICS, evaluate_metric, format_scorecard
-    from degzoo.benchmark.harness import abandoned_suites, result_stem
+    from degzoo.benchmark.harness import EvaluationInterrupted, abandoned_suites, result_stem
     from degzoo.engine import dask_scheduler
 
     specs = args.metric or list(dict.fromkeys(REFERENCE_METRICS.values()))
@@ -133,12 +133,15 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     complete_with = _completion_command(args)
     with dask_scheduler(args.scheduler, args.cluster) as scheduler:
         for metric, path in zip(metrics, paths, strict=True):
-            result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
-                                     time_limit=args.time_limit or None, seed=args.seed,
-                                     budget=args.scorecard_seconds or None, progress=not args.quiet,
-                                     checkpoint=path, resume=args.resume, workers=args.workers,
-                                     submission=submission, complete_with=complete_with,
-                                     scheduler=scheduler)
+            try:
+                result = evaluate_metric(metric, release, suites=args.suites, max_members=args.max_members,
+                                         time_limit=args.time_limit or None, seed=args.seed,
+                                         budget=args.scorecard_seconds or None, progress=not args.quiet,
+                                         checkpoint=path, resume=args.resume, workers=args.workers,
+                                         submission=submission, complete_with=complete_with,
+                                         scheduler=scheduler)
+            except EvaluationInterrupted as stop:
+                result = stop.result
             written.append(path)
             print(format_scorecard(result))
             print(f"wrote {path}\n")

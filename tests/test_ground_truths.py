@@ -86,6 +86,51 @@ def test_eigenvalue_match_keeps_every_eigenvalue_in_other_weights(ens):
         assert np.linalg.norm(W - ens.params["W_hh"][0]) > 0.3 * np.linalg.norm(ens.params["W_hh"][0])
 
 
+def test_rewired_keeps_every_bipartite_statistic_in_another_recurrent_wiring(ens):
+    a = member(ens, 0)
+    m = matched_ensemble(ens, [1], [0], "weights", statistic="wiring", name="m")
+    W, Wm = a["W_hh"].astype(np.float64), m.params["W_hh"][0].astype(np.float64)
+    for k in a:  # every weight array holds exactly the target's values
+        np.testing.assert_array_equal(np.sort(m.params[k][0], axis=None), np.sort(a[k], axis=None))
+    np.testing.assert_allclose(_sv(Wm), _sv(W), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(Wm, axis=1), np.linalg.norm(W, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(np.sort(np.linalg.norm(Wm, axis=0)), np.sort(np.linalg.norm(W, axis=0)))
+    # the recurrent wiring is another: other eigenvalues, far from the target in weights
+    assert not np.allclose(np.sort_complex(np.linalg.eigvals(Wm)), np.sort_complex(np.linalg.eigvals(W)),
+                           atol=1e-3)
+    assert np.linalg.norm(Wm - W) > 0.5 * np.linalg.norm(W)
+    again = matched_ensemble(ens, [2], [0], "weights", statistic="wiring", name="m")
+    np.testing.assert_array_equal(again.params["W_hh"], m.params["W_hh"])  # seeded by the target
+
+
+def test_shuffled_states_keep_the_cloud_of_states_and_pair_it_with_other_inputs(ens):
+    m = matched_ensemble(ens, [1], [0], "representation", statistic="input_pairing", name="m")
+    x = ens.trajectories()[0].reshape(-1, ens.architecture.hidden)
+    y = m.trajectories()[0].reshape(-1, ens.architecture.hidden)
+    np.testing.assert_array_equal(np.sort(y, axis=0), np.sort(x, axis=0))  # every unit's values
+    np.testing.assert_allclose(np.cov(y.T), np.cov(x.T), atol=1e-10)  # and their joint moments
+    assert np.mean(np.all(y == x, axis=1)) < 0.2  # but most samples answer other inputs
+    r = relabelled(m, np.random.default_rng(1))  # anonymised as every view is: the shuffle stays
+    z = r.trajectories()[0].reshape(-1, ens.architecture.hidden)
+    np.testing.assert_allclose(np.sort(np.abs(z).sum(axis=0)), np.sort(np.abs(y).sum(axis=0)), rtol=1e-6)
+    np.testing.assert_allclose(np.sort(np.abs(z).sum(axis=1)), np.sort(np.abs(y).sum(axis=1)), rtol=1e-6)
+
+
+def test_marginals_give_another_solution_the_targets_unit_distributions(ens):
+    m = matched_ensemble(ens, [1, 2], [0, 0], "dynamics", statistic="marginals", name="m")
+    H = ens.architecture.hidden
+    target = np.sort(ens.trajectories()[0].reshape(-1, H), axis=0)
+    for k, source in ((0, 1), (1, 2)):
+        y = m.trajectories()[k].reshape(-1, H)
+        # unit by unit, exactly the values of one target unit (each target unit used once)
+        np.testing.assert_array_equal(np.sort(np.sort(y, axis=0), axis=1), np.sort(target, axis=1))
+        # in the source's rank order: its states, not the target's
+        x = ens.trajectories()[source].reshape(-1, H)
+        assert all(np.corrcoef(np.argsort(np.argsort(x[:, j])), np.argsort(np.argsort(y[:, j])))[0, 1] > 0.99
+                   for j in range(H) if np.ptp(x[:, j]) > 0)
+    np.testing.assert_array_equal(m.params["W_hh"], ens.params["W_hh"][[1, 2]])  # the sources' weights
+
+
 def test_relabelled_networks_are_the_same_solutions_without_unit_identity(ens):
     r = relabelled(ens, np.random.default_rng(4))
     out, states = ens.run()

@@ -11,7 +11,8 @@ from contract import assert_scores_agree
 from degzoo.benchmark import evaluate_metric
 from degzoo.benchmark.results import load_result
 from degzoo.benchmark.scoring import metric_score
-from degzoo.benchmark.suites import REFERENCE_METRICS, protocol_differences
+from degzoo.benchmark.suites import REFERENCE_METRICS, matched_statistics_of, protocol_differences
+from degzoo.benchmark.twins import matched_statistics
 from degzoo.zoo import open_release
 
 REFERENCE_DIR = Path(str(resources.files("degzoo") / "reference" / "metrics"))
@@ -53,3 +54,22 @@ def test_shipped_reference_metrics_meet_the_precision_goal(release):
         assert protocol_differences(result.settings) == {}, name
         value, low, high = metric_score(result.to_json()["suites"])
         assert (high - low) / 2 <= 0.05, f"{name}: {value:.3f} ({low:.3f}-{high:.3f})"
+
+
+def test_every_shipped_result_is_built_on_todays_ground_truths():
+    """A shipped result whose conformance or calibration matched other statistics than today's
+    suites do is out of date: recompute it (``degzoo evaluate --resume`` reruns just those suites)."""
+    shipped = sorted(REFERENCE_DIR.parent.glob("*/**/*.json"))
+    assert len(shipped) > 40
+    stale = []
+    for path in shipped:
+        if path.parent.name in ("matched", "report") or path.parent.parent.name == "report":
+            continue
+        result = load_result(path)
+        today = tuple(sorted(matched_statistics(result.metric.get("level"))))
+        for name in ("conformance", "calibration"):
+            suite = result.suites.get(name)
+            built = matched_statistics_of(name, suite) if suite is not None else None
+            if built is not None and built != today:
+                stale.append(f"{path.relative_to(REFERENCE_DIR.parent)} {name}: {built} (today {today})")
+    assert not stale, "\n".join(stale)

@@ -158,6 +158,72 @@ class TransformedEnsemble(Ensemble):
                                    name=name or self.name)
 
 
+class StateMapEnsemble(TransformedEnsemble):
+    """``base`` whose recorded states pass through a fixed map per member (:meth:`map_states`, with
+    that member's row of ``data``) before the view ``h' = G h + c``. Outputs are the base's;
+    ``params`` are the base's weights in the view's basis: no weights express the map."""
+
+    def __init__(self, base: Ensemble, data: np.ndarray, G: np.ndarray | None = None, *,
+                 offset: np.ndarray | None = None, name: str | None = None) -> None:
+        H = base.architecture.hidden
+        super().__init__(base, np.tile(np.eye(H), (len(base), 1, 1)) if G is None else G,
+                         offset=offset, name=name)
+        self._data = np.asarray(data)
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        """One member's states ``[N, H]`` (all samples), mapped."""
+        raise NotImplementedError
+
+    def rotate(self, rates: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        data = self._data if members is None else self._data[members]
+        flat = rates.reshape(rates.shape[0], -1, rates.shape[-1])
+        mapped = np.stack([self.map_states(x, d) for x, d in zip(flat, data, strict=True)])
+        return super().rotate(mapped.reshape(rates.shape).astype(rates.dtype), members)
+
+    def relabel(self, S: np.ndarray) -> StateMapEnsemble:
+        return type(self)(self._base, self._data, S @ self._G,
+                          offset=np.einsum("ehk,ek->eh", S, self._offset), name=self.name)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Ensemble:
+        idx = np.asarray(indices, dtype=np.int64)
+        return type(self)(self._base.subset(idx), self._data[idx], self._G[idx],
+                          offset=self._offset[idx], name=self.name)
+
+    def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
+        raise InvalidParameterError(f"{self.name}: mapped states have no weights to replace")
+
+
+class ShuffledStatesEnsemble(StateMapEnsemble):
+    """States shuffled over their samples (trials and steps, jointly for all units), by a fixed
+    permutation per member and sample count drawn from the member's seed (``data``): the same
+    cloud of states, paired with other inputs."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        return states[np.random.default_rng([int(data), len(states)]).permutation(len(states))]
+
+
+class MarginalsEnsemble(StateMapEnsemble):
+    """Each unit's states replaced, in their own rank order, by the sorted values ``data[k]``
+    (``[H, N]``, from :func:`marginal_values`; their quantiles for another sample count)."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        n = len(states)
+        values = data.T if n == data.shape[-1] else np.quantile(data, np.linspace(0.0, 1.0, n), axis=1)
+        out = np.empty(states.shape)
+        np.put_along_axis(out, np.argsort(states, axis=0, kind="stable"), values, axis=0)
+        return out
+
+
+def marginal_values(states: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``[H, N]``: for each unit of ``states`` (``[..., H]``), the sorted values of the target's unit
+    of the same rank by variance, so that unit ``k`` takes exactly one target unit's distribution."""
+    x = np.asarray(states).reshape(-1, states.shape[-1])
+    y = np.asarray(target).reshape(-1, target.shape[-1])
+    pair = np.empty(x.shape[1], np.int64)
+    pair[np.argsort(x.var(axis=0), kind="stable")] = np.argsort(y.var(axis=0), kind="stable")
+    return np.sort(y, axis=0).T[pair]
+
+
 class _TransformedNetwork(Network):
     def run(self, inputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         ens: TransformedEnsemble = self.ensemble  # type: ignore[assignment]
@@ -320,11 +386,15 @@ def describe_twins() -> dict[str, Any]:
 #: The permutation-invariant statistics that a "different solution" is made to share with its
 #: target, per level a metric reads (:func:`matched_ensemble`). Each is one ground truth: a metric
 #: that reads only that statistic puts the matched network at distance 0 from its target, which the
-#: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch.
+#: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch. Most are
+#: another member brought to one statistic of the target, so a reader of *several* of them escapes
+#: each; ``wiring`` (the target's W_hh with its columns relabelled) and ``input_pairing`` (the
+#: target's states paired with other inputs) keep whole families of statistics exactly, any
+#: combination of them included.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
-    "weights": ("spectrum", "entries", "degrees", "eigenvalues"),
-    "dynamics": ("moments", "lyapunov", "fixed_points", "dmd_spectrum"),
-    "representation": ("moments",),
+    "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
+    "dynamics": ("moments", "marginals", "lyapunov", "fixed_points", "dmd_spectrum"),
+    "representation": ("moments", "marginals", "input_pairing"),
     "behaviour": ("output_rms",),
 }
 
@@ -346,6 +416,20 @@ MATCHED_HOW: dict[str, str] = {
                    "entries log-uniform in [1/2, 2]): W_hh -> M W_hh M⁻¹, W_in -> M W_in, b -> M b, "
                    "W_out -> W_out M⁻¹ keep every eigenvalue of W_hh (and the linearised input-output "
                    "map), yet are other weights: rules out eigenvalue spectra",
+    "wiring": "the target with every unit's outgoing weights (its column of W_hh and of W_out) handed "
+              "to another unit (a random derangement): exactly the target's weight values, singular "
+              "values, in- and out-degree profiles, but another recurrent wiring: rules out every "
+              "statistic of W_hh read as a bipartite graph, alone or combined (histograms, spectrum, "
+              "degrees)",
+    "input_pairing": "the target's own states with their samples (trials and steps) shuffled jointly over "
+                     "the units: the same cloud of states, so every statistic of the activity that "
+                     "ignores which input produced which state is the target's (per-unit distributions "
+                     "and moments, covariance, spectrum, any combination of them), but another map from "
+                     "inputs to states: rules out every static summary of the activity",
+    "marginals": "another member's states with each unit's values replaced, in their own rank order, by "
+                 "those of the target's unit of the same rank by variance: exactly the target's per-unit "
+                 "distributions (means, variances, skew, kurtosis, histograms, sparsity of activity) on "
+                 "another solution's states: rules out per-unit activity statistics",
     "moments": "another member's states seen through the affine map x -> G (x - mu_s) + mu_t with the "
                "target's mean and covariance on the probe set: rules out per-unit means and variances, "
                "the activity spectrum, participation ratio and RMS",
@@ -432,6 +516,23 @@ def match_degrees(source: Params, target: Params, iterations: int = 300) -> Para
     return out
 
 
+def rewired(target: Params, rng: np.random.Generator) -> Params:
+    """``target`` with every unit's outgoing weights (its column of ``W_hh`` and of ``W_out``) handed
+    to another unit (a random derangement R: ``W_hh R``, ``W_out R``; ``W_in``, ``b`` unchanged).
+
+    ``W_hh R`` has exactly the target's entries, singular values and row norms, and its column
+    norms relabelled, so every statistic of ``W_hh`` read as a bipartite graph (inputs to a unit
+    on one side, outputs on the other), alone or combined, is the target's; the recurrent wiring
+    (which unit feeds which) is another. Up to relabelling units this is ``P W_hh Qᵀ`` with
+    independent permutations of the two sides."""
+    H = np.asarray(target["W_hh"]).shape[-1]
+    R = _derangement(H, rng)
+    out = {k: np.asarray(v).copy() for k, v in target.items()}
+    out["W_hh"] = out["W_hh"][:, R]
+    out["W_out"] = out["W_out"][:, R]
+    return out
+
+
 def match_all(source: Params, target: Params, rounds: int = 8) -> Params:
     """Spectrum, degrees and entries of ``target`` imposed on ``source`` in turn, ``rounds`` times,
     ending with the entries (exact); the spectrum and degree profiles come close."""
@@ -503,6 +604,16 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     if statistic == "eigenvalues":
         M = skew_bases(ens.architecture.hidden, tgt)
         return from_params(ens, change_of_basis(ens.subset(tgt).params, M), name)
+    if statistic == "wiring":
+        mats = [rewired(member(ens, int(t)), np.random.default_rng([20261207, int(t)])) for t in tgt]
+        return from_params(ens, {k: np.stack([m[k] for m in mats]) for k in PARAM_NAMES}, name)
+    if statistic == "marginals":
+        states = ens.trajectories()
+        values = np.stack([marginal_values(states[s], states[t]) for s, t in zip(src, tgt, strict=True)])
+        return MarginalsEnsemble(ens.subset(src), values, name=name)
+    if statistic == "input_pairing":
+        return ShuffledStatesEnsemble(ens.subset(tgt), np.array([20261207 * 1000 + int(t) for t in tgt]),
+                                      name=name)
     if statistic in TRAINED_STATISTICS:
         mats, _ = trained_matches([member(ens, int(s)) for s in src], [member(ens, int(t)) for t in tgt],
                                   statistic, ens.architecture, ens.task, ens.probe_inputs, progress=progress)

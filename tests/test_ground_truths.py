@@ -17,6 +17,7 @@ from degzoo.benchmark.twins import (
     matched_ensemble,
     member,
     moment_map,
+    other_trials,
     perturb,
     random_orthogonal,
     relabelled,
@@ -103,17 +104,34 @@ def test_rewired_keeps_every_bipartite_statistic_in_another_recurrent_wiring(ens
     np.testing.assert_array_equal(again.params["W_hh"], m.params["W_hh"])  # seeded by the target
 
 
-def test_shuffled_states_keep_the_cloud_of_states_and_pair_it_with_other_inputs(ens):
-    m = matched_ensemble(ens, [1], [0], "representation", statistic="input_pairing", name="m")
-    x = ens.trajectories()[0].reshape(-1, ens.architecture.hidden)
-    y = m.trajectories()[0].reshape(-1, ens.architecture.hidden)
-    np.testing.assert_array_equal(np.sort(y, axis=0), np.sort(x, axis=0))  # every unit's values
-    np.testing.assert_allclose(np.cov(y.T), np.cov(x.T), atol=1e-10)  # and their joint moments
-    assert np.mean(np.all(y == x, axis=1)) < 0.2  # but most samples answer other inputs
-    r = relabelled(m, np.random.default_rng(1))  # anonymised as every view is: the shuffle stays
-    z = r.trajectories()[0].reshape(-1, ens.architecture.hidden)
-    np.testing.assert_allclose(np.sort(np.abs(z).sum(axis=0)), np.sort(np.abs(y).sum(axis=0)), rtol=1e-6)
-    np.testing.assert_allclose(np.sort(np.abs(z).sum(axis=1)), np.sort(np.abs(y).sum(axis=1)), rtol=1e-6)
+def test_trial_pairing_keeps_every_trajectory_and_answers_other_inputs(ens):
+    m = matched_ensemble(ens, [1], [0], "representation", statistic="trial_pairing", name="m")
+    x, y = ens.trajectories()[0], m.trajectories()[0]  # [trials, steps, H]
+    rows = lambda a: a.reshape(len(a), -1)[np.lexsort(a.reshape(len(a), -1).T[::-1])]  # noqa: E731
+    np.testing.assert_array_equal(rows(y), rows(x))  # the same trajectories, every one
+    inputs = ens.probe_inputs.reshape(len(x), -1)
+    for i in range(len(y)):  # each answering inputs other than those that produced it
+        sources = [j for j in range(len(x)) if np.array_equal(y[i], x[j])]
+        assert all(not np.array_equal(inputs[i], inputs[j]) for j in sources)
+    z = relabelled(m, np.random.default_rng(1)).trajectories()[0]  # anonymised: the pairing stays
+    np.testing.assert_allclose(np.abs(z).sum(axis=-1), np.abs(y).sum(axis=-1), rtol=1e-5)
+
+
+def test_other_trials_avoids_identical_inputs():
+    inputs = np.repeat(np.arange(4), [3, 1, 2, 2])[:, None] * np.ones((1, 5))
+    p = other_trials(inputs, np.random.default_rng(0))
+    assert sorted(p) == list(range(8)) and all(inputs[p[i], 0] != inputs[i, 0] for i in range(8))
+
+
+def test_sample_relabelling_keeps_every_states_magnitudes_not_its_units(ens):
+    m = matched_ensemble(ens, [1], [0], "representation", statistic="sample_relabelling", name="m")
+    x, y = ens.trajectories()[0], m.trajectories()[0]
+    np.testing.assert_array_equal(np.sort(np.abs(y), axis=-1), np.sort(np.abs(x), axis=-1))
+    # unit k is another unit from one sample to the next: the states' correlations are gone
+    corr = np.corrcoef(x.reshape(-1, x.shape[-1]).T)[np.triu_indices(x.shape[-1], 1)]
+    corr_m = np.corrcoef(y.reshape(-1, y.shape[-1]).T)[np.triu_indices(y.shape[-1], 1)]
+    assert np.mean(np.abs(corr_m)) < 0.5 * np.mean(np.abs(corr))
+    np.testing.assert_array_equal(m.trajectories(), m.trajectories())  # fixed, not redrawn
 
 
 def test_marginals_give_another_solution_the_targets_unit_distributions(ens):

@@ -142,6 +142,27 @@ class StateCloud(Summary):
         return np.concatenate([KurtosisProfile().summary(ens), ActivitySpectrum().summary(ens)], axis=1)
 
 
+class NormTimeCourse(Summary):
+    """The population activity's norm at every step, averaged over trials: a temporal summary."""
+
+    name: ClassVar[str] = "shortcut_norm_time_course"
+    level: ClassVar[str] = "representation"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        return np.linalg.norm(np.asarray(ens.trajectories(), np.float64), axis=-1).mean(axis=1)
+
+
+class NormPerSample(Summary):
+    """The population activity's norm on every sample: one number per input, blind to units."""
+
+    name: ClassVar[str] = "shortcut_norm_per_sample"
+    level: ClassVar[str] = "representation"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        x = np.asarray(ens.trajectories(), np.float64)
+        return np.linalg.norm(x, axis=-1).reshape(len(x), -1)
+
+
 @pytest.mark.parametrize(("metric", "statistic"), [
     (WeightHistogram(), "entries"),
     (SingularValues(), "spectrum"),
@@ -151,7 +172,9 @@ class StateCloud(Summary):
     (VarianceProfile(), "moments"),
     (KurtosisProfile(), "marginals"),
     (KurtosisProfileOfDynamics(), "marginals"),
-    (StateCloud(), "input_pairing"),
+    (StateCloud(), "trial_pairing"),
+    (NormTimeCourse(), "trial_pairing"),
+    (NormPerSample(), "sample_relabelling"),
     (ActivitySpectrum(), "moments"),
     (LyapunovSpectrum(), "lyapunov"),
     (FixedPointSpectrum(), "fixed_points"),

@@ -171,13 +171,13 @@ class StateMapEnsemble(TransformedEnsemble):
         self._data = np.asarray(data)
 
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
-        """One member's states ``[N, H]`` (all samples), mapped."""
+        """One member's states ``[trials, steps, H]``, mapped."""
         raise NotImplementedError
 
     def rotate(self, rates: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
         data = self._data if members is None else self._data[members]
-        flat = rates.reshape(rates.shape[0], -1, rates.shape[-1])
-        mapped = np.stack([self.map_states(x, d) for x, d in zip(flat, data, strict=True)])
+        trials = rates.reshape(rates.shape[0], -1, *rates.shape[-2:])  # [E, trials, steps, H]
+        mapped = np.stack([self.map_states(x, d) for x, d in zip(trials, data, strict=True)])
         return super().rotate(mapped.reshape(rates.shape).astype(rates.dtype), members)
 
     def relabel(self, S: np.ndarray) -> StateMapEnsemble:
@@ -193,13 +193,44 @@ class StateMapEnsemble(TransformedEnsemble):
         raise InvalidParameterError(f"{self.name}: mapped states have no weights to replace")
 
 
-class ShuffledStatesEnsemble(StateMapEnsemble):
-    """States shuffled over their samples (trials and steps, jointly for all units), by a fixed
-    permutation per member and sample count drawn from the member's seed (``data``): the same
-    cloud of states, paired with other inputs."""
+class TrialShuffledEnsemble(StateMapEnsemble):
+    """Whole trajectories handed to other trials: trial ``i`` shows the trajectory of trial
+    ``data[i]`` (a per-member permutation of the probe set's trials, :func:`other_trials`; a seeded
+    derangement for another trial count). The same set of trajectories, answering other inputs."""
 
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
-        return states[np.random.default_rng([int(data), len(states)]).permutation(len(states))]
+        if len(states) == len(data):
+            return states[data]
+        return states[_derangement(len(states), np.random.default_rng([int(data[0]), len(states)]))]
+
+
+def other_trials(inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A permutation ``p`` of the trials of ``inputs`` (``[trials, ...]``) with trial ``p[i]``'s
+    inputs different from trial ``i``'s wherever that is possible: trials in groups of identical
+    inputs, groups in a random order, shifted by the largest group's size."""
+    n = len(inputs)
+    _, group = np.unique(np.asarray(inputs).reshape(n, -1), axis=0, return_inverse=True)
+    group = group.ravel()
+    key = rng.permutation(group.max() + 1)[group]
+    order = np.lexsort((rng.random(n), key))
+    shift = max(1, int(np.bincount(group).max())) if n > 1 else 0
+    p = np.empty(n, np.int64)
+    p[order] = order[(np.arange(n) + shift) % n]
+    return p
+
+
+class SampleRelabelledEnsemble(StateMapEnsemble):
+    """Every sample (trial and step) with its units relabelled and sign-flipped on its own (fixed
+    per member and shape, drawn from the member's seed ``data``): each state keeps every statistic
+    that does not know which unit is which (its norm, sorted magnitudes, mean activity), but unit
+    ``k`` no longer means the same thing from one sample to the next."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng([int(data), *states.shape])
+        x = states.reshape(-1, states.shape[-1])
+        perms = np.argsort(rng.random(x.shape), axis=1)
+        signs = np.where(rng.random(x.shape) < 0.5, -1.0, 1.0)
+        return (np.take_along_axis(x, perms, axis=1) * signs).reshape(states.shape)
 
 
 class MarginalsEnsemble(StateMapEnsemble):
@@ -207,11 +238,12 @@ class MarginalsEnsemble(StateMapEnsemble):
     (``[H, N]``, from :func:`marginal_values`; their quantiles for another sample count)."""
 
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
-        n = len(states)
+        x = states.reshape(-1, states.shape[-1])
+        n = len(x)
         values = data.T if n == data.shape[-1] else np.quantile(data, np.linspace(0.0, 1.0, n), axis=1)
-        out = np.empty(states.shape)
-        np.put_along_axis(out, np.argsort(states, axis=0, kind="stable"), values, axis=0)
-        return out
+        out = np.empty(x.shape)
+        np.put_along_axis(out, np.argsort(x, axis=0, kind="stable"), values, axis=0)
+        return out.reshape(states.shape)
 
 
 def marginal_values(states: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -388,13 +420,13 @@ def describe_twins() -> dict[str, Any]:
 #: that reads only that statistic puts the matched network at distance 0 from its target, which the
 #: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch. Most are
 #: another member brought to one statistic of the target, so a reader of *several* of them escapes
-#: each; ``wiring`` (the target's W_hh with its columns relabelled) and ``input_pairing`` (the
-#: target's states paired with other inputs) keep whole families of statistics exactly, any
-#: combination of them included.
+#: each; ``wiring`` (the target's W_hh with its columns relabelled), ``trial_pairing`` (the target's
+#: trajectories paired with other trials) and ``sample_relabelling`` (its units relabelled sample by
+#: sample) keep whole families of statistics exactly, any combination of them included.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
     "dynamics": ("moments", "marginals", "lyapunov", "fixed_points", "dmd_spectrum"),
-    "representation": ("moments", "marginals", "input_pairing"),
+    "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling"),
     "behaviour": ("output_rms",),
 }
 
@@ -421,11 +453,16 @@ MATCHED_HOW: dict[str, str] = {
               "values, in- and out-degree profiles, but another recurrent wiring: rules out every "
               "statistic of W_hh read as a bipartite graph, alone or combined (histograms, spectrum, "
               "degrees)",
-    "input_pairing": "the target's own states with their samples (trials and steps) shuffled jointly over "
-                     "the units: the same cloud of states, so every statistic of the activity that "
-                     "ignores which input produced which state is the target's (per-unit distributions "
-                     "and moments, covariance, spectrum, any combination of them), but another map from "
-                     "inputs to states: rules out every static summary of the activity",
+    "trial_pairing": "the target's own trajectories handed to other trials (a derangement of the trials): "
+                     "the same set of trajectories, so every statistic of the activity that does not ask "
+                     "which trial answered which input is the target's (per-unit distributions, moments, "
+                     "spectrum, time courses and autocorrelations averaged over trials, any combination), "
+                     "but another map from inputs to states: rules out every input-blind summary",
+    "sample_relabelling": "the target's states with the units of every sample (trial and step) relabelled "
+                          "and sign-flipped on their own: every state keeps its norm, sorted magnitudes "
+                          "and mean activity, so any per-sample statistic blind to unit identity is the "
+                          "target's, but no unit means the same thing across samples: rules out "
+                          "per-input summaries of the population activity",
     "marginals": "another member's states with each unit's values replaced, in their own rank order, by "
                  "those of the target's unit of the same rank by variance: exactly the target's per-unit "
                  "distributions (means, variances, skew, kurtosis, histograms, sparsity of activity) on "
@@ -611,9 +648,12 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
         states = ens.trajectories()
         values = np.stack([marginal_values(states[s], states[t]) for s, t in zip(src, tgt, strict=True)])
         return MarginalsEnsemble(ens.subset(src), values, name=name)
-    if statistic == "input_pairing":
-        return ShuffledStatesEnsemble(ens.subset(tgt), np.array([20261207 * 1000 + int(t) for t in tgt]),
-                                      name=name)
+    if statistic == "trial_pairing":
+        perms = [other_trials(ens.probe_inputs, np.random.default_rng([20261207, int(t)])) for t in tgt]
+        return TrialShuffledEnsemble(ens.subset(tgt), np.stack(perms), name=name)
+    if statistic == "sample_relabelling":
+        return SampleRelabelledEnsemble(ens.subset(tgt), np.array([20261207 * 1000 + int(t) for t in tgt]),
+                                        name=name)
     if statistic in TRAINED_STATISTICS:
         mats, _ = trained_matches([member(ens, int(s)) for s in src], [member(ens, int(t)) for t in tgt],
                                   statistic, ens.architecture, ens.task, ens.probe_inputs, progress=progress)

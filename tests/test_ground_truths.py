@@ -134,6 +134,24 @@ def test_sample_relabelling_keeps_every_states_magnitudes_not_its_units(ens):
     np.testing.assert_array_equal(m.trajectories(), m.trajectories())  # fixed, not redrawn
 
 
+@pytest.mark.parametrize("statistic", ["sample_order", "sample_relabelling"])
+def test_dynamics_views_of_a_targets_states_show_another_members_weights(ens, statistic):
+    """At the dynamics level a metric may read weights: a view of the target's own states made into
+    a different solution shows another member's, so both readings say 'different'."""
+    m = matched_ensemble(ens, [1], [0], "dynamics", statistic=statistic, name="m")
+    x, y = ens.trajectories()[0], m.trajectories()[0]
+    np.testing.assert_array_equal(m.params["W_hh"][0], ens.params["W_hh"][1])
+    if statistic == "sample_order":  # the same cloud of states, in another order
+        flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
+        np.testing.assert_array_equal(np.sort(flat(y), axis=0), np.sort(flat(x), axis=0))
+        assert np.mean(np.all(flat(y) == flat(x), axis=1)) < 0.2
+    else:
+        np.testing.assert_allclose(np.linalg.norm(y, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-6)
+    r = relabelled(m, np.random.default_rng(2))  # anonymised: weights and states stay the view's
+    np.testing.assert_allclose(np.sort(np.abs(r.params["W_hh"][0]), axis=None),
+                               np.sort(np.abs(ens.params["W_hh"][1]), axis=None))
+
+
 def test_marginals_give_another_solution_the_targets_unit_distributions(ens):
     m = matched_ensemble(ens, [1, 2], [0, 0], "dynamics", statistic="marginals", name="m")
     H = ens.architecture.hidden

@@ -163,6 +163,21 @@ class NormPerSample(Summary):
         return np.linalg.norm(x, axis=-1).reshape(len(x), -1)
 
 
+class NormTimeCourseOfDynamics(NormTimeCourse):
+    name: ClassVar[str] = "shortcut_norm_time_course_dynamics"
+    level: ClassVar[str] = "dynamics"
+
+
+class NormPerSampleOfDynamics(NormPerSample):
+    name: ClassVar[str] = "shortcut_norm_per_sample_dynamics"
+    level: ClassVar[str] = "dynamics"
+
+
+class StateCloudOfDynamics(StateCloud):
+    name: ClassVar[str] = "shortcut_state_cloud_dynamics"
+    level: ClassVar[str] = "dynamics"
+
+
 @pytest.mark.parametrize(("metric", "statistic"), [
     (WeightHistogram(), "entries"),
     (SingularValues(), "spectrum"),
@@ -175,6 +190,9 @@ class NormPerSample(Summary):
     (StateCloud(), "trial_pairing"),
     (NormTimeCourse(), "trial_pairing"),
     (NormPerSample(), "sample_relabelling"),
+    (NormTimeCourseOfDynamics(), "sample_relabelling"),
+    (NormPerSampleOfDynamics(), "sample_relabelling"),
+    (StateCloudOfDynamics(), "sample_order"),
     (ActivitySpectrum(), "moments"),
     (LyapunovSpectrum(), "lyapunov"),
     (FixedPointSpectrum(), "fixed_points"),

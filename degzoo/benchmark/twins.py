@@ -87,7 +87,8 @@ def random_scales(count: int, rng: np.random.Generator) -> np.ndarray:
 
 class TransformedEnsemble(Ensemble):
     """``base`` seen in the coordinates ``h' = G h + c`` (per member ``G [E, H, H]``, optional
-    ``offset`` c ``[E, H]``, default 0); see the module doc.
+    ``offset`` c ``[E, H]``, default 0); see the module doc. ``weights_of``: the ensemble whose
+    weights ``params`` show (default: ``base``; see :class:`StateMapEnsemble`).
 
     Outputs, losses, task, probe set are the base's; ``trajectories()``, ``run()`` rates and
     ``params`` (and ``initial_params``) are transformed (the params by ``G`` only: an offset moves
@@ -97,7 +98,7 @@ class TransformedEnsemble(Ensemble):
     """
 
     def __init__(self, base: Ensemble, G: np.ndarray, *, offset: np.ndarray | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, weights_of: Ensemble | None = None) -> None:
         G = np.asarray(G, dtype=np.float64)
         H = base.architecture.hidden
         if G.shape != (len(base), H, H):
@@ -107,14 +108,14 @@ class TransformedEnsemble(Ensemble):
             raise InvalidParameterError(f"TransformedEnsemble: offset has shape {c.shape}")
         super().__init__(
             task=base.task, architecture=base.architecture, probe_inputs=base.probe_inputs,
-            probe_targets=base.probe_targets, params=change_of_basis(base.params, G),
+            probe_targets=base.probe_targets, params=change_of_basis((weights_of or base).params, G),
             members={k: v.copy() for k, v in base.members.items()},
             provenance=dict(base.provenance), name=name or base.name,
         )
         self._base = base
         self._G = G
         self._offset = c
-        initial = initial_or_none(base)
+        initial = initial_or_none(weights_of or base)
         self._initial = change_of_basis(initial, G) if initial is not None else None
 
     @property
@@ -161,14 +162,18 @@ class TransformedEnsemble(Ensemble):
 class StateMapEnsemble(TransformedEnsemble):
     """``base`` whose recorded states pass through a fixed map per member (:meth:`map_states`, with
     that member's row of ``data``) before the view ``h' = G h + c``. Outputs are the base's;
-    ``params`` are the base's weights in the view's basis: no weights express the map."""
+    ``params`` are the weights of ``weights_of`` (default: the base) in the view's basis: no
+    weights express the map, and a view of a target's own states made into a different solution
+    (at the dynamics level, where a metric may read weights) shows another member's."""
 
     def __init__(self, base: Ensemble, data: np.ndarray, G: np.ndarray | None = None, *,
-                 offset: np.ndarray | None = None, name: str | None = None) -> None:
+                 offset: np.ndarray | None = None, name: str | None = None,
+                 weights_of: Ensemble | None = None) -> None:
         H = base.architecture.hidden
-        super().__init__(base, np.tile(np.eye(H), (len(base), 1, 1)) if G is None else G,
-                         offset=offset, name=name)
+        G = np.tile(np.eye(H), (len(base), 1, 1)) if G is None else G
+        super().__init__(base, G, offset=offset, name=name, weights_of=weights_of)
         self._data = np.asarray(data)
+        self._weights_of = weights_of
 
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
         """One member's states ``[trials, steps, H]``, mapped."""
@@ -182,12 +187,14 @@ class StateMapEnsemble(TransformedEnsemble):
 
     def relabel(self, S: np.ndarray) -> StateMapEnsemble:
         return type(self)(self._base, self._data, S @ self._G,
-                          offset=np.einsum("ehk,ek->eh", S, self._offset), name=self.name)
+                          offset=np.einsum("ehk,ek->eh", S, self._offset), name=self.name,
+                          weights_of=self._weights_of)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Ensemble:
         idx = np.asarray(indices, dtype=np.int64)
+        weights_of = None if self._weights_of is None else self._weights_of.subset(idx)
         return type(self)(self._base.subset(idx), self._data[idx], self._G[idx],
-                          offset=self._offset[idx], name=self.name)
+                          offset=self._offset[idx], name=self.name, weights_of=weights_of)
 
     def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
         raise InvalidParameterError(f"{self.name}: mapped states have no weights to replace")
@@ -217,6 +224,16 @@ def other_trials(inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     p = np.empty(n, np.int64)
     p[order] = order[(np.arange(n) + shift) % n]
     return p
+
+
+class SampleShuffledEnsemble(StateMapEnsemble):
+    """States shuffled over their samples (trials and steps, jointly for all units), by a fixed
+    permutation per member and sample count drawn from the member's seed ``data``: the same cloud
+    of states in another order, so no dynamics left."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        x = states.reshape(-1, states.shape[-1])
+        return x[np.random.default_rng([int(data), len(x)]).permutation(len(x))].reshape(states.shape)
 
 
 class SampleRelabelledEnsemble(StateMapEnsemble):
@@ -425,7 +442,8 @@ def describe_twins() -> dict[str, Any]:
 #: sample) keep whole families of statistics exactly, any combination of them included.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
-    "dynamics": ("moments", "marginals", "lyapunov", "fixed_points", "dmd_spectrum"),
+    "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "lyapunov", "fixed_points",
+                 "dmd_spectrum"),
     "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling"),
     "behaviour": ("output_rms",),
 }
@@ -458,11 +476,17 @@ MATCHED_HOW: dict[str, str] = {
                      "which trial answered which input is the target's (per-unit distributions, moments, "
                      "spectrum, time courses and autocorrelations averaged over trials, any combination), "
                      "but another map from inputs to states: rules out every input-blind summary",
+    "sample_order": "the target's own states shuffled over their samples (trials and steps, jointly over the "
+                    "units), shown with another member's weights: the same cloud of states, so every static "
+                    "statistic of the activity, alone or combined, is the target's, but no dynamics are left "
+                    "(at the dynamics level, where trajectories handed to other trials would be the same "
+                    "dynamics): rules out every static summary of the states",
     "sample_relabelling": "the target's states with the units of every sample (trial and step) relabelled "
                           "and sign-flipped on their own: every state keeps its norm, sorted magnitudes "
                           "and mean activity, so any per-sample statistic blind to unit identity is the "
                           "target's, but no unit means the same thing across samples: rules out "
-                          "per-input summaries of the population activity",
+                          "per-input summaries of the population activity (at the dynamics level shown "
+                          "with another member's weights)",
     "marginals": "another member's states with each unit's values replaced, in their own rank order, by "
                  "those of the target's unit of the same rank by variance: exactly the target's per-unit "
                  "distributions (means, variances, skew, kurtosis, histograms, sparsity of activity) on "
@@ -651,9 +675,13 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     if statistic == "trial_pairing":
         perms = [other_trials(ens.probe_inputs, np.random.default_rng([20261207, int(t)])) for t in tgt]
         return TrialShuffledEnsemble(ens.subset(tgt), np.stack(perms), name=name)
-    if statistic == "sample_relabelling":
-        return SampleRelabelledEnsemble(ens.subset(tgt), np.array([20261207 * 1000 + int(t) for t in tgt]),
-                                        name=name)
+    if statistic in ("sample_relabelling", "sample_order"):
+        # at the dynamics level the view shows another member's weights: a different solution for a
+        # metric that reads them, as the states are for one that reads trajectories
+        view = SampleRelabelledEnsemble if statistic == "sample_relabelling" else SampleShuffledEnsemble
+        seeds = np.array([20261207 * 1000 + int(t) for t in tgt])
+        weights_of = ens.subset(src) if level == "dynamics" else None
+        return view(ens.subset(tgt), seeds, name=name, weights_of=weights_of)
     if statistic in TRAINED_STATISTICS:
         mats, _ = trained_matches([member(ens, int(s)) for s in src], [member(ens, int(t)) for t in tgt],
                                   statistic, ens.architecture, ens.task, ens.probe_inputs, progress=progress)

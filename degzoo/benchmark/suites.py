@@ -338,8 +338,8 @@ def _explain(c: dict[str, Any], s: Settings) -> str:
                 f"{s.identity_tolerance:g}×): the metric reads the float encoding, not the network")
     if name.startswith("definite:"):
         statistic = name.split(":", 1)[1]
-        return (f"another network made to share a member's {statistic} ({c['how']}) is only "
-                f"{_g(c['min_ratio'])}× the median distance between networks from it (at least "
+        return (f"a different solution built to share a member's cheap statistics ({statistic}: {c['how']}) "
+                f"is only {_g(c['min_ratio'])}× the median distance between networks from it (at least "
                 f"{s.invariance_tolerance:g}× needed): the metric does not tell that different solution "
                 "from the network")
     if name == "non_negative":

@@ -178,6 +178,20 @@ class StateCloudOfDynamics(StateCloud):
     level: ClassVar[str] = "dynamics"
 
 
+class AutocorrelationProfile(Summary):
+    """Each unit's autocorrelation at a few lags, sorted over units: a per-unit summary of time."""
+
+    name: ClassVar[str] = "shortcut_autocorrelation_profile"
+    level: ClassVar[str] = "dynamics"
+
+    def summary(self, ens: Any) -> np.ndarray:
+        x = np.asarray(ens.trajectories(), np.float64)
+        x = x - x.mean(axis=(1, 2), keepdims=True)
+        var = (x**2).mean(axis=(1, 2)) + 1e-12
+        return np.concatenate([np.sort((x[:, :, lag:] * x[:, :, :-lag]).mean(axis=(1, 2)) / var, axis=1)
+                               for lag in (1, 2, 5, 10)], axis=1)
+
+
 @pytest.mark.parametrize(("metric", "statistic"), [
     (WeightHistogram(), "entries"),
     (SingularValues(), "spectrum"),
@@ -193,6 +207,7 @@ class StateCloudOfDynamics(StateCloud):
     (NormTimeCourseOfDynamics(), "sample_relabelling"),
     (NormPerSampleOfDynamics(), "sample_relabelling"),
     (StateCloudOfDynamics(), "sample_order"),
+    (AutocorrelationProfile(), "unit_histories"),
     (ActivitySpectrum(), "moments"),
     (LyapunovSpectrum(), "lyapunov"),
     (FixedPointSpectrum(), "fixed_points"),

@@ -236,6 +236,18 @@ class SampleShuffledEnsemble(StateMapEnsemble):
         return x[np.random.default_rng([int(data), len(x)]).permutation(len(x))].reshape(states.shape)
 
 
+class UnitHistoriesEnsemble(StateMapEnsemble):
+    """Each unit showing its own trajectories from other trials, chosen for it alone (a derangement
+    of the trials per unit, fixed per member and shape, drawn from the member's seed ``data``):
+    every unit's own history is intact, but the units no longer move together."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        n, H = len(states), states.shape[-1]
+        rng = np.random.default_rng([int(data), n, H])
+        perms = np.stack([_derangement(n, rng) for _ in range(H)], axis=1)  # [trials, H]
+        return np.take_along_axis(states, perms[:, None, :], axis=0)
+
+
 class SampleRelabelledEnsemble(StateMapEnsemble):
     """Every sample (trial and step) with its units relabelled and sign-flipped on its own (fixed
     per member and shape, drawn from the member's seed ``data``): each state keeps every statistic
@@ -442,8 +454,8 @@ def describe_twins() -> dict[str, Any]:
 #: sample) keep whole families of statistics exactly, any combination of them included.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
-    "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "lyapunov", "fixed_points",
-                 "dmd_spectrum"),
+    "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",
+                 "fixed_points", "dmd_spectrum"),
     "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling"),
     "behaviour": ("output_rms",),
 }
@@ -481,6 +493,10 @@ MATCHED_HOW: dict[str, str] = {
                     "statistic of the activity, alone or combined, is the target's, but no dynamics are left "
                     "(at the dynamics level, where trajectories handed to other trials would be the same "
                     "dynamics): rules out every static summary of the states",
+    "unit_histories": "the target's units each showing their own trajectories from other trials, chosen unit "
+                      "by unit (shown with another member's weights): every unit's own history (its "
+                      "distribution, time course, autocorrelations) is the target's, but the units no "
+                      "longer move together: rules out per-unit summaries of the dynamics",
     "sample_relabelling": "the target's states with the units of every sample (trial and step) relabelled "
                           "and sign-flipped on their own: every state keeps its norm, sorted magnitudes "
                           "and mean activity, so any per-sample statistic blind to unit identity is the "
@@ -641,6 +657,13 @@ def skew_bases(n: int, targets: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The views of a target's own states (its ``data``: a seed per member) by matched statistic.
+_STATE_VIEWS: dict[str, type[StateMapEnsemble]] = {
+    "sample_relabelling": SampleRelabelledEnsemble, "sample_order": SampleShuffledEnsemble,
+    "unit_histories": UnitHistoriesEnsemble,
+}
+
+
 def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[int], level: str | None,
                      *, statistic: str | None = None, name: str, progress: bool = True) -> Ensemble:
     """Member ``sources[k]`` of ``ens`` made to share ``statistic`` with member ``targets[k]``, for
@@ -675,10 +698,10 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     if statistic == "trial_pairing":
         perms = [other_trials(ens.probe_inputs, np.random.default_rng([20261207, int(t)])) for t in tgt]
         return TrialShuffledEnsemble(ens.subset(tgt), np.stack(perms), name=name)
-    if statistic in ("sample_relabelling", "sample_order"):
+    if statistic in _STATE_VIEWS:
         # at the dynamics level the view shows another member's weights: a different solution for a
         # metric that reads them, as the states are for one that reads trajectories
-        view = SampleRelabelledEnsemble if statistic == "sample_relabelling" else SampleShuffledEnsemble
+        view = _STATE_VIEWS[statistic]
         seeds = np.array([20261207 * 1000 + int(t) for t in tgt])
         weights_of = ens.subset(src) if level == "dynamics" else None
         return view(ens.subset(tgt), seeds, name=name, weights_of=weights_of)

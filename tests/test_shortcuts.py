@@ -127,11 +127,6 @@ class KurtosisProfile(Summary):
         return np.sort((z**4).mean(axis=1), axis=1)
 
 
-class KurtosisProfileOfDynamics(KurtosisProfile):
-    name: ClassVar[str] = "shortcut_kurtosis_profile_dynamics"
-    level: ClassVar[str] = "dynamics"
-
-
 class StateCloud(Summary):
     """Per-unit kurtosis and the activity spectrum together: no single matched statistic holds both."""
 
@@ -163,19 +158,10 @@ class NormPerSample(Summary):
         return np.linalg.norm(x, axis=-1).reshape(len(x), -1)
 
 
-class NormTimeCourseOfDynamics(NormTimeCourse):
-    name: ClassVar[str] = "shortcut_norm_time_course_dynamics"
-    level: ClassVar[str] = "dynamics"
-
-
-class NormPerSampleOfDynamics(NormPerSample):
-    name: ClassVar[str] = "shortcut_norm_per_sample_dynamics"
-    level: ClassVar[str] = "dynamics"
-
-
-class StateCloudOfDynamics(StateCloud):
-    name: ClassVar[str] = "shortcut_state_cloud_dynamics"
-    level: ClassVar[str] = "dynamics"
+def at_dynamics(shortcut: type[Summary]) -> Summary:
+    """The same shortcut declared at the dynamics level (where a metric may also read weights)."""
+    return type(f"{shortcut.__name__}OfDynamics", (shortcut,),
+                {"name": f"{shortcut.name}_dynamics", "level": "dynamics"})()
 
 
 class AutocorrelationProfile(Summary):
@@ -200,13 +186,13 @@ class AutocorrelationProfile(Summary):
     (BipartiteStatistics(), "wiring"),
     (VarianceProfile(), "moments"),
     (KurtosisProfile(), "marginals"),
-    (KurtosisProfileOfDynamics(), "marginals"),
+    (at_dynamics(KurtosisProfile), "marginals"),
     (StateCloud(), "trial_pairing"),
     (NormTimeCourse(), "trial_pairing"),
     (NormPerSample(), "sample_relabelling"),
-    (NormTimeCourseOfDynamics(), "sample_relabelling"),
-    (NormPerSampleOfDynamics(), "sample_relabelling"),
-    (StateCloudOfDynamics(), "sample_order"),
+    (at_dynamics(NormTimeCourse), "sample_relabelling"),
+    (at_dynamics(NormPerSample), "sample_relabelling"),
+    (at_dynamics(StateCloud), "sample_order"),
     (AutocorrelationProfile(), "unit_histories"),
     (ActivitySpectrum(), "moments"),
     (LyapunovSpectrum(), "lyapunov"),

@@ -449,9 +449,11 @@ def describe_twins() -> dict[str, Any]:
 #: that reads only that statistic puts the matched network at distance 0 from its target, which the
 #: conformance suite (``definite``) and the calibration suite (``confound_auroc``) catch. Most are
 #: another member brought to one statistic of the target, so a reader of *several* of them escapes
-#: each; ``wiring`` (the target's W_hh with its columns relabelled), ``trial_pairing`` (the target's
-#: trajectories paired with other trials) and ``sample_relabelling`` (its units relabelled sample by
-#: sample) keep whole families of statistics exactly, any combination of them included.
+#: each. The target's own weights or states rearranged keep whole families of statistics exactly,
+#: any combination of them included: ``wiring`` (W_hh's columns relabelled), ``trial_pairing``
+#: (trajectories handed to other trials), ``sample_order`` (states shuffled over samples),
+#: ``unit_histories`` (each unit's trajectories from other trials) and ``sample_relabelling`` (units
+#: relabelled sample by sample); at the dynamics level these views show another member's weights.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
     "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",

@@ -671,8 +671,10 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     """Member ``sources[k]`` of ``ens`` made to share ``statistic`` with member ``targets[k]``, for
     every k (:data:`MATCHED_HOW` says how; default: the first of :data:`MATCHED_STATISTICS` for
     ``level``, which defaults to dynamics). Each result is a different solution from its target by
-    construction, with the target's value of that statistic. ``progress``: a bar while networks
-    are trained (the trained statistics, :mod:`degzoo.benchmark.trained_matches`).
+    construction, with the target's value of that statistic. The rearrangements of a target's own
+    weights or states (``wiring``, ``trial_pairing``, ...) use ``sources[k]`` only for the weights
+    a dynamics-level view shows. ``progress``: a bar while networks are trained (the trained
+    statistics, :mod:`degzoo.benchmark.trained_matches`).
     """
     src, tgt = np.asarray(sources, np.int64), np.asarray(targets, np.int64)
     statistic = statistic or matched_statistics(level)[0]

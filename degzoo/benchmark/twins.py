@@ -115,6 +115,7 @@ class TransformedEnsemble(Ensemble):
         self._base = base
         self._G = G
         self._offset = c
+        self._weights_of = weights_of
         initial = initial_or_none(weights_of or base)
         self._initial = change_of_basis(initial, G) if initial is not None else None
 
@@ -135,7 +136,7 @@ class TransformedEnsemble(Ensemble):
     def relabel(self, S: np.ndarray) -> TransformedEnsemble:
         """The same view followed by ``h'' = S h'`` (``S [E, H, H]``, e.g. signed permutations)."""
         return TransformedEnsemble(self._base, S @ self._G, offset=np.einsum("ehk,ek->eh", S, self._offset),
-                                   name=self.name)
+                                   name=self.name, weights_of=self._weights_of)
 
     def run(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
         out, rates = self._base.run(inputs, device=device)
@@ -151,9 +152,15 @@ class TransformedEnsemble(Ensemble):
     def subset(self, indices: Sequence[int] | np.ndarray) -> Ensemble:
         idx = np.asarray(indices, dtype=np.int64)
         return TransformedEnsemble(self._base.subset(idx), self._G[idx], offset=self._offset[idx],
-                                   name=self.name)
+                                   name=self.name, weights_of=self._weights_subset(idx))
+
+    def _weights_subset(self, idx: np.ndarray) -> Ensemble | None:
+        return None if self._weights_of is None else self._weights_of.subset(idx)
 
     def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
+        if self._weights_of is not None:
+            raise InvalidParameterError(
+                f"{self.name}: its weights are another ensemble's; replace them there")
         back = change_of_basis(params, np.linalg.inv(self._G))
         return TransformedEnsemble(self._base.with_params(back), self._G, offset=self._offset,
                                    name=name or self.name)
@@ -173,7 +180,6 @@ class StateMapEnsemble(TransformedEnsemble):
         G = np.tile(np.eye(H), (len(base), 1, 1)) if G is None else G
         super().__init__(base, G, offset=offset, name=name, weights_of=weights_of)
         self._data = np.asarray(data)
-        self._weights_of = weights_of
 
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
         """One member's states ``[trials, steps, H]``, mapped."""
@@ -192,9 +198,8 @@ class StateMapEnsemble(TransformedEnsemble):
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Ensemble:
         idx = np.asarray(indices, dtype=np.int64)
-        weights_of = None if self._weights_of is None else self._weights_of.subset(idx)
         return type(self)(self._base.subset(idx), self._data[idx], self._G[idx],
-                          offset=self._offset[idx], name=self.name, weights_of=weights_of)
+                          offset=self._offset[idx], name=self.name, weights_of=self._weights_subset(idx))
 
     def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
         raise InvalidParameterError(f"{self.name}: mapped states have no weights to replace")

@@ -10,7 +10,10 @@ from degzoo.benchmark.harness import SUMMARY_SCORES
 from degzoo.benchmark.results import MAIN_SCORES
 from degzoo.benchmark.suites import SUITES, higher_is_better
 from degzoo.benchmark.twins import (
+    ELSEWHERE,
+    MATCHED_STATISTICS,
     TransformedEnsemble,
+    least_tuned_condition,
     match_degrees,
     match_entries,
     match_spectrum,
@@ -23,7 +26,9 @@ from degzoo.benchmark.twins import (
     relabelled,
     rms,
     shuffled,
+    task_variables,
 )
+from degzoo.errors import InvalidParameterError
 from degzoo.leaderboard.tiers import RANKED_SUITES
 from degzoo.zoo import open_release
 
@@ -110,6 +115,51 @@ def test_rewired_keeps_every_bipartite_statistic_in_another_recurrent_wiring(ens
     np.testing.assert_array_equal(again.params["W_hh"], m.params["W_hh"])  # seeded by the target
 
 
+def _tuning(states, z):
+    x = states.reshape(-1, states.shape[-1])
+    return ((x - x.mean(axis=0)) / x.std(axis=0)).T @ z / len(z)  # [H, k] correlations
+
+
+def _moments(states):
+    x = states.reshape(-1, states.shape[-1])
+    return np.column_stack([x.mean(axis=0), x.std(axis=0)])
+
+
+def _rows(a):
+    """The rows of ``a`` in sorted order: a multiset of per-unit vectors."""
+    return np.array(sorted(map(tuple, a)))
+
+
+def _one_minus_cka(a, b):
+    a, b = (x.reshape(-1, x.shape[-1]) for x in (a, b))
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
+    return 1 - np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
+
+
+def test_tuning_match_gives_another_solution_the_targets_tuning_where_units_are_not_all_tuning():
+    dd = open_release().ensemble("dd-ch1").subset([0, 1, 2])
+    m = matched_ensemble(dd, [1, 2], [0, 1], "representation", statistic="tuning", name="m")
+    x, y, z = dd.trajectories(), m.trajectories(), task_variables(dd)
+    for k, (s, t) in enumerate([(1, 0), (2, 1)]):
+        # every unit takes one target unit's |tuning| vector, mean and variance, together
+        unit = lambda a: _rows(np.column_stack([np.abs(_tuning(a, z)), _moments(a)]))  # noqa: E731
+        np.testing.assert_allclose(unit(y[k]), unit(x[t]), atol=2e-5)  # states are float32
+        # ... on the source's activity: about as far from the target as the source, near the source
+        assert _one_minus_cka(y[k], x[t]) > 0.5 * _one_minus_cka(x[s], x[t])
+        assert _one_minus_cka(y[k], x[s]) < _one_minus_cka(x[s], x[t])
+    with pytest.raises(InvalidParameterError, match="probe set only"):
+        m.run(np.zeros((2, 5, dd.probe_inputs.shape[-1]), np.float32))
+
+
+def test_tuning_is_matched_on_the_least_tuned_condition_where_flip_flop_units_are_all_tuning():
+    rel = open_release()
+    few = {c: rel.ensemble(c).subset([0, 1, 2]) for c in ("flipflop-bits3", "dd-ch1", "sine-ch1")}
+    chosen, r2 = least_tuned_condition(few)
+    assert chosen == "dd-ch1" and r2["flipflop-bits3"] > 0.9 > 0.5 > r2["dd-ch1"]
+    assert set(ELSEWHERE) == {"tuning"}
+    assert all("tuning" in MATCHED_STATISTICS[level] for level in ("representation", "dynamics"))
+
+
 def test_trial_pairing_keeps_every_trajectory_and_answers_other_inputs(ens):
     m = matched_ensemble(ens, [1], [0], "representation", statistic="trial_pairing", name="m")
     x, y = ens.trajectories()[0], m.trajectories()[0]  # [trials, steps, H]
@@ -139,7 +189,8 @@ def test_sample_relabelling_keeps_every_states_magnitudes_not_its_units(ens):
     np.testing.assert_array_equal(m.trajectories(ens.probe_inputs), m.trajectories())  # fixed, not redrawn
 
 
-@pytest.mark.parametrize("statistic", ["sample_order", "sample_relabelling", "unit_histories"])
+@pytest.mark.parametrize("statistic",
+                         ["sample_order", "sample_relabelling", "unit_histories", "trial_frames"])
 def test_dynamics_views_of_a_targets_states_show_another_members_weights(ens, statistic):
     """At the dynamics level a metric may read weights: a view of the target's own states made into
     a different solution shows another member's, so both readings say 'different'."""
@@ -152,6 +203,11 @@ def test_dynamics_views_of_a_targets_states_show_another_members_weights(ens, st
         assert np.mean(np.all(flat(y) == flat(x), axis=1)) < 0.2
     elif statistic == "sample_relabelling":  # every state's magnitudes, not its units
         np.testing.assert_allclose(np.linalg.norm(y, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-6)
+    elif statistic == "trial_frames":  # every trajectory's geometry, each in a frame of its own
+        within = lambda a: np.linalg.norm(a[:, :, None] - a[:, None], axis=-1)  # noqa: E731
+        np.testing.assert_allclose(within(y), within(x), atol=1e-5)  # [trials, steps, steps]
+        across = lambda a: np.linalg.norm(a[0] - a[1], axis=-1)  # noqa: E731
+        assert not np.allclose(across(y), across(x), atol=1e-2)  # trials no longer share one space
     else:  # every unit's own trajectories, each from another trial
         for k in range(x.shape[-1]):
             np.testing.assert_array_equal(_sorted_rows(y[:, :, k]), _sorted_rows(x[:, :, k]))

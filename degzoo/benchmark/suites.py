@@ -27,12 +27,14 @@ from degzoo.benchmark import stats
 from degzoo.benchmark.results import Score, SuiteResult
 from degzoo.benchmark.store import MetricRunner, SuiteTimeout
 from degzoo.benchmark.twins import (
+    ELSEWHERE,
     MATCHED_HOW,
     TWIN_KINDS,
     describe_twins,
     equivalent,
     from_params,
     interpolate,
+    least_tuned_condition,
     make_twin,
     matched_ensemble,
     matched_statistics,
@@ -160,6 +162,7 @@ class Context:
     notes: dict[str, Any] = field(default_factory=dict)
     #: whether long ground-truth constructions (trained matches) may show a progress bar
     progress: bool = True
+    _least_tuned: str | None = field(default=None, repr=False)
 
     @property
     def level(self) -> str | None:
@@ -171,6 +174,18 @@ class Context:
     def members(self, cond: str, m: int | None = None) -> np.ndarray:
         idx = self.runner.members(cond)
         return idx[: self.settings.max_members if m is None else m]
+
+    def condition_for(self, statistic: str) -> str:
+        """Where a network matched on ``statistic`` is built: the home condition, or for those
+        of :data:`ELSEWHERE` the release's least tuned plain condition (no controls), found once."""
+        if statistic not in ELSEWHERE:
+            return self.home
+        if self._least_tuned is None:
+            conditions = self.release.conditions
+            plain = [c["id"] for c in conditions if not c.get("controls")] or [c["id"] for c in conditions]
+            few = {c: self.runner.sub(c, self.members(c, 3)) for c in plain if self.members(c, 3).size >= 2}
+            self._least_tuned = least_tuned_condition(few)[0] if few else self.home
+        return self._least_tuned
 
 
 def matched_statistics_of(name: str, suite: SuiteResult) -> tuple[str, ...] | None:
@@ -185,6 +200,12 @@ def matched_statistics_of(name: str, suite: SuiteResult) -> tuple[str, ...] | No
     else:
         return None
     return tuple(sorted(found)) or None
+
+
+def _members_of(ctx: Context, cond: str, m: int) -> tuple[Any, Any]:
+    """The first ``m`` usable members of ``cond`` and their runner key."""
+    idx = ctx.members(cond, m)
+    return ctx.runner.sub(cond, idx), ("member", cond, tuple(int(i) for i in idx))
 
 
 def _single(runner: MetricRunner, cond: str, i: int) -> tuple[Any, Any]:
@@ -280,16 +301,24 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
     check("zero_on_float_copy", np.isfinite(copy_ratio) and copy_ratio <= s.identity_tolerance, True,
           relative_noise=s.float_copy_noise, distances=c.tolist(), median_between=scale, ratio=copy_ratio,
           note="the same network with every weight changed in its 6th significant digit")
-    sources = np.roll(np.arange(n), -1)
     for statistic in matched_statistics(ctx.level):
+        cond = ctx.condition_for(statistic)
+        at, at_key, at_scale, at_ref = ens, key, scale, ref
+        if cond != home:  # another condition's members, and the median distance between them
+            at, at_key = _members_of(ctx, cond, s.conformance_members)
+            between_at = _at_least_zero(runner.raw_compare(at_key, at, at_key, at))
+            at_scale = _median_positive(between_at[~np.eye(len(at), dtype=bool)])
+            at_ref = at_scale if at_scale > 0 else ref
         with runner.deadline.paused():  # building the ground truth is not the metric's time
-            matched = matched_ensemble(ens, sources, np.arange(n), ctx.level, statistic=statistic,
-                                       name=f"{home}~matched-{statistic}", progress=ctx.progress)
-        d = _at_least_zero(runner.paired(key, ens, ("matched", statistic, home, key[2]), matched,
+            matched = matched_ensemble(at, np.roll(np.arange(len(at)), -1), np.arange(len(at)), ctx.level,
+                                       statistic=statistic, name=f"{cond}~matched-{statistic}",
+                                       progress=ctx.progress)
+        d = _at_least_zero(runner.paired(at_key, at, ("matched", statistic, cond, at_key[2]), matched,
                                          checked=False))
-        definite = float(np.min(d) / ref) if np.isfinite(d).all() else float("nan")
+        definite = float(np.min(d) / at_ref) if np.isfinite(d).all() else float("nan")
         check(f"definite:{statistic}", np.isfinite(definite) and definite >= s.invariance_tolerance, True,
-              distances=d.tolist(), median_between=scale, min_ratio=definite, how=MATCHED_HOW[statistic])
+              condition=cond, distances=d.tolist(), median_between=at_scale, min_ratio=definite,
+              how=MATCHED_HOW[statistic])
     for kind in TWIN_KINDS:
         # one call per kind: the diagonal is member i vs its own twin, the off-diagonal member i
         # vs the twin of member j (a between-network distance, under a claimed invariance)
@@ -383,9 +412,7 @@ def calibration(ctx: Context, out: SuiteResult) -> None:
     n = idx.size
 
     # (a) near-twins: 1 % relative weight noise (the runner relabels every network it hands over)
-    noisy = _stack([perturb(member(base, i), [s.twin_noise], rng) for i in range(n)])
-    twins = _paired(runner, key, base, ("near-twin", home, key[2]),
-                    from_params(base, noisy, f"{home}~near-twins"), rng)
+    twins = _near_twins(ctx, key, base, rng)
     all_idx = ctx.members(home)
     W = runner.within(home, all_idx)
     between = stats.off_diagonal(W)
@@ -480,6 +507,26 @@ def _paired(runner: MetricRunner, key: Any, base: Any, key_b: Any, ens_b: Any,
                          np.argsort(order))
 
 
+def _near_twins(ctx: Context, key: Any, base: Any, rng: np.random.Generator) -> np.ndarray:
+    """``d(A, A + 1 % weight noise)`` for every member A of ``base`` (``key``: its runner key)."""
+    cond = key[1]
+    noisy = _stack([perturb(member(base, i), [ctx.settings.twin_noise], rng) for i in range(len(base))])
+    return _paired(ctx.runner, key, base, ("near-twin", cond, key[2]),
+                   from_params(base, noisy, f"{cond}~near-twins"), rng)
+
+
+def _same_solutions(ctx: Context, key: Any, base: Any, twins: np.ndarray, rng: np.random.Generator
+                    ) -> dict[str, np.ndarray]:
+    """``d(A, A')`` for every member A of ``base``: its near-twin (``twins``) and A under every
+    invariance the metric owes, composed."""
+    same = {"near_twin": twins}
+    kinds = sorted(owed_invariances(ctx.metric) & set(TWIN_KINDS))
+    if kinds:
+        same["+".join(kinds)] = _paired(ctx.runner, key, base, ("same", *kinds, key[1], key[2]),
+                                        equivalent(base, kinds, rng), rng)
+    return same
+
+
 def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.ndarray,
               rng: np.random.Generator) -> None:
     """``confound_auroc``: the worst, over the cheap statistics of the metric's level
@@ -487,35 +534,48 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
     members A, where A' is A's near-twin or A under every invariance the metric owes (a same
     solution, at another size when it claims ``scale``). Known by construction: a metric that reads
     one of those statistics puts B at 0 from A and scores about 0 there, whatever it does on the
-    others. Each statistic's AUROC is reported too (``confound_auroc[<statistic>]``). Interval:
-    members resampled, one draw for all statistics, the worst taken in each replicate."""
+    others. Each statistic's AUROC is reported too (``confound_auroc[<statistic>]``). A statistic
+    of :data:`ELSEWHERE` is built on the members of another condition, with their own near-twins
+    and equivalents (:meth:`Context.condition_for`). Interval: members resampled, one draw per
+    condition for all its statistics, the worst taken in each replicate."""
     runner, home, s = ctx.runner, ctx.home, ctx.settings
-    n = len(base)
-    same = {"near_twin": twins}
-    kinds = sorted(owed_invariances(ctx.metric) & set(TWIN_KINDS))
-    if kinds:
-        same["+".join(kinds)] = _paired(runner, key, base, ("same", *kinds, home, key[2]),
-                                        equivalent(base, kinds, rng), rng)
-    neg = np.stack(list(same.values()), axis=1)  # [n, kinds]
-    boot = ctx.rng("confound-boot").integers(0, n, size=(s.n_boot, n))
-    positive = np.concatenate([np.ones(n, bool), np.zeros(neg.shape[1] * n, bool)])
+    same = _same_solutions(ctx, key, base, twins, rng)
+    grounds = {home: (key, base, same, rng)}
+
+    def ground(cond: str) -> tuple[Any, Any, dict[str, np.ndarray], np.random.Generator]:
+        if cond not in grounds:  # another condition: its own members, near-twins, equivalents, draws
+            at_rng = ctx.rng(f"confound-{cond}")
+            at, at_key = _members_of(ctx, cond, s.calibration_members)
+            at_twins = _near_twins(ctx, at_key, at, at_rng)
+            grounds[cond] = (at_key, at, _same_solutions(ctx, at_key, at, at_twins, at_rng), at_rng)
+        return grounds[cond]
+
     different: dict[str, list[float]] = {}
+    where: dict[str, str] = {}
     values, replicates = [], []
     for statistic in matched_statistics(ctx.level):
+        cond = where[statistic] = ctx.condition_for(statistic)
+        at_key, at, at_same, at_rng = ground(cond)
+        n = len(at)
         with runner.deadline.paused():
-            matched = matched_ensemble(base, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
-                                       statistic=statistic, name=f"{home}~matched-{statistic}",
+            matched = matched_ensemble(at, np.roll(np.arange(n), -1), np.arange(n), ctx.level,
+                                       statistic=statistic, name=f"{cond}~matched-{statistic}",
                                        progress=ctx.progress)
-        d = _paired(runner, key, base, ("matched", statistic, home, key[2]), matched, rng)
+        d = _paired(runner, at_key, at, ("matched", statistic, cond, at_key[2]), matched, at_rng)
         different[statistic] = d.tolist()
+        neg = np.stack(list(at_same.values()), axis=1)  # [n, kinds]
         value = stats.auroc(d, neg)
+        boot = ctx.rng("confound-boot" if cond == home else f"confound-boot-{cond}").integers(
+            0, n, size=(s.n_boot, n))
+        positive = np.concatenate([np.ones(n, bool), np.zeros(neg.shape[1] * n, bool)])
         vals = np.concatenate([d[boot], neg[boot].reshape(s.n_boot, -1)], axis=1)
         reps = stats.auroc_rows(vals, np.broadcast_to(positive, vals.shape))
         if (sc := stats.score(value, reps, n)) is not None:
             out.scores[f"confound_auroc[{statistic}]"] = sc
             values.append(value)
             replicates.append(reps)
-    if values and (sc := stats.score(min(values), np.min(np.stack(replicates), axis=0), n)) is not None:
+    worst = np.min(np.stack(replicates), axis=0) if replicates else None
+    if values and (sc := stats.score(min(values), worst, len(base))) is not None:
         out.scores["confound_auroc"] = sc
     out.details["confound"] = {"different": different,
                                "same": {k: v.tolist() for k, v in same.items()},
@@ -523,6 +583,11 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
                                "how_same": "the near-twin, and the member under all its owed "
                                            "invariances at once (twins as in conformance, composed)",
                                "main": "the worst statistic's AUROC"}
+    elsewhere = {c: {"members": [int(i) for i in g[0][2]], "same": {k: v.tolist() for k, v in g[2].items()},
+                     "statistics": [k for k, v in where.items() if v == c]}
+                 for c, g in grounds.items() if c != home}
+    if elsewhere:
+        out.details["confound"]["elsewhere"] = elsewhere
 
 
 def _twin_reps(W: np.ndarray, twins: np.ndarray, n_boot: int, rng: np.random.Generator

@@ -22,10 +22,11 @@ rotated or scaled states; a weight metric sees the change of basis of its matric
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from degzoo.benchmark.trained_matches import TRAINED_STATISTICS, trained_matches
 from degzoo.errors import InvalidParameterError
@@ -267,6 +268,18 @@ class SampleRelabelledEnsemble(StateMapEnsemble):
         return (np.take_along_axis(x, perms, axis=1) * signs).reshape(states.shape)
 
 
+class TrialFramesEnsemble(StateMapEnsemble):
+    """Every trial's trajectory turned by its own random rotation (a Haar-orthogonal matrix per
+    trial, fixed per member and shape, drawn from the member's seed ``data``): each trajectory keeps
+    its whole geometry (speeds, norms, distances and angles between its states, recurrences), but
+    no one flow field moves all trials."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng([int(data), *states.shape])
+        Q = random_orthogonal(states.shape[-1], len(states), rng)  # [trials, H, H]
+        return np.einsum("nhk,n...k->n...h", Q, np.asarray(states, np.float64))
+
+
 class MarginalsEnsemble(StateMapEnsemble):
     """Each unit's states replaced, in their own rank order, by the sorted values ``data[k]``
     (``[H, N]``, from :func:`marginal_values`; their quantiles for another sample count)."""
@@ -288,6 +301,72 @@ def marginal_values(states: np.ndarray, target: np.ndarray) -> np.ndarray:
     pair = np.empty(x.shape[1], np.int64)
     pair[np.argsort(x.var(axis=0), kind="stable")] = np.argsort(y.var(axis=0), kind="stable")
     return np.sort(y, axis=0).T[pair]
+
+
+class ProbeStatesEnsemble(StateMapEnsemble):
+    """Members showing given states ``data`` (``[E, trials, steps, H]``) on the probe set, for a
+    construction that needs the probe set's task variables, which no map of the states alone
+    knows. Only the probe set's states exist: another input raises."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        if states.shape != data.shape:
+            raise InvalidParameterError(f"{self.name}: its states exist on the probe set only "
+                                        f"({data.shape}), not for inputs giving {states.shape}")
+        return data
+
+
+def task_variables(ens: Ensemble) -> np.ndarray:
+    """``[trials * steps, k]``: every input and target channel of the probe set at each sample,
+    standardised; channels that never vary are left out."""
+    z = np.concatenate([ens.probe_inputs, ens.probe_targets], axis=-1).astype(np.float64)
+    z = z.reshape(-1, z.shape[-1])
+    z = z - z.mean(axis=0)
+    sd = z.std(axis=0)
+    keep = sd > 1e-12 * max(float(sd.max(initial=0.0)), 1e-300)
+    return z[:, keep] / sd[keep]
+
+
+def _standardised(states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``[samples, H]`` states with zero mean and unit variance per unit, and those means and SDs."""
+    x = np.asarray(states, np.float64).reshape(-1, states.shape[-1])
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    return (x - mu) / np.where(sd > 0, sd, 1.0), mu, sd
+
+
+def tuned_fraction(states: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``[H]``: the fraction of each unit's variance that the task variables ``z`` explain linearly
+    (R² of its least-squares tuning)."""
+    u, _, _ = _standardised(states)
+    beta, *_ = np.linalg.lstsq(z, u, rcond=None)
+    return 1.0 - ((u - z @ beta) ** 2).mean(axis=0)
+
+
+def tuning_matched(states: np.ndarray, target: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``states`` (one member, ``[..., H]``) given the target's tuning: each unit is paired with a
+    target unit of similar |tuning| (an assignment on the |correlations| with the task variables
+    ``z``) and takes that unit's |correlation| with every task variable, keeping its own signs,
+    and that unit's mean and variance.
+
+    Unit j's standardised states ``u = z β + r`` (``r`` uncorrelated with ``z``) become
+    ``z β' + s r`` with ``β' = R_zz⁻¹ c'`` for the wanted correlations ``c'`` and ``s`` restoring unit
+    variance: exact wherever ``c'`` is a possible correlation profile (``c'ᵀ R_zz⁻¹ c' < 1``; otherwise
+    it is shrunk until it is). The source's residual activity and sign structure stay: another
+    solution, where units carry activity that the task variables do not explain."""
+    u, _, _ = _standardised(states)
+    v, mu_t, sd_t = _standardised(target)
+    n = len(u)
+    c_src, c_tgt = u.T @ z / n, v.T @ z / n  # [H, k]
+    _, pair = linear_sum_assignment(np.abs(np.abs(c_src)[:, None, :] - np.abs(c_tgt)[None]).sum(axis=-1))
+    wanted = np.where(c_src < 0, -1.0, 1.0) * np.abs(c_tgt[pair])
+    Rinv = np.linalg.pinv(z.T @ z / n)
+    explained = np.einsum("hk,kl,hl->h", wanted, Rinv, wanted)
+    shrink = np.where(explained > 0.999, np.sqrt(0.999 / np.maximum(explained, 1e-300)), 1.0)
+    wanted, explained = wanted * shrink[:, None], explained * shrink**2
+    resid = u - z @ (c_src @ Rinv).T
+    spread = np.sqrt((resid**2).mean(axis=0))
+    scale = np.sqrt(np.clip(1.0 - explained, 0.0, None)) / np.where(spread > 0, spread, 1.0)
+    tuned = z @ (wanted @ Rinv).T + resid * scale
+    return (mu_t[pair] + tuned * sd_t[pair]).reshape(states.shape)
 
 
 class _TransformedNetwork(Network):
@@ -457,13 +536,14 @@ def describe_twins() -> dict[str, Any]:
 #: each. The target's own weights or states rearranged keep whole families of statistics exactly,
 #: any combination of them included: ``wiring`` (W_hh's columns relabelled), ``trial_pairing``
 #: (trajectories handed to other trials), ``sample_order`` (states shuffled over samples),
-#: ``unit_histories`` (each unit's trajectories from other trials) and ``sample_relabelling`` (units
-#: relabelled sample by sample); at the dynamics level these views show another member's weights.
+#: ``unit_histories`` (each unit's trajectories from other trials), ``trial_frames`` (each trial
+#: rotated on its own) and ``sample_relabelling`` (units relabelled sample by sample); at the
+#: dynamics level these views show another member's weights.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
     "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",
-                 "fixed_points", "dmd_spectrum"),
-    "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling"),
+                 "fixed_points", "dmd_spectrum", "tuning", "trial_frames"),
+    "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling", "tuning"),
     "behaviour": ("output_rms",),
 }
 
@@ -510,10 +590,23 @@ MATCHED_HOW: dict[str, str] = {
                           "target's, but no unit means the same thing across samples: rules out "
                           "per-input summaries of the population activity (at the dynamics level shown "
                           "with another member's weights)",
+    "trial_frames": "the target's trajectories, each trial turned by its own random rotation (shown with "
+                    "another member's weights): every trajectory keeps its geometry (speeds, norms, "
+                    "distances and angles between its states, recurrence plots), so any summary of single "
+                    "trajectories blind to their orientation is the target's, but no one flow field moves "
+                    "all trials: rules out summaries of trajectory geometry (at the dynamics level, where "
+                    "trajectories handed to other trials would be the same dynamics)",
     "marginals": "another member's states with each unit's values replaced, in their own rank order, by "
                  "those of the target's unit of the same rank by variance: exactly the target's per-unit "
                  "distributions (means, variances, skew, kurtosis, histograms, sparsity of activity) on "
                  "another solution's states: rules out per-unit activity statistics",
+    "tuning": "another member's states with each unit paired with a unit of the target of similar |tuning| "
+              "and given that unit's |correlation| with every input and target channel of the probe set "
+              "(keeping its own signs: its least-squares tuning replaced, its residual activity rescaled "
+              "to unit variance) and its mean and variance: exactly the target's per-unit |tuning| "
+              "vectors (selectivity profiles, any distribution of them) and per-unit moments on another "
+              "solution's activity, built on the release's condition whose units the task variables explain "
+              "least: rules out distributions of tuning",
     "moments": "another member's states seen through the affine map x -> G (x - mu_s) + mu_t with the "
                "target's mean and covariance on the probe set: rules out per-unit means and variances, "
                "the activity spectrum, participation ratio and RMS",
@@ -532,6 +625,25 @@ MATCHED_HOW: dict[str, str] = {
                     "score): a converged different solution with the target's DMD spectrum but other "
                     "eigenvectors, in DSA many near-twins away from the target: rules out DMD spectra",
 }
+
+
+#: Matched statistics built on another condition than the suites' home one: the release's least
+#: tuned (:func:`least_tuned_condition`). Where a unit's states are nearly a linear function of the
+#: task's inputs and targets (flip-flop: R² median 0.97), a network given another's tuning *is* that
+#: network, so the tuning of a different solution can only be matched where units carry activity
+#: that the task variables do not explain.
+ELSEWHERE: frozenset[str] = frozenset({"tuning"})
+
+
+def least_tuned_condition(ensembles: Mapping[str, Ensemble]) -> tuple[str, dict[str, float]]:
+    """The condition whose units the task variables explain least (the median R² of
+    :func:`tuned_fraction` over its members and their units, rounded to 3 decimals, ties broken by
+    name), and that median for every condition; ``ensembles``: a few members per condition."""
+    r2 = {}
+    for cond, ens in ensembles.items():
+        z = task_variables(ens)
+        r2[cond] = round(float(np.median([tuned_fraction(x, z) for x in ens.trajectories()])), 3)
+    return min(sorted(r2), key=r2.__getitem__), r2
 
 
 def matched_statistics(level: str | None) -> tuple[str, ...]:
@@ -667,7 +779,7 @@ def skew_bases(n: int, targets: np.ndarray) -> np.ndarray:
 #: The views of a target's own states (its ``data``: a seed per member) by matched statistic.
 _STATE_VIEWS: dict[str, type[StateMapEnsemble]] = {
     "sample_relabelling": SampleRelabelledEnsemble, "sample_order": SampleShuffledEnsemble,
-    "unit_histories": UnitHistoriesEnsemble,
+    "unit_histories": UnitHistoriesEnsemble, "trial_frames": TrialFramesEnsemble,
 }
 
 
@@ -704,6 +816,10 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
         states = ens.trajectories()
         values = np.stack([marginal_values(states[s], states[t]) for s, t in zip(src, tgt, strict=True)])
         return MarginalsEnsemble(ens.subset(src), values, name=name)
+    if statistic == "tuning":
+        states, z = ens.trajectories(), task_variables(ens)
+        tuned = np.stack([tuning_matched(states[s], states[t], z) for s, t in zip(src, tgt, strict=True)])
+        return ProbeStatesEnsemble(ens.subset(src), tuned, name=name)
     if statistic == "trial_pairing":
         perms = [other_trials(ens.probe_inputs, np.random.default_rng([20261207, int(t)])) for t in tgt]
         return TrialShuffledEnsemble(ens.subset(tgt), np.stack(perms), name=name)

@@ -115,6 +115,21 @@ def test_rewired_keeps_every_bipartite_statistic_in_another_recurrent_wiring(ens
     np.testing.assert_array_equal(again.params["W_hh"], m.params["W_hh"])  # seeded by the target
 
 
+def test_io_wiring_keeps_every_weight_array_and_changes_the_behaviour(ens):
+    a = {k: np.asarray(v, np.float64) for k, v in member(ens, 0).items()}
+    m = matched_ensemble(ens, [1], [0], "behaviour", statistic="io_wiring", name="m")
+    b = {k: np.asarray(v[0], np.float64) for k, v in m.params.items()}
+    np.testing.assert_array_equal(b["W_hh"], a["W_hh"])  # every statistic of W_hh, all together
+    # each unit's input weights and bias, and each unit's readout weights, are some target unit's
+    np.testing.assert_array_equal(_rows(np.column_stack([b["W_in"], b["b"]])),
+                                  _rows(np.column_stack([a["W_in"], a["b"]])))
+    np.testing.assert_array_equal(_rows(b["W_out"].T), _rows(a["W_out"].T))
+    # ... of other units: the inputs drive other units, the readout reads others
+    out, _ = ens.subset([0]).run()
+    out_m, _ = m.run()
+    assert rms(out_m - out) > 0.5 * rms(out)
+
+
 def _tuning(states, z):
     x = states.reshape(-1, states.shape[-1])
     return ((x - x.mean(axis=0)) / x.std(axis=0)).T @ z / len(z)  # [H, k] correlations

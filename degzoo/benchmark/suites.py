@@ -159,7 +159,6 @@ class Context:
     #: whether ``groups`` are solution families (each its baseline first) rather than conditions
     #: that merely share task, architecture and probe set
     families: bool = False
-    notes: dict[str, Any] = field(default_factory=dict)
     #: whether long ground-truth constructions (trained matches) may show a progress bar
     progress: bool = True
     _least_tuned: str | None = field(default=None, repr=False)

@@ -542,9 +542,9 @@ def describe_twins() -> dict[str, Any]:
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
     "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",
-                 "fixed_points", "dmd_spectrum", "tuning", "trial_frames"),
+                 "fixed_points", "dmd_spectrum", "tuning", "trial_frames", "eigenvalues", "wiring"),
     "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling", "tuning"),
-    "behaviour": ("output_rms",),
+    "behaviour": ("output_rms", "io_wiring"),
 }
 
 #: How each matched network is made, and what it rules out (result details and docs).
@@ -570,6 +570,11 @@ MATCHED_HOW: dict[str, str] = {
               "values, in- and out-degree profiles, but another recurrent wiring: rules out every "
               "statistic of W_hh read as a bipartite graph, alone or combined (histograms, spectrum, "
               "degrees)",
+    "io_wiring": "the target with W_hh unchanged and every unit's input weights and bias (its row of "
+                 "W_in and b) handed to another unit, its readout weights (its column of W_out) to "
+                 "another (independent random derangements): each weight array alone is the target's "
+                 "up to relabelling, so every statistic of the weights read array by array is, but the "
+                 "network behaves otherwise: rules out readings of the weights at the behaviour level",
     "trial_pairing": "the target's own trajectories handed to other trials (a derangement of the trials): "
                      "the same set of trajectories, so every statistic of the activity that does not ask "
                      "which trial answered which input is the target's (per-unit distributions, moments, "
@@ -729,6 +734,22 @@ def rewired(target: Params, rng: np.random.Generator) -> Params:
     return out
 
 
+def rewired_io(target: Params, rng: np.random.Generator) -> Params:
+    """``target`` with ``W_hh`` unchanged and every unit's input weights and bias (its row of ``W_in``
+    and ``b``) handed to another unit, its readout weights (its column of ``W_out``) to another
+    (independent random derangements).
+
+    Each weight array alone is the target's up to relabelling its units, so every statistic of
+    one array, all of ``W_hh``'s together included, is the target's; which units the inputs drive
+    and the readout reads is another, and so is the behaviour."""
+    H = np.asarray(target["W_hh"]).shape[-1]
+    R_in, R_out = _derangement(H, rng), _derangement(H, rng)
+    out = {k: np.asarray(v).copy() for k, v in target.items()}
+    out["W_in"], out["b"] = out["W_in"][R_in], out["b"][R_in]
+    out["W_out"] = out["W_out"][:, R_out]
+    return out
+
+
 def match_all(source: Params, target: Params, rounds: int = 8) -> Params:
     """Spectrum, degrees and entries of ``target`` imposed on ``source`` in turn, ``rounds`` times,
     ending with the entries (exact); the spectrum and degree profiles come close."""
@@ -737,6 +758,8 @@ def match_all(source: Params, target: Params, rounds: int = 8) -> Params:
         p = match_entries(match_degrees(match_spectrum(p, target), target, iterations=50), target)
     return p
 
+
+_REWIRINGS = {"wiring": rewired, "io_wiring": rewired_io}
 
 _WEIGHT_MATCHES = {"spectrum": match_spectrum, "entries": match_entries, "degrees": match_degrees,
                    "all": match_all}
@@ -809,8 +832,9 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
     if statistic == "eigenvalues":
         M = skew_bases(ens.architecture.hidden, tgt)
         return from_params(ens, change_of_basis(ens.subset(tgt).params, M), name)
-    if statistic == "wiring":
-        mats = [rewired(member(ens, int(t)), np.random.default_rng([20261207, int(t)])) for t in tgt]
+    if statistic in _REWIRINGS:
+        rewire = _REWIRINGS[statistic]
+        mats = [rewire(member(ens, int(t)), np.random.default_rng([20261207, int(t)])) for t in tgt]
         return from_params(ens, {k: np.stack([m[k] for m in mats]) for k in PARAM_NAMES}, name)
     if statistic == "marginals":
         states = ens.trajectories()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from degzoo import metrics
+from degzoo.benchmark import evaluate_metric, suites
 from degzoo.benchmark.harness import SUMMARY_SCORES
 from degzoo.benchmark.results import MAIN_SCORES
-from degzoo.benchmark.suites import SUITES, higher_is_better
+from degzoo.benchmark.suites import SUITES, higher_is_better, matched_statistics_of
 from degzoo.benchmark.twins import (
     ELSEWHERE,
     MATCHED_STATISTICS,
@@ -173,6 +175,23 @@ def test_tuning_is_matched_on_the_least_tuned_condition_where_flip_flop_units_ar
     assert chosen == "dd-ch1" and r2["flipflop-bits3"] > 0.9 > 0.5 > r2["dd-ch1"]
     assert set(ELSEWHERE) == {"tuning"}
     assert all("tuning" in MATCHED_STATISTICS[level] for level in ("representation", "dynamics"))
+
+
+def test_tuning_is_not_built_on_a_release_whose_units_are_all_tuned(monkeypatch):
+    # as if every condition were flip-flop: the least tuned one (dd-ch1, R² 0.15) above the limit
+    monkeypatch.setattr(suites, "MAX_TUNED_FRACTION", 0.1)
+    result = evaluate_metric(metrics.get("cka"), suites="conformance,calibration", n_boot=100,
+                             progress=False, time_limit=None, max_members=4)
+    conformance, calibration = result.suites["conformance"], result.suites["calibration"]
+    definite = next(c for c in conformance.details["checks"] if c["check"] == "definite:tuning")
+    assert not definite["required"] and "not built" in definite["skipped"]
+    assert conformance.status == "ok" and conformance.scores["checks_passed"].value == 1.0
+    assert "confound_auroc[tuning]" not in calibration.scores and "confound_auroc" in calibration.scores
+    assert calibration.details["confound"]["different"]["tuning"] is None
+    assert "not built" in calibration.details["confound"]["skipped"]["tuning"]
+    # recorded, so a resumed run takes these suites over instead of calling them stale
+    assert "tuning" in matched_statistics_of("conformance", conformance)
+    assert "tuning" in matched_statistics_of("calibration", calibration)
 
 
 def test_trial_pairing_keeps_every_trajectory_and_answers_other_inputs(ens):

@@ -29,6 +29,7 @@ from degzoo.benchmark.store import MetricRunner, SuiteTimeout
 from degzoo.benchmark.twins import (
     ELSEWHERE,
     MATCHED_HOW,
+    MAX_TUNED_FRACTION,
     TWIN_KINDS,
     describe_twins,
     equivalent,
@@ -161,7 +162,7 @@ class Context:
     families: bool = False
     #: whether long ground-truth constructions (trained matches) may show a progress bar
     progress: bool = True
-    _least_tuned: str | None = field(default=None, repr=False)
+    _least_tuned: tuple[str | None, float] | None = field(default=None, repr=False)
 
     @property
     def level(self) -> str | None:
@@ -174,17 +175,25 @@ class Context:
         idx = self.runner.members(cond)
         return idx[: self.settings.max_members if m is None else m]
 
-    def condition_for(self, statistic: str) -> str:
+    def condition_for(self, statistic: str) -> str | None:
         """Where a network matched on ``statistic`` is built: the home condition, or for those
-        of :data:`ELSEWHERE` the release's least tuned plain condition (no controls), found once."""
+        of :data:`ELSEWHERE` the release's least tuned plain condition (no controls), found once;
+        None where the release has no condition it can be built on (:data:`MAX_TUNED_FRACTION`)."""
         if statistic not in ELSEWHERE:
             return self.home
         if self._least_tuned is None:
             conditions = self.release.conditions
             plain = [c["id"] for c in conditions if not c.get("controls")] or [c["id"] for c in conditions]
             few = {c: self.runner.sub(c, self.members(c, 3)) for c in plain if self.members(c, 3).size >= 2}
-            self._least_tuned = least_tuned_condition(few)[0] if few else self.home
-        return self._least_tuned
+            cond, r2 = least_tuned_condition(few) if few else (self.home, {self.home: 1.0})
+            self._least_tuned = (cond if r2[cond] <= MAX_TUNED_FRACTION else None, r2[cond])
+        return self._least_tuned[0]
+
+    def why_not_built(self) -> str:
+        """Why a statistic of :data:`ELSEWHERE` has no matched network here (:meth:`condition_for`: None)."""
+        return (f"not built: the release's least tuned condition has units {self._least_tuned[1]:.2f} "
+                f"linear in the task variables (median R², above {MAX_TUNED_FRACTION}): a network "
+                "given another's tuning would be that network")
 
 
 def matched_statistics_of(name: str, suite: SuiteResult) -> tuple[str, ...] | None:
@@ -302,6 +311,10 @@ def conformance(ctx: Context, out: SuiteResult) -> None:
           note="the same network with every weight changed in its 6th significant digit")
     for statistic in matched_statistics(ctx.level):
         cond = ctx.condition_for(statistic)
+        if cond is None:  # recorded, neither passed nor failed
+            check(f"definite:{statistic}", True, False, skipped=ctx.why_not_built(),
+                  how=MATCHED_HOW[statistic])
+            continue
         at, at_key, at_scale, at_ref = ens, key, scale, ref
         if cond != home:  # another condition's members, and the median distance between them
             at, at_key = _members_of(ctx, cond, s.conformance_members)
@@ -549,11 +562,16 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
             grounds[cond] = (at_key, at, _same_solutions(ctx, at_key, at, at_twins, at_rng), at_rng)
         return grounds[cond]
 
-    different: dict[str, list[float]] = {}
+    different: dict[str, list[float] | None] = {}
     where: dict[str, str] = {}
+    skipped: dict[str, str] = {}
     values, replicates = [], []
     for statistic in matched_statistics(ctx.level):
-        cond = where[statistic] = ctx.condition_for(statistic)
+        cond = ctx.condition_for(statistic)
+        if cond is None:
+            different[statistic], skipped[statistic] = None, ctx.why_not_built()
+            continue
+        where[statistic] = cond
         at_key, at, at_same, at_rng = ground(cond)
         n = len(at)
         with runner.deadline.paused():
@@ -587,6 +605,8 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
                  for c, g in grounds.items() if c != home}
     if elsewhere:
         out.details["confound"]["elsewhere"] = elsewhere
+    if skipped:
+        out.details["confound"]["skipped"] = skipped
 
 
 def _twin_reps(W: np.ndarray, twins: np.ndarray, n_boot: int, rng: np.random.Generator

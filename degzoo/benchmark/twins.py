@@ -639,6 +639,11 @@ MATCHED_HOW: dict[str, str] = {
 #: that the task variables do not explain.
 ELSEWHERE: frozenset[str] = frozenset({"tuning"})
 
+#: Where even the least tuned condition's median R² is above this, no different solution can share
+#: a member's tuning on that release (its units are nearly linear in the task variables), and the
+#: ``tuning`` statistic is not built there (recorded as skipped, neither passed nor failed).
+MAX_TUNED_FRACTION = 0.9
+
 
 def least_tuned_condition(ensembles: Mapping[str, Ensemble]) -> tuple[str, dict[str, float]]:
     """The condition whose units the task variables explain least (the median R² of

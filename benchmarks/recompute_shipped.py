@@ -39,10 +39,10 @@ def shipped_results(level: str | None) -> list[Path]:
     return out
 
 
-def evaluate_command(path: Path, out: Path, workers: int) -> list[str]:
-    """The ``degzoo evaluate`` call that resumes the shipped result ``path`` in ``out``: the same
-    metric, release and command-line parameters (which the file name records: ``name--key-value``)."""
-    result = json.loads(path.read_text())
+def evaluate_command(path: Path, result: dict, out: Path, workers: int) -> list[str]:
+    """The ``degzoo evaluate`` call that resumes the shipped ``result`` (read from ``path``) in
+    ``out``: the same metric, release and command-line parameters (which the file name records:
+    ``name--key-value``)."""
     name, *given = path.stem.split("--")
     if name != result["metric"]["name"]:
         raise SystemExit(f"{path}: file name does not match its metric {result['metric']['name']!r}")
@@ -69,8 +69,8 @@ def recompute(path: Path, staging: Path, stores: Path, workers: int) -> None:
     if store.exists() and not (out / "results" / store.name).exists():
         shutil.copy2(store, out / "results" / store.name)
     print(f"{path.relative_to(ROOT)}: resuming", flush=True)
-    subprocess.run(evaluate_command(path, out, workers), check=True, cwd=ROOT)
-    written = [p for p in (out / "results").glob("*.json")]
+    subprocess.run(evaluate_command(path, result, out, workers), check=True, cwd=ROOT)
+    written = list((out / "results").glob("*.json"))
     if len(written) != 1:
         raise SystemExit(f"{out}: expected one result file, found {[p.name for p in written]}")
     shutil.copy2(written[0], path)

@@ -45,7 +45,8 @@ def _sv(W):
 
 
 def _sorted_rows(a):
-    """The trials of ``a`` (``[trials, ...]``), flattened and in lexicographic order: its set of rows."""
+    """The rows of ``a`` (along its first axis, each flattened) in lexicographic order: its multiset
+    of trials, units or other per-row vectors."""
     flat = a.reshape(len(a), -1)
     return flat[np.lexsort(flat.T[::-1])]
 
@@ -123,9 +124,9 @@ def test_io_wiring_keeps_every_weight_array_and_changes_the_behaviour(ens):
     b = {k: np.asarray(v[0], np.float64) for k, v in m.params.items()}
     np.testing.assert_array_equal(b["W_hh"], a["W_hh"])  # every statistic of W_hh, all together
     # each unit's input weights and bias, and each unit's readout weights, are some target unit's
-    np.testing.assert_array_equal(_rows(np.column_stack([b["W_in"], b["b"]])),
-                                  _rows(np.column_stack([a["W_in"], a["b"]])))
-    np.testing.assert_array_equal(_rows(b["W_out"].T), _rows(a["W_out"].T))
+    np.testing.assert_array_equal(_sorted_rows(np.column_stack([b["W_in"], b["b"]])),
+                                  _sorted_rows(np.column_stack([a["W_in"], a["b"]])))
+    np.testing.assert_array_equal(_sorted_rows(b["W_out"].T), _sorted_rows(a["W_out"].T))
     # ... of other units: the inputs drive other units, the readout reads others
     out, _ = ens.subset([0]).run()
     out_m, _ = m.run()
@@ -142,11 +143,6 @@ def _moments(states):
     return np.column_stack([x.mean(axis=0), x.std(axis=0)])
 
 
-def _rows(a):
-    """The rows of ``a`` in sorted order: a multiset of per-unit vectors."""
-    return np.array(sorted(map(tuple, a)))
-
-
 def _one_minus_cka(a, b):
     a, b = (x.reshape(-1, x.shape[-1]) for x in (a, b))
     a, b = a - a.mean(axis=0), b - b.mean(axis=0)
@@ -159,7 +155,7 @@ def test_tuning_match_gives_another_solution_the_targets_tuning_where_units_are_
     x, y, z = dd.trajectories(), m.trajectories(), task_variables(dd)
     for k, (s, t) in enumerate([(1, 0), (2, 1)]):
         # every unit takes one target unit's |tuning| vector, mean and variance, together
-        unit = lambda a: _rows(np.column_stack([np.abs(_tuning(a, z)), _moments(a)]))  # noqa: E731
+        unit = lambda a: _sorted_rows(np.column_stack([np.abs(_tuning(a, z)), _moments(a)]))  # noqa: E731
         np.testing.assert_allclose(unit(y[k]), unit(x[t]), atol=2e-5)  # states are float32
         # ... on the source's activity: about as far from the target as the source, near the source
         assert _one_minus_cka(y[k], x[t]) > 0.5 * _one_minus_cka(x[s], x[t])

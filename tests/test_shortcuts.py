@@ -124,6 +124,14 @@ class SpectralFingerprint(BipartiteStatistics):
         return np.concatenate([super().summary(ens), EigenvalueModuli().summary(ens)], axis=1)
 
 
+def _sorted_tuning(states: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``[E, H·k]``: each unit's |correlation| with each column of ``z`` (``[samples, k]``), sorted
+    over units column by column, for states ``[E, samples, H]``."""
+    z = (z - z.mean(axis=0)) / np.maximum(z.std(axis=0), 1e-12)
+    x = (states - states.mean(axis=1, keepdims=True)) / np.maximum(states.std(axis=1, keepdims=True), 1e-12)
+    return np.sort(np.abs(x.transpose(0, 2, 1) @ z) / len(z), axis=1).reshape(len(x), -1)
+
+
 class TuningProfile(Summary):
     """Each unit's |correlation| with every input and target channel of the probe set, sorted over
     units channel by channel: the distribution of selectivity, a classic summary of a population."""
@@ -133,11 +141,7 @@ class TuningProfile(Summary):
 
     def summary(self, ens: Any) -> np.ndarray:
         z = np.concatenate([ens.probe_inputs, ens.probe_targets], axis=-1).astype(np.float64)
-        z = z.reshape(-1, z.shape[-1])
-        z = (z - z.mean(axis=0)) / np.maximum(z.std(axis=0), 1e-12)
-        x = _states(ens)
-        x = (x - x.mean(axis=1, keepdims=True)) / np.maximum(x.std(axis=1, keepdims=True), 1e-12)
-        return np.sort(np.abs(x.transpose(0, 2, 1) @ z) / len(z), axis=1).reshape(len(x), -1)
+        return _sorted_tuning(_states(ens), z.reshape(-1, z.shape[-1]))
 
 
 class SpeedProfile(Summary):
@@ -294,12 +298,8 @@ class LaggedTuning(Summary):
         x = np.asarray(ens.trajectories(), np.float64)
         out = []
         for lag in (0, 2, 5, 10):
-            z = inputs[:, : inputs.shape[1] - lag].reshape(-1, inputs.shape[-1])
-            z = (z - z.mean(axis=0)) / np.maximum(z.std(axis=0), 1e-12)
-            later = x[:, :, lag:].reshape(len(x), -1, x.shape[-1])
-            later = (later - later.mean(axis=1, keepdims=True)) / np.maximum(later.std(axis=1, keepdims=True),
-                                                                               1e-12)
-            out.append(np.sort(np.abs(later.transpose(0, 2, 1) @ z) / len(z), axis=1).reshape(len(x), -1))
+            earlier = inputs[:, : inputs.shape[1] - lag].reshape(-1, inputs.shape[-1])
+            out.append(_sorted_tuning(x[:, :, lag:].reshape(len(x), -1, x.shape[-1]), earlier))
         return np.concatenate(out, axis=1)
 
 

@@ -19,7 +19,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -184,7 +184,8 @@ class Context:
         if self._least_tuned is None:
             conditions = self.release.conditions
             plain = [c["id"] for c in conditions if not c.get("controls")] or [c["id"] for c in conditions]
-            few = {c: self.runner.sub(c, self.members(c, 3)) for c in plain if self.members(c, 3).size >= 2}
+            first = {c: self.members(c, 3) for c in plain}
+            few = {c: self.runner.sub(c, idx) for c, idx in first.items() if idx.size >= 2}
             cond, r2 = least_tuned_condition(few) if few else (self.home, {self.home: 1.0})
             self._least_tuned = (cond if r2[cond] <= MAX_TUNED_FRACTION else None, r2[cond])
         return self._least_tuned[0]
@@ -539,6 +540,16 @@ def _same_solutions(ctx: Context, key: Any, base: Any, twins: np.ndarray, rng: n
     return same
 
 
+class _Ground(NamedTuple):
+    """Where matched networks are compared: members (runner ``key``, ensemble ``base``), their
+    distances to same solutions (:func:`_same_solutions`), and the draws for the comparisons."""
+
+    key: Any
+    base: Any
+    same: dict[str, np.ndarray]
+    rng: np.random.Generator
+
+
 def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.ndarray,
               rng: np.random.Generator) -> None:
     """``confound_auroc``: the worst, over the cheap statistics of the metric's level
@@ -552,14 +563,14 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
     condition for all its statistics, the worst taken in each replicate."""
     runner, home, s = ctx.runner, ctx.home, ctx.settings
     same = _same_solutions(ctx, key, base, twins, rng)
-    grounds = {home: (key, base, same, rng)}
+    grounds = {home: _Ground(key, base, same, rng)}
 
-    def ground(cond: str) -> tuple[Any, Any, dict[str, np.ndarray], np.random.Generator]:
+    def ground(cond: str) -> _Ground:
         if cond not in grounds:  # another condition: its own members, near-twins, equivalents, draws
             at_rng = ctx.rng(f"confound-{cond}")
             at, at_key = _members_of(ctx, cond, s.calibration_members)
             at_twins = _near_twins(ctx, at_key, at, at_rng)
-            grounds[cond] = (at_key, at, _same_solutions(ctx, at_key, at, at_twins, at_rng), at_rng)
+            grounds[cond] = _Ground(at_key, at, _same_solutions(ctx, at_key, at, at_twins, at_rng), at_rng)
         return grounds[cond]
 
     different: dict[str, list[float] | None] = {}
@@ -600,7 +611,8 @@ def _confound(ctx: Context, out: SuiteResult, key: Any, base: Any, twins: np.nda
                                "how_same": "the near-twin, and the member under all its owed "
                                            "invariances at once (twins as in conformance, composed)",
                                "main": "the worst statistic's AUROC"}
-    elsewhere = {c: {"members": [int(i) for i in g[0][2]], "same": {k: v.tolist() for k, v in g[2].items()},
+    elsewhere = {c: {"members": [int(i) for i in g.key[2]],
+                     "same": {k: v.tolist() for k, v in g.same.items()},
                      "statistics": [k for k, v in where.items() if v == c]}
                  for c, g in grounds.items() if c != home}
     if elsewhere:

@@ -202,6 +202,23 @@ def test_trial_pairing_keeps_every_trajectory_and_answers_other_inputs(ens):
     np.testing.assert_allclose(np.abs(z).sum(axis=-1), np.abs(y).sum(axis=-1), rtol=1e-5)
 
 
+def test_behavioural_trial_pairing_hands_the_targets_outputs_to_other_inputs_on_any_probe(ens):
+    m = matched_ensemble(ens, [1], [0], "behaviour", statistic="trial_pairing", name="m")
+    for inputs in (ens.probe_inputs, ens.task.ood().probe(n=24, seed=5)[0]):  # the probe set, and any other
+        out, out_m = ens.subset([0]).run(inputs)[0][0], m.run(inputs)[0][0]  # [trials, steps, O]
+        np.testing.assert_array_equal(_sorted_rows(out_m), _sorted_rows(out))  # the target's output sequences
+        assert all(not np.array_equal(out_m[i], out[i]) for i in range(len(out)))  # each for other inputs
+        assert m.loss(inputs, out)[0] > 0.1 * rms(out) ** 2  # so it fails the target's own answers
+    # a metric that runs the weights it is shown meets another member, the source, not the target
+    for k, v in m.params.items():
+        np.testing.assert_array_equal(v[0], member(ens, 1)[k])
+    noisy = m.with_params({k: v * 1.01 for k, v in m.params.items()})
+    assert type(noisy) is type(ens) and np.array_equal(noisy.params["W_hh"], m.params["W_hh"] * 1.01)
+    shown = matched_ensemble(ens, [1], [0], "representation", statistic="trial_pairing", name="r")
+    with pytest.raises(InvalidParameterError, match="no weights to replace"):  # no weights behind its states
+        shown.with_params(m.params)
+
+
 def test_other_trials_avoids_identical_inputs():
     inputs = np.repeat(np.arange(4), [3, 1, 2, 2])[:, None] * np.ones((1, 5))
     p = other_trials(inputs, np.random.default_rng(0))

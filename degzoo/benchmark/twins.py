@@ -95,7 +95,8 @@ class TransformedEnsemble(Ensemble):
     ``params`` (and ``initial_params``) are transformed (the params by ``G`` only: an offset moves
     the recorded states, which the weights of a tanh network cannot express). ``subset``/
     ``with_params`` stay in the transformed view (``with_params`` maps the new weights back to the
-    base basis first).
+    base basis first); a view that shows ``weights_of``'s weights gives new weights as the plain
+    network they are (behaviour_ood's weight-noise probe runs the weights it is shown).
     """
 
     def __init__(self, base: Ensemble, G: np.ndarray, *, offset: np.ndarray | None = None,
@@ -159,9 +160,8 @@ class TransformedEnsemble(Ensemble):
         return None if self._weights_of is None else self._weights_of.subset(idx)
 
     def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
-        if self._weights_of is not None:
-            raise InvalidParameterError(
-                f"{self.name}: its weights are another ensemble's; replace them there")
+        if self._weights_of is not None:  # the weights shown are real: they run as a plain network
+            return from_params(self, params, name or self.name)
         back = change_of_basis(params, np.linalg.inv(self._G))
         return TransformedEnsemble(self._base.with_params(back), self._G, offset=self._offset,
                                    name=name or self.name)
@@ -203,18 +203,31 @@ class StateMapEnsemble(TransformedEnsemble):
                           offset=self._offset[idx], name=self.name, weights_of=self._weights_subset(idx))
 
     def with_params(self, params: Params, *, name: str | None = None) -> Ensemble:
-        raise InvalidParameterError(f"{self.name}: mapped states have no weights to replace")
+        if self._weights_of is None:
+            raise InvalidParameterError(f"{self.name}: mapped states have no weights to replace")
+        return super().with_params(params, name=name)
 
 
 class TrialShuffledEnsemble(StateMapEnsemble):
-    """Whole trajectories handed to other trials: trial ``i`` shows the trajectory of trial
+    """Whole trials handed to other trials: trial ``i`` shows the trajectory and the outputs of trial
     ``data[i]`` (a per-member permutation of the probe set's trials, :func:`other_trials`; a seeded
-    derangement for another trial count). The same set of trajectories, answering other inputs."""
+    derangement for another trial count, on any inputs). The same set of trajectories and of output
+    sequences, answering other inputs."""
+
+    @staticmethod
+    def trial_order(n_trials: int, data: np.ndarray) -> np.ndarray:
+        """Which trial each of ``n_trials`` trials shows, for one member's ``data``."""
+        if n_trials == len(data):
+            return data
+        return _derangement(n_trials, np.random.default_rng([int(data[0]), n_trials]))
 
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
-        if len(states) == len(data):
-            return states[data]
-        return states[_derangement(len(states), np.random.default_rng([int(data[0]), len(states)]))]
+        return states[self.trial_order(len(states), data)]
+
+    def run(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+        out, rates = super().run(inputs, device=device)
+        handed = np.stack([o[self.trial_order(len(o), d)] for o, d in zip(out, self._data, strict=True)])
+        return handed, rates
 
 
 def other_trials(inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -544,7 +557,7 @@ MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",
                  "fixed_points", "dmd_spectrum", "tuning", "trial_frames", "eigenvalues", "wiring"),
     "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling", "tuning"),
-    "behaviour": ("output_rms", "io_wiring"),
+    "behaviour": ("output_rms", "io_wiring", "trial_pairing"),
 }
 
 #: How each matched network is made, and what it rules out (result details and docs).
@@ -579,7 +592,10 @@ MATCHED_HOW: dict[str, str] = {
                      "the same set of trajectories, so every statistic of the activity that does not ask "
                      "which trial answered which input is the target's (per-unit distributions, moments, "
                      "spectrum, time courses and autocorrelations averaged over trials, any combination), "
-                     "but another map from inputs to states: rules out every input-blind summary",
+                     "but another map from inputs to states: rules out every input-blind summary (at the "
+                     "behaviour level, on any inputs: each trial shows the target's output sequence for "
+                     "another trial's inputs, with another member's weights; every input-blind summary of "
+                     "the outputs, their histogram, RMS, spectrum or time course, is the target's)",
     "sample_order": "the target's own states shuffled over their samples (trials and steps, jointly over the "
                     "units), shown with another member's weights: the same cloud of states, so every static "
                     "statistic of the activity, alone or combined, is the target's, but no dynamics are left "
@@ -851,7 +867,10 @@ def matched_ensemble(ens: Ensemble, sources: Sequence[int], targets: Sequence[in
         return ProbeStatesEnsemble(ens.subset(src), tuned, name=name)
     if statistic == "trial_pairing":
         perms = [other_trials(ens.probe_inputs, np.random.default_rng([20261207, int(t)])) for t in tgt]
-        return TrialShuffledEnsemble(ens.subset(tgt), np.stack(perms), name=name)
+        # at the behaviour level the outputs are handed over too, with another member's weights shown
+        # (a metric that runs the weights itself meets another solution, as one that runs the view does)
+        weights_of = ens.subset(src) if level == "behaviour" else None
+        return TrialShuffledEnsemble(ens.subset(tgt), np.stack(perms), name=name, weights_of=weights_of)
     if statistic in _STATE_VIEWS:
         # at the dynamics level the view shows another member's weights: a different solution for a
         # metric that reads them, as the states are for one that reads trajectories

@@ -13,7 +13,7 @@ import pytest
 from degzoo.benchmark import evaluate_metric
 from degzoo.benchmark.trained_matches import TRAINED_STATISTICS
 from degzoo.benchmark.twins import MATCHED_STATISTICS
-from degzoo.metrics import Metric
+from degzoo.metrics import Metric, get
 from degzoo.metrics.baselines import FixedPointSpectrum, LyapunovSpectrum
 from degzoo.zoo import open_release
 
@@ -379,6 +379,18 @@ def test_a_known_gap_is_still_open(metric):
     result = evaluate_metric(metric, suites="conformance,calibration", **FAST)
     assert result.suites["conformance"].status == "failed"
     assert result.suites["calibration"].scores["confound_auroc"].value <= 0.5
+
+
+def test_a_behaviour_metric_comparing_outputs_input_by_input_passes_what_the_loss_profile_passes():
+    """The baseline ``output_distance`` compares two networks' outputs on the same unseen inputs: it
+    passes conformance and is far from every behaviour confound, where the sorted per-trial losses
+    (a known gap above) pass only because no construction shares them."""
+    result = evaluate_metric(get("output_distance"), suites="conformance,calibration", **FAST)
+    assert result.suites["conformance"].status == "ok", result.suites["conformance"].message
+    scores = result.suites["calibration"].scores
+    for statistic in MATCHED_STATISTICS["behaviour"]:
+        assert scores[f"confound_auroc[{statistic}]"].value >= 0.9, statistic
+    assert scores["twin_auroc"].value >= 0.9
 
 
 @dataclass

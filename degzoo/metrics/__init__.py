@@ -7,7 +7,8 @@ packages (optional extra ``[reference]``; :mod:`degzoo.metrics.external`): ``dsa
 (``dsa-metric``'s DSA) and ``qc_procrustes_perm`` (``qc-procrustes``'s two-sided permutation
 Procrustes; GPL-3.0, so it stays an optional extra). Baselines users reach for
 (:mod:`degzoo.metrics.baselines`): ``unit_correlation``, ``sorted_weights``, ``rsa_rsatoolbox``
-(optional extra ``[baselines]``), ``fixed_point_spectrum`` and ``lyapunov_spectrum``. Negative
+(optional extra ``[baselines]``), ``output_distance``, ``fixed_point_spectrum`` and
+``lyapunov_spectrum``. Negative
 controls (``control_noise``, ``control_scale``, ``control_spectrum``, ``control_order``, each as
 ``<control>-<level>``; :mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
@@ -20,6 +21,7 @@ from degzoo.metrics.base import INVARIANCES, LEVELS, Metric
 from degzoo.metrics.baselines import (
     FixedPointSpectrum,
     LyapunovSpectrum,
+    OutputDistance,
     RSAToolbox,
     SortedWeights,
     UnitCorrelation,
@@ -44,7 +46,7 @@ from degzoo.metrics.weights import FrobeniusWeightDistance, PermutationWeightDis
 
 for _metric in (BehaviourOOD, DSA, DSAWasserstein, PermutationWeightDistance, FrobeniusWeightDistance,
                 CKA, ProcrustesShape, SVCCA, ReferenceDSA, QCPermutationProcrustes, UnitCorrelation,
-                SortedWeights, RSAToolbox, FixedPointSpectrum, LyapunovSpectrum):
+                SortedWeights, RSAToolbox, OutputDistance, FixedPointSpectrum, LyapunovSpectrum):
     register(_metric)
 for _name, _factory in control_factories().items():
     register(_factory, _name)
@@ -66,6 +68,7 @@ __all__ = [
     "LyapunovSpectrum",
     "Metric",
     "NegativeControl",
+    "OutputDistance",
     "PermutationWeightDistance",
     "ProcrustesShape",
     "QCPermutationProcrustes",

@@ -14,6 +14,9 @@ what the benchmark makes of a choice people make every day:
   as rsatoolbox computes it (optional extra ``[baselines]``): a correlation-distance RDM of each
   network's probe-set activity patterns (``calc_rdm(method="correlation")``) compared by
   ``compare(method="corr")``; the distance is ``1 − r`` between RDMs.
+- :class:`OutputDistance` (``output_distance``, behaviour): the root-mean-square difference between
+  two networks' outputs on the task's out-of-distribution probe set (``behaviour_ood``'s inputs):
+  a comparison of behaviour input by input, where σ_OOD compares one loss per network.
 - :class:`FixedPointSpectrum` (``fixed_point_spectrum``, dynamics): fixed-point analysis (Sussillo &
   Barak 2013; networks compared by their linearisations at fixed points as in Maheswaranathan et
   al. 2019): the Wasserstein-1 distance between the pooled Jacobian eigenvalues at each network's
@@ -43,8 +46,8 @@ from degzoo.metrics.lyapunov import FLOAT32_EPS, lyapunov_exponents
 from degzoo.metrics.representation import trajectory_matrices
 from degzoo.metrics.weights import check_finite_params, check_same_width
 
-__all__ = ["BASELINE_INSTALL_HINT", "FixedPointSpectrum", "LyapunovSpectrum", "RSAToolbox", "SortedWeights",
-           "UnitCorrelation"]
+__all__ = ["BASELINE_INSTALL_HINT", "FixedPointSpectrum", "LyapunovSpectrum", "OutputDistance", "RSAToolbox",
+           "SortedWeights", "UnitCorrelation"]
 
 #: What to run to get the baselines that wrap other packages.
 BASELINE_INSTALL_HINT = 'pip install "degzoo[baselines]"'
@@ -87,6 +90,37 @@ class SortedWeights(Metric):
     def compare(self, emb_a: dict, emb_b: dict, symmetric: bool) -> np.ndarray:
         check_same_width(self, {"W_hh": emb_a["W_hh"]}, {"W_hh": emb_b["W_hh"]})
         return cdist(emb_a["sorted"], emb_b["sorted"]) / emb_a["sorted"].shape[1]
+
+
+@dataclass
+class OutputDistance(Metric):
+    """RMS difference between two networks' outputs on the task's out-of-distribution probe set
+    (``n_trials`` trials drawn with ``seed``, as ``behaviour_ood`` draws them): how differently two
+    networks answer the same unseen inputs, which relabelling hidden units does not change."""
+
+    name: ClassVar[str] = "output_distance"
+    level: ClassVar[Level] = "behaviour"
+    invariances: ClassVar[frozenset[str]] = frozenset({"permutation", "sign_flip"})
+
+    n_trials: int = 64
+    seed: int = 0
+
+    def embed(self, ensemble: Any) -> np.ndarray:
+        inputs, _ = ensemble.task.ood().probe(n=self.n_trials, seed=self.seed)
+        out = np.asarray(ensemble.run(inputs)[0], dtype=np.float64)
+        out = out.reshape(out.shape[0], -1)
+        if not np.isfinite(out).all():
+            bad = int(np.flatnonzero(~np.isfinite(out).all(axis=1))[0])
+            raise MetricError(f"metric {self.name!r}: member {bad} has non-finite outputs; "
+                              "check its weights for NaN")
+        return out
+
+    def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
+        if emb_a.shape[1] != emb_b.shape[1]:
+            raise InvalidParameterError(
+                f"metric {self.name!r}: the ensembles' outputs have different sizes ({emb_a.shape[1]} vs "
+                f"{emb_b.shape[1]}); compare networks of one task")
+        return cdist(emb_a, emb_b) / np.sqrt(emb_a.shape[1])
 
 
 @dataclass

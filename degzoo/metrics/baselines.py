@@ -116,11 +116,7 @@ class OutputDistance(Metric):
         return out
 
     def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
-        if emb_a.shape[1] != emb_b.shape[1]:
-            raise InvalidParameterError(
-                f"metric {self.name!r}: the ensembles' outputs have different sizes ({emb_a.shape[1]} vs "
-                f"{emb_b.shape[1]}); compare networks of one task")
-        return cdist(emb_a, emb_b) / np.sqrt(emb_a.shape[1])
+        return _rms_difference(self, emb_a, emb_b, "numbers of outputs", "compare networks of one task")
 
 
 @dataclass
@@ -308,11 +304,17 @@ class LyapunovSpectrum(Metric):
         return self.exponents(ensemble).mean(axis=1)
 
     def compare(self, emb_a: np.ndarray, emb_b: np.ndarray, symmetric: bool) -> np.ndarray:
-        if emb_a.shape[1] != emb_b.shape[1]:
-            raise InvalidParameterError(
-                f"metric {self.name!r}: the ensembles have different numbers of exponents "
-                f"({emb_a.shape[1]} vs {emb_b.shape[1]}); compare with the same n_exponents")
-        return cdist(emb_a, emb_b) / np.sqrt(emb_a.shape[1])
+        return _rms_difference(self, emb_a, emb_b, "numbers of exponents",
+                               "compare with the same n_exponents")
+
+
+def _rms_difference(metric: Metric, emb_a: np.ndarray, emb_b: np.ndarray, what: str, fix: str) -> np.ndarray:
+    """Root-mean-square difference between every row of ``emb_a`` and of ``emb_b``, or a clear error
+    when their sizes (``what``) differ, saying how to ``fix`` it."""
+    if emb_a.shape[1] != emb_b.shape[1]:
+        raise InvalidParameterError(f"metric {metric.name!r}: the ensembles have different {what} "
+                                    f"({emb_a.shape[1]} vs {emb_b.shape[1]}); {fix}")
+    return cdist(emb_a, emb_b) / np.sqrt(emb_a.shape[1])
 
 
 def _rsatoolbox(metric: str) -> Any:

@@ -8,9 +8,8 @@ packages (optional extra ``[reference]``; :mod:`degzoo.metrics.external`): ``dsa
 Procrustes; GPL-3.0, so it stays an optional extra). Baselines users reach for
 (:mod:`degzoo.metrics.baselines`): ``unit_correlation``, ``sorted_weights``, ``rsa_rsatoolbox``
 (optional extra ``[baselines]``), ``output_distance``, ``fixed_point_spectrum`` and
-``lyapunov_spectrum``. Negative
-controls (``control_noise``, ``control_scale``, ``control_spectrum``, ``control_order``, each as
-``<control>-<level>``; :mod:`degzoo.metrics.controls`) measure nothing.
+``lyapunov_spectrum``. Negative controls (``control_noise``, ``control_scale``, ``control_spectrum``,
+``control_order``, each as ``<control>-<level>``; :mod:`degzoo.metrics.controls`) measure nothing.
 ``get("dsa")`` makes one; ``get("mypkg.mod:MyMetric")`` loads a third-party metric; a plain
 ``f(net_a, net_b) -> float`` is wrapped with ``get(f, level=...)``, and ``f(X, Y) -> float`` on two
 networks' arrays (probe-set trajectories, ``W_hh`` or all weights) with

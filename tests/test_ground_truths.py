@@ -209,6 +209,7 @@ def test_behavioural_trial_pairing_hands_the_targets_outputs_to_other_inputs_on_
         np.testing.assert_array_equal(_sorted_rows(out_m), _sorted_rows(out))  # the target's output sequences
         assert all(not np.array_equal(out_m[i], out[i]) for i in range(len(out)))  # each for other inputs
         assert m.loss(inputs, out)[0] > 0.1 * rms(out) ** 2  # so it fails the target's own answers
+        np.testing.assert_array_equal(m[0].run(inputs)[0], out_m)  # network by network, as a whole
     # a metric that runs the weights it is shown meets another member, the source, not the target
     for k, v in m.params.items():
         np.testing.assert_array_equal(v[0], member(ens, 1)[k])

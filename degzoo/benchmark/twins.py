@@ -91,8 +91,9 @@ class TransformedEnsemble(Ensemble):
     ``offset`` c ``[E, H]``, default 0); see the module doc. ``weights_of``: the ensemble whose
     weights ``params`` show (default: ``base``; see :class:`StateMapEnsemble`).
 
-    Outputs, losses, task, probe set are the base's; ``trajectories()``, ``run()`` rates and
-    ``params`` (and ``initial_params``) are transformed (the params by ``G`` only: an offset moves
+    Task and probe set are the base's, and so are outputs and losses unless :meth:`map_outputs`
+    hands the outputs elsewhere; ``trajectories()``, ``run()`` rates and ``params`` (and
+    ``initial_params``) are transformed (the params by ``G`` only: an offset moves
     the recorded states, which the weights of a tanh network cannot express). ``subset``/
     ``with_params`` stay in the transformed view (``with_params`` maps the new weights back to the
     base basis first); a view that shows ``weights_of``'s weights gives new weights as the plain
@@ -140,9 +141,14 @@ class TransformedEnsemble(Ensemble):
         return TransformedEnsemble(self._base, S @ self._G, offset=np.einsum("ehk,ek->eh", S, self._offset),
                                    name=self.name, weights_of=self._weights_of)
 
+    def map_outputs(self, outputs: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        """The outputs ``[E, trials, steps, O]`` the view shows for the base's (of ``members``): the
+        base's own, unless a view hands them elsewhere."""
+        return outputs
+
     def run(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
         out, rates = self._base.run(inputs, device=device)
-        return out, self.rotate(rates)
+        return self.map_outputs(out), self.rotate(rates)
 
     def __getitem__(self, index: int) -> Network:
         net = super().__getitem__(index)
@@ -224,10 +230,9 @@ class TrialShuffledEnsemble(StateMapEnsemble):
     def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
         return states[self.trial_order(len(states), data)]
 
-    def run(self, inputs: np.ndarray | None = None, *, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-        out, rates = super().run(inputs, device=device)
-        handed = np.stack([o[self.trial_order(len(o), d)] for o, d in zip(out, self._data, strict=True)])
-        return handed, rates
+    def map_outputs(self, outputs: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        data = self._data if members is None else self._data[members]
+        return np.stack([o[self.trial_order(len(o), d)] for o, d in zip(outputs, data, strict=True)])
 
 
 def other_trials(inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -386,7 +391,8 @@ class _TransformedNetwork(Network):
     def run(self, inputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         ens: TransformedEnsemble = self.ensemble  # type: ignore[assignment]
         out, rates = ens._base[self.index].run(inputs)
-        return out, ens.rotate(rates[None], np.array([self.index]))[0]
+        member = np.array([self.index])
+        return ens.map_outputs(out[None], member)[0], ens.rotate(rates[None], member)[0]
 
 
 def make_twin(ens: Ensemble, kind: str, rng: np.random.Generator) -> Ensemble:

@@ -237,8 +237,8 @@ def test_sample_relabelling_keeps_every_states_magnitudes_not_its_units(ens):
     np.testing.assert_array_equal(m.trajectories(ens.probe_inputs), m.trajectories())  # fixed, not redrawn
 
 
-@pytest.mark.parametrize("statistic",
-                         ["sample_order", "sample_relabelling", "unit_histories", "trial_frames"])
+@pytest.mark.parametrize("statistic", ["sample_order", "sample_relabelling", "unit_histories", "trial_frames",
+                                       "step_frames"])
 def test_dynamics_views_of_a_targets_states_show_another_members_weights(ens, statistic):
     """At the dynamics level a metric may read weights: a view of the target's own states made into
     a different solution shows another member's, so both readings say 'different'."""
@@ -256,6 +256,11 @@ def test_dynamics_views_of_a_targets_states_show_another_members_weights(ens, st
         np.testing.assert_allclose(within(y), within(x), atol=1e-5)  # [trials, steps, steps]
         across = lambda a: np.linalg.norm(a[0] - a[1], axis=-1)  # noqa: E731
         assert not np.allclose(across(y), across(x), atol=1e-2)  # trials no longer share one space
+    elif statistic == "step_frames":  # every step's geometry across trials, each in a frame of its own
+        at_step = lambda a: np.linalg.norm(a[:, None] - a[None], axis=-1)  # noqa: E731
+        np.testing.assert_allclose(at_step(y), at_step(x), atol=1e-5)  # [trials, trials, steps]
+        step = lambda a: np.linalg.norm(a[:, 1:] - a[:, :-1], axis=-1)  # noqa: E731
+        assert not np.allclose(step(y), step(x), atol=1e-2)  # no one flow field from step to step
     else:  # every unit's own trajectories, each from another trial
         for k in range(x.shape[-1]):
             np.testing.assert_array_equal(_sorted_rows(y[:, :, k]), _sorted_rows(x[:, :, k]))

@@ -298,6 +298,18 @@ class TrialFramesEnsemble(StateMapEnsemble):
         return np.einsum("nhk,n...k->n...h", Q, np.asarray(states, np.float64))
 
 
+class StepFramesEnsemble(StateMapEnsemble):
+    """Every time step's states turned by its own random rotation, the same for all trials (a
+    Haar-orthogonal matrix per step, fixed per member and shape, drawn from the member's seed
+    ``data``): the states of each step keep their whole geometry across trials (distances, angles,
+    linear decodability of anything), but no one flow field carries them from step to step."""
+
+    def map_states(self, states: np.ndarray, data: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng([int(data), *states.shape, 1])
+        Q = random_orthogonal(states.shape[-1], states.shape[1], rng)  # [steps, H, H]
+        return np.einsum("thk,ntk->nth", Q, np.asarray(states, np.float64))
+
+
 class MarginalsEnsemble(StateMapEnsemble):
     """Each unit's states replaced, in their own rank order, by the sorted values ``data[k]``
     (``[H, N]``, from :func:`marginal_values`; their quantiles for another sample count)."""
@@ -556,13 +568,15 @@ def describe_twins() -> dict[str, Any]:
 #: any combination of them included: ``wiring`` (W_hh's columns relabelled), ``trial_pairing``
 #: (trajectories handed to other trials), ``sample_order`` (states shuffled over samples),
 #: ``unit_histories`` (each unit's trajectories from other trials), ``trial_frames`` (each trial
-#: rotated on its own) and ``sample_relabelling`` (units relabelled sample by sample); at the
+#: rotated on its own), ``step_frames`` (each time step rotated on its own) and
+#: ``sample_relabelling`` (units relabelled sample by sample); at the
 #: dynamics level these views show another member's weights, and so does ``trial_pairing`` at the
 #: behaviour level, where the target's outputs are handed to other trials' inputs.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
     "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",
-                 "fixed_points", "dmd_spectrum", "tuning", "trial_frames", "eigenvalues", "wiring"),
+                 "fixed_points", "dmd_spectrum", "tuning", "trial_frames", "step_frames", "eigenvalues",
+                 "wiring"),
     "representation": ("moments", "marginals", "trial_pairing", "sample_relabelling", "tuning"),
     "behaviour": ("output_rms", "io_wiring", "trial_pairing"),
 }
@@ -624,6 +638,13 @@ MATCHED_HOW: dict[str, str] = {
                     "trajectories blind to their orientation is the target's, but no one flow field moves "
                     "all trials: rules out summaries of trajectory geometry (at the dynamics level, where "
                     "trajectories handed to other trials would be the same dynamics)",
+    "step_frames": "the target's states, each time step turned by its own random rotation, the same for all "
+                   "trials (shown with another member's weights): the states of every step keep their "
+                   "geometry across trials (distances, angles, dimensionality, how well a linear read-out "
+                   "decodes any task variable), so any time-resolved summary of the population is the "
+                   "target's, but no one flow field carries the states from one step to the next: rules "
+                   "out step-by-step summaries (decoding curves, time-resolved geometry) at the dynamics "
+                   "level",
     "marginals": "another member's states with each unit's values replaced, in their own rank order, by "
                  "those of the target's unit of the same rank by variance: exactly the target's per-unit "
                  "distributions (means, variances, skew, kurtosis, histograms, sparsity of activity) on "
@@ -831,6 +852,7 @@ def skew_bases(n: int, targets: np.ndarray) -> np.ndarray:
 _STATE_VIEWS: dict[str, type[StateMapEnsemble]] = {
     "sample_relabelling": SampleRelabelledEnsemble, "sample_order": SampleShuffledEnsemble,
     "unit_histories": UnitHistoriesEnsemble, "trial_frames": TrialFramesEnsemble,
+    "step_frames": StepFramesEnsemble,
 }
 
 

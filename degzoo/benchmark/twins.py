@@ -569,9 +569,9 @@ def describe_twins() -> dict[str, Any]:
 #: (trajectories handed to other trials), ``sample_order`` (states shuffled over samples),
 #: ``unit_histories`` (each unit's trajectories from other trials), ``trial_frames`` (each trial
 #: rotated on its own), ``step_frames`` (each time step rotated on its own) and
-#: ``sample_relabelling`` (units relabelled sample by sample); at the
-#: dynamics level these views show another member's weights, and so does ``trial_pairing`` at the
-#: behaviour level, where the target's outputs are handed to other trials' inputs.
+#: ``sample_relabelling`` (units relabelled sample by sample); at the dynamics level these views
+#: show another member's weights, and so does ``trial_pairing`` at the behaviour level, where the
+#: target's outputs are handed to other trials' inputs.
 MATCHED_STATISTICS: dict[str, tuple[str, ...]] = {
     "weights": ("spectrum", "entries", "degrees", "eigenvalues", "wiring"),
     "dynamics": ("moments", "marginals", "sample_order", "sample_relabelling", "unit_histories", "lyapunov",

@@ -400,6 +400,44 @@ def test_prefetched_conditions_equal_the_runner_own_calls(always_parallel):
     assert batched.total.calls == calls + 2 and not batched._prefetched
 
 
+class StoppedHere(Exception):
+    """A run stopped (a session's end, Ctrl-C) while a batch was on the workers."""
+
+
+def test_a_batch_stopped_part_way_keeps_the_calls_it_finished_in_the_store(always_parallel, monkeypatch,
+                                                                          tmp_path):
+    """A batch on the workers can take hours (a slow metric's trend suite): each call is in the
+    distance store as it arrives, so a run stopped before the batch ends resumes with them."""
+    import degzoo.benchmark.store as store_module
+
+    store, header = tmp_path / "distances.npz", {"metric": "weights_perm"}
+    metric = metrics.get("weights_perm")
+    runner = _runner(metric, 2, store=store, header=header)
+    conds = [c["id"] for c in runner.release.conditions[:3]]
+    crosses = [(("member", c, (0,)), runner.sub(c, np.arange(1)), ("member", c, (1, 2, 3)),
+                runner.sub(c, np.arange(1, 4))) for c in conds]
+    real = store_module.compare_each
+
+    def stopped_after_the_first(*args, on_result, **kwargs):
+        def keep_then_stop(index, dist):
+            on_result(index, dist)
+            raise StoppedHere
+
+        return real(*args, on_result=keep_then_stop, **kwargs)
+
+    monkeypatch.setattr(store_module, "compare_each", stopped_after_the_first)
+    with pytest.raises(StoppedHere):
+        runner.prefetch_cross(crosses)
+    resumed, single = _runner(metric, 1, store=store, header=header), _runner(metric, 1)
+    assert resumed.load_store() == 1  # the call that arrived, and only it
+    computed = []
+    for call in crosses:
+        before = resumed.total.calls
+        np.testing.assert_array_equal(resumed.cross(*call), single.cross(*call))
+        computed.append(resumed.total.calls > before)
+    assert sorted(computed) == [False, True, True]  # one taken from the store, two computed now
+
+
 def test_a_prefetched_call_that_fails_raises_where_the_suite_asks_for_it(always_parallel):
     runner = _runner(RaisesOnThree(), 2)
     conds = [c["id"] for c in runner.release.conditions[:3]]

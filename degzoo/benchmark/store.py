@@ -567,24 +567,32 @@ class MetricRunner:
             return
         calls = [(self.anonymous(ka, a), None if b is None else self.anonymous(kb, b))
                  for a, b, ka, kb in todo.values()]
+        names = list(todo)
         seconds: list[float] = []
         stats = self.stats
 
         def done(calls_done: int, calls_total: int) -> None:
             stats.current = f"{calls_total} calls of {pairs} pair(s) in all, {calls_done} done"
 
-        results = self._call("compare", lambda: compare_each(
-            self.metric, calls, workers=self.workers, scheduler=self.scheduler,
-            seconds_estimate=estimate if known_speed else None, job_seconds=seconds, on_done=done),
-            pairs=pairs, networks=networks, block_seconds=seconds)
-        for (name, (a, b, _, _)), raw in zip(todo.items(), results, strict=True):
+        def arrived(index: int, raw: np.ndarray | None) -> None:
+            """Check a call's matrix as it arrives and keep it, in the store too: a batch of hours
+            that is stopped keeps every call it finished."""
+            name = names[index]
+            a, b, _, _ = todo[name]
             if raw is None:
-                continue
+                return
             try:
-                self._prefetched[name] = self._checked(as_distances(self.metric, raw),
-                                                       (len(a), len(a) if b is None else len(b)), b is None)
+                shape = (len(a), len(a) if b is None else len(b))
+                dist = self._checked(as_distances(self.metric, raw), shape, b is None)
             except MetricError:
-                continue
+                return
+            self._prefetched[name] = dist
+            self._keep_call(name, input_fingerprint(a) if b is None else input_fingerprint(a, b), dist)
+
+        self._call("compare", lambda: compare_each(
+            self.metric, calls, workers=self.workers, scheduler=self.scheduler,
+            seconds_estimate=estimate if known_speed else None, job_seconds=seconds, on_done=done,
+            on_result=arrived), pairs=pairs, networks=networks, block_seconds=seconds)
 
     def prefetch_within(self, requests: Sequence[tuple[str, np.ndarray]]) -> None:
         """:meth:`prefetch_pairwise` of the calls :meth:`within` makes for conditions none of
@@ -628,11 +636,17 @@ class MetricRunner:
                     "builds under that name (the suites changed since it was written); recomputing it",
                     StaleDistancesWarning, stacklevel=2)
         dist = compute()
+        self._keep_call(name, fingerprint, dist)
+        return dist
+
+    def _keep_call(self, name: str, fingerprint: np.ndarray, dist: np.ndarray) -> None:
+        """Remember a call's checked matrix, with its inputs' fingerprint, in :attr:`store`."""
+        if self.store is None:
+            return
         with self._lock:
             self._calls[name] = dist.copy()
             self._inputs[name] = fingerprint
         self._save_store()
-        return dist
 
     # --- distances between zoo members, computed once --------------------------------------------
     def within(self, cond: str, idx: np.ndarray) -> np.ndarray:

@@ -138,6 +138,7 @@ def compare_each(
     seconds_estimate: float | None = None,
     job_seconds: list[float] | None = None,
     on_done: Callable[[int, int], None] | None = None,
+    on_result: Callable[[int, np.ndarray | None], None] | None = None,
 ) -> list[np.ndarray | None]:
     """Many whole calls of the metric, one job each, on ``workers`` local processes or a Dask
     ``scheduler``: ``(ens_a, None)`` is the all-pairs call of ``ens_a`` (``compare(emb, emb,
@@ -150,8 +151,9 @@ def compare_each(
     others are kept): the caller's own call raises it again where it is handled.
     ``seconds_estimate``: the work in one process, when known; below :data:`MIN_PARALLEL_SECONDS`
     no pool is started (unknown: the first call is timed here, as in :func:`blocked_compare`).
-    ``job_seconds`` gets each call's seconds in its process; ``on_done(done, total)`` is called
-    here as each call arrives.
+    ``job_seconds`` gets each call's seconds in its process; ``on_done(done, total)`` and
+    ``on_result(index, matrix)`` are called here as each call arrives (a caller keeps what arrived
+    before a stop).
     """
     jobs = [(metric, ens_a, ens_b, i) for i, (ens_a, ens_b) in enumerate(calls)]
     out: list[np.ndarray | None] = [None] * len(jobs)
@@ -174,6 +176,8 @@ def compare_each(
             job_seconds.append(seconds)
         if on_done is not None:
             on_done(done, len(jobs))
+        if on_result is not None:
+            on_result(i, dist)
         out[i] = dist
     return out
 

@@ -75,6 +75,16 @@ def test_expensive_work_goes_to_workers(always_parallel):
     assert len(set(np.unique(got)) - {float(os.getpid())}) >= 1
 
 
+def test_a_known_estimate_decides_at_once():
+    """Given the work's estimate (the runner's measured speed), no block is computed here first to
+    time it: slow work goes to the workers whole, cheap work stays here."""
+    emb, here = np.arange(12.0), float(os.getpid())
+    slow = blocked_compare(CountingMetric(), emb, emb, 12, 12, True, workers=2, seconds_estimate=60.0)
+    assert here not in set(np.unique(slow))
+    cheap = blocked_compare(CountingMetric(), emb, emb, 12, 12, True, workers=2, seconds_estimate=0.1)
+    assert set(np.unique(cheap)) == {here}
+
+
 class SleepsPerPair(metrics.FrobeniusWeightDistance):
     """Frobenius distance that takes 40 ms per pair of members it is given, in any process."""
 
@@ -436,6 +446,23 @@ def test_a_batch_stopped_part_way_keeps_the_calls_it_finished_in_the_store(alway
         np.testing.assert_array_equal(resumed.cross(*call), single.cross(*call))
         computed.append(resumed.total.calls > before)
     assert sorted(computed) == [False, True, True]  # one taken from the store, two computed now
+
+
+def test_a_resumed_run_knows_the_metric_speed_from_its_store(tmp_path):
+    """The metric's speed in one process is kept in the distance store, so a resumed run sends its
+    first call to the workers at once (a slow reference implementation's first call alone can
+    take many minutes with the other cores idle)."""
+    store, header = tmp_path / "distances.npz", {"metric": "weights_perm"}
+    metric = metrics.get("weights_perm")
+    runner = _runner(metric, 2, store=store, header=header)
+    assert runner._serial_seconds(100) is None
+    cond = runner.release.conditions[0]["id"]
+    runner.within(cond, np.arange(4))
+    measured = runner._serial_seconds(100)
+    assert measured is not None and measured > 0
+    resumed = _runner(metric, 2, store=store, header=header)
+    resumed.load_store()
+    assert resumed._serial_seconds(100) == pytest.approx(measured)
 
 
 def test_a_prefetched_call_that_fails_raises_where_the_suite_asks_for_it(always_parallel):

@@ -50,7 +50,9 @@ calibration: a ladder per network), it announces them first (:meth:`MetricRunner
 ``prefetch_cross``) and the workers compute whole calls, one per job
 (:func:`degzoo.metrics.parallel.compare_each`): for a metric that solves a call's pairs together,
 as DSA does, a block of a few members costs almost what the whole call does, so whole calls side
-by side are what halves the time on two workers.
+by side are what halves the time on two workers. Whether work goes to the workers is decided from
+the metric's speed in one process, measured over the run and kept in the store, so that a resumed
+run of a slow metric starts its workers at once instead of timing a first call alone.
 
 The runner calls the metric's two steps (``embed``, ``compare``) itself rather than its
 ``pairwise``/``cross``, which is what makes the caches possible; a metric that overrides
@@ -270,6 +272,9 @@ class MetricRunner:
         # running speed estimates for the deadline check
         self._sec_pair = (0.0, 0)
         self._sec_net = (0.0, 0)
+        # (process seconds, pairs) of the compare calls, this run's and the store's: the work in one
+        # process that decides whether a call goes to the workers
+        self._serial_pair = (0.0, 0)
         self.store = None if store is None else os.fspath(store)
         self.header = json.dumps(header or {}, sort_keys=True)
 
@@ -287,6 +292,7 @@ class MetricRunner:
             arrays.pop("content_sha256", None)
             header, index = str(arrays.pop("header")), json.loads(str(arrays.pop("index")))
             inputs = json.loads(str(arrays.pop("inputs"))) if "inputs" in arrays else {}
+            speed = json.loads(str(arrays.pop("serial_speed"))) if "serial_speed" in arrays else None
         except Exception as exc:
             raise InvalidParameterError(
                 f"the distance store {self.store} cannot be read ({type(exc).__name__}: {exc}); "
@@ -308,6 +314,9 @@ class MetricRunner:
             # a store written before fingerprints were kept: its calls are taken as they are, and
             # fingerprinted when this run first asks for them
             self._inputs.update({name: np.array(rows, dtype=np.float64) for name, rows in inputs.items()})
+            if speed is not None:
+                self._serial_pair = (self._serial_pair[0] + float(speed["process_seconds"]),
+                                     self._serial_pair[1] + int(speed["pairs"]))
         return len(index)
 
     def _save_store(self) -> None:
@@ -321,9 +330,11 @@ class MetricRunner:
             items += [("call", (k,), v) for k, v in self._calls.items()]
             arrays = {f"a{i}": m.copy() for i, (_, _, m) in enumerate(items)}
             inputs = {name: rows.tolist() for name, rows in self._inputs.items()}
+            speed = {"process_seconds": self._serial_pair[0], "pairs": self._serial_pair[1]}
         index = {f"a{i}": [kind, *conds] for i, (kind, conds, _) in enumerate(items)}
         content = {"header": np.array(self.header), "index": np.array(json.dumps(index)),
-                   "inputs": np.array(json.dumps(inputs)), **arrays}
+                   "inputs": np.array(json.dumps(inputs)), "serial_speed": np.array(json.dumps(speed)),
+                   **arrays}
         buffer = io.BytesIO()
         np.savez(buffer, content_sha256=np.array(store_content_hash(content)), **content)
         os.makedirs(os.path.dirname(self.store) or ".", exist_ok=True)  # before the result file's folder
@@ -368,6 +379,15 @@ class MetricRunner:
         sn, nnet = self._sec_net
         return (sp / npair if npair else 0.0) * pairs + (sn / nnet if nnet else 0.0) * networks
 
+    def _serial_seconds(self, pairs: int, networks: int = 0) -> float | None:
+        """The work of ``pairs`` pairs (and embedding ``networks`` networks) in one process, from the
+        compare calls timed so far, in this run or a stopped one (the store); None before any."""
+        seconds, known = self._serial_pair
+        if not known:
+            return None
+        sn, nnet = self._sec_net
+        return seconds / known * pairs + (sn / nnet if nnet else 0.0) * networks
+
     def _call(self, kind: str, fn: Callable[[], Any], *, pairs: int = 0, networks: int = 0,
               block_seconds: list[float] | None = None) -> Any:
         """``fn()``, timed into the statistics; ``block_seconds``: filled by ``fn`` with the process
@@ -399,6 +419,7 @@ class MetricRunner:
                 stats.per_call.append((kind, process, pairs or networks))
             if pairs:
                 self._sec_pair = (self._sec_pair[0] + dt, self._sec_pair[1] + pairs)
+                self._serial_pair = (self._serial_pair[0] + process, self._serial_pair[1] + pairs)
             elif networks:
                 self._sec_net = (self._sec_net[0] + dt, self._sec_net[1] + networks)
             self.deadline.check()
@@ -443,7 +464,8 @@ class MetricRunner:
                     return blocked_compare(self.metric, ea, eb, len(ens_a), len(ens_b), symmetric,
                                            workers=self.workers, scheduler=self.scheduler,
                                            orientation=self._orientation(ea) if symmetric else None,
-                                           block_seconds=seconds, on_block=done)
+                                           block_seconds=seconds, on_block=done,
+                                           seconds_estimate=self._serial_seconds(n_pairs))
 
                 out = self._call("compare", blocks, pairs=n_pairs, block_seconds=seconds)
             else:
@@ -591,7 +613,7 @@ class MetricRunner:
 
         self._call("compare", lambda: compare_each(
             self.metric, calls, workers=self.workers, scheduler=self.scheduler,
-            seconds_estimate=estimate if known_speed else None, job_seconds=seconds, on_done=done,
+            seconds_estimate=self._serial_seconds(pairs, networks), job_seconds=seconds, on_done=done,
             on_result=arrived), pairs=pairs, networks=networks, block_seconds=seconds)
 
     def prefetch_within(self, requests: Sequence[tuple[str, np.ndarray]]) -> None:

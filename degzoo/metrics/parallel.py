@@ -19,9 +19,11 @@ one pair; a metric that is neither (it fills both triangles differently) is comp
 Many matrices at once (:func:`compare_each`) go to the workers as whole calls, one per job, the
 ensembles embedded there: each is then exactly the metric's own single-process call.
 
-No pool is started when it cannot pay: the first block is computed in this process and timed; if
-the remaining blocks would take less than :data:`MIN_PARALLEL_SECONDS` in this process, they are
-computed here too. Workers are capped at the usable cores (:func:`degzoo.engine.usable_cores`).
+No pool is started when it cannot pay: given the caller's estimate of the work in one process
+(``seconds_estimate``, e.g. from the metric's speed measured earlier in the run or recorded by a
+stopped one), the decision is made at once; without it, the first block is computed in this process
+and timed. Work estimated below :data:`MIN_PARALLEL_SECONDS` stays in this process. Workers are
+capped at the usable cores (:func:`degzoo.engine.usable_cores`).
 
 The metric and its embeddings travel to the workers by pickle, between our own processes only.
 On Linux the workers are forked, so metrics defined in a script or a notebook work as they are.
@@ -164,12 +166,7 @@ def compare_each(
         results = run_jobs(_embed_and_compare, jobs, scheduler=scheduler)
     else:
         n_workers = min(workers or usable_cores(), usable_cores(), len(jobs))
-        if seconds_estimate is None:
-            results = _local_results(jobs, n_workers, _embed_and_compare)
-        elif n_workers > 1 and seconds_estimate >= MIN_PARALLEL_SECONDS:
-            results = run_jobs(_embed_and_compare, jobs, workers=n_workers, check=checkpoint)
-        else:
-            results = (_embed_and_compare(*job) for job in jobs)
+        results = _local_results(jobs, n_workers, _embed_and_compare, seconds_estimate)
     for done, (i, dist, seconds) in enumerate(results, 1):
         checkpoint()  # a call cancelled in this process returned None: the cancellation goes on
         if job_seconds is not None:
@@ -236,6 +233,7 @@ def blocked_compare(
     orientation: Orientation | None = None,
     block_seconds: list[float] | None = None,
     on_block: Callable[[int, int], None] | None = None,
+    seconds_estimate: float | None = None,
 ) -> np.ndarray:
     """``metric.compare`` over blocks of members, run by :func:`degzoo.engine.run_jobs`.
 
@@ -247,7 +245,8 @@ def blocked_compare(
     ``block_seconds``: a list that gets the seconds each block took in its process (their sum is
     the call's process time, whatever the number of workers; nothing when the metric's own call
     ran here unblocked). ``on_block(done, total)``: called in
-    this process as each block arrives (progress inside one long call).
+    this process as each block arrives (progress inside one long call). ``seconds_estimate``: the
+    call's work in one process, when known (unknown: the first block is timed here).
     """
     if scheduler or cluster:
         n_workers = max(workers or 1, 4)  # the cluster's size is not known here
@@ -283,7 +282,7 @@ def blocked_compare(
     if scheduler or cluster:
         results = run_jobs(_compare_block, jobs, scheduler=scheduler, cluster=cluster)
     else:
-        results = _local_results(jobs, n_workers)
+        results = _local_results(jobs, n_workers, seconds_estimate=seconds_estimate)
     for done, ((i, j), dist, seconds) in enumerate(results, 1):  # block (i, j); j < i: lower triangle
         if block_seconds is not None:
             block_seconds.append(seconds)
@@ -315,10 +314,17 @@ def symmetric_orientation(metric: Any, emb: Any, p: int, q: int) -> Orientation 
 
 
 def _local_results(jobs: list[tuple[Any, ...]], n_workers: int,
-                   compute: Callable[..., Any] = _compare_block
+                   compute: Callable[..., Any] = _compare_block, seconds_estimate: float | None = None
                    ) -> Iterator[tuple[tuple[int, int], np.ndarray, float]]:
-    """``compute`` of the first job here, timed; the rest here too unless they would take long
-    enough to pay for worker processes."""
+    """``compute`` of every job, on ``n_workers`` processes when the work (``seconds_estimate`` in
+    one process; unknown: the first job here, timed, times the number of jobs left) pays for them."""
+    if seconds_estimate is not None:
+        if n_workers > 1 and seconds_estimate >= MIN_PARALLEL_SECONDS:
+            yield from run_jobs(compute, jobs, workers=n_workers, check=checkpoint)
+        else:
+            for job in jobs:
+                yield compute(*job)
+        return
     start = time.perf_counter()
     yield compute(*jobs[0])
     rest = jobs[1:]

@@ -70,6 +70,21 @@ def test_registry_has_reference_metrics_at_every_level():
     assert metrics.get("dsa", rank=5).rank == 5
 
 
+def test_every_registered_metric_travels_to_worker_processes():
+    """``--workers`` and Dask send the metric to other processes by pickle: every registered metric
+    (its optional extra installed) must survive the trip with its parameters. rsatoolbox's baseline
+    once kept the imported module on itself and ended its trend suite in an error with workers."""
+    import pickle
+
+    for name in metrics.available():
+        try:
+            metric = metrics.get(name)
+        except InvalidParameterError as exc:  # only an optional extra that is not installed
+            assert 'pip install "degzoo[' in str(exc), exc
+            continue
+        assert pickle.loads(pickle.dumps(metric)) == metric, name
+
+
 def test_module_attr_and_errors():
     metric = metrics.get("test_metric_interface:Constant", value=2.0)
     assert isinstance(metric, Constant) and metric.value == 2.0

@@ -138,16 +138,16 @@ class RSAToolbox(Metric):
         if not isinstance(self.max_patterns, int) or self.max_patterns < 3:
             raise InvalidParameterError(f"{self.name}: max_patterns must be an integer >= 3, "
                                         f"got {self.max_patterns!r}")
-        self._rsa = _rsatoolbox(self.name)
+        _rsatoolbox(self.name)  # installed? (imported where used: a module would not pickle to workers)
 
     def embed(self, ensemble: Any) -> np.ndarray:
         X = trajectory_matrices(self, ensemble)  # [E, N, H], centred
         keep = np.unique(np.linspace(0, X.shape[1] - 1, min(self.max_patterns, X.shape[1])).astype(int))
-        data = self._rsa.data.Dataset
+        rsa = _rsatoolbox(self.name)
         rdms = []
         for x in X[:, keep]:
             checkpoint()
-            rdm = self._rsa.rdm.calc_rdm(data(x), method="correlation")
+            rdm = rsa.rdm.calc_rdm(rsa.data.Dataset(x), method="correlation")
             rdms.append(rdm.get_vectors()[0])
         return np.stack(rdms)
 
@@ -155,8 +155,8 @@ class RSAToolbox(Metric):
         if emb_a.shape[1] != emb_b.shape[1]:
             raise InvalidParameterError(f"metric {self.name!r}: the RDMs have different sizes; "
                                         "compare on the same probe set")
-        rdms = self._rsa.rdm.RDMs
-        r = self._rsa.rdm.compare(rdms(emb_a), rdms(emb_b), method="corr")
+        rsa = _rsatoolbox(self.name)
+        r = rsa.rdm.compare(rsa.rdm.RDMs(emb_a), rsa.rdm.RDMs(emb_b), method="corr")
         return np.clip(1.0 - np.asarray(r, dtype=np.float64), 0.0, 2.0)
 
 

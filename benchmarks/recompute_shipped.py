@@ -11,6 +11,12 @@ copied back, added as a reference entry, and the board is rebuilt.
 A metric whose distances live in a store beside its result (``<name>.distances.npz``, the reference
 implementations) takes it along from ``--stores``. Stop it with Ctrl-C and run it again: finished
 files are already back in place, and an interrupted one resumes from its staging folder.
+
+``--check`` recomputes every suite from scratch instead (nothing is resumed or copied back) and
+compares the new file's scores with the shipped one's: a resumed suite that today's code would
+compute otherwise (a change the resume guard does not see) shows up there.
+
+    python benchmarks/recompute_shipped.py --check --release embedded-v1 --skip dsa_metric_ref
 """
 
 from __future__ import annotations
@@ -39,15 +45,15 @@ def shipped_results(level: str | None) -> list[Path]:
     return out
 
 
-def evaluate_command(path: Path, result: dict, out: Path, workers: int) -> list[str]:
-    """The ``degzoo evaluate`` call that resumes the shipped ``result`` (read from ``path``) in
-    ``out``: the same metric, release and command-line parameters (which the file name records:
-    ``name--key-value``)."""
+def evaluate_command(path: Path, result: dict, out: Path, workers: int, resume: bool = True) -> list[str]:
+    """The ``degzoo evaluate`` call that resumes (or, with ``resume`` false, recomputes) the shipped
+    ``result`` (read from ``path``) in ``out``: the same metric, release and command-line parameters
+    (which the file name records: ``name--key-value``)."""
     name, *given = path.stem.split("--")
     if name != result["metric"]["name"]:
         raise SystemExit(f"{path}: file name does not match its metric {result['metric']['name']!r}")
-    cmd = [sys.executable, "-m", "degzoo", "evaluate", "--metric", name, "--resume", "--time-limit", "0",
-           "--workers", str(workers), "--no-report", "--quiet", "--out", str(out)]
+    cmd = [sys.executable, "-m", "degzoo", "evaluate", "--metric", name, *(["--resume"] if resume else []),
+           "--time-limit", "0", "--workers", str(workers), "--no-report", "--quiet", "--out", str(out)]
     for pair in given:
         key, value = pair.split("-", 1)
         cmd += ["--param", f"{key}={value}"]
@@ -78,6 +84,38 @@ def recompute(path: Path, staging: Path, stores: Path, workers: int) -> None:
         shutil.copy2(out / "results" / store.name, store)
 
 
+def score_differences(shipped: dict, new: dict) -> tuple[list[str], float]:
+    """The main scores (the board's) that differ between two results of one metric, as
+    ``suite.score: shipped -> new``, and the largest absolute difference of any other score."""
+    main = [f"{key}: {value['value']:.6g} -> {new['summary'].get(key, {}).get('value')}"
+            for key, value in shipped["summary"].items()
+            if not key.startswith("cost.") and new["summary"].get(key) != value]
+    worst = 0.0
+    for suite, res in shipped["suites"].items():
+        if suite == "cost":
+            continue
+        for key, score in (res.get("scores") or {}).items():
+            other = (new["suites"].get(suite, {}).get("scores") or {}).get(key)
+            for field in ("value", "low", "high"):
+                a, b = score[field], None if other is None else other[field]
+                worst = float("inf") if b is None else max(worst, abs(a - b))
+    return main, worst
+
+
+def check(path: Path, staging: Path, workers: int) -> bool:
+    """Recompute one shipped result from scratch and print how its scores compare; True if every
+    main score is equal."""
+    result = json.loads(path.read_text())
+    out = staging / "-".join(path.relative_to(ROOT / "degzoo" / "reference").with_suffix("").parts)
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run(evaluate_command(path, result, out, workers, resume=False), check=True, cwd=ROOT)
+    (written,) = (out / "results").glob("*.json")
+    main, worst = score_differences(result, json.loads(written.read_text()))
+    verdict = "main scores equal" if not main else "MAIN SCORES DIFFER: " + "; ".join(main)
+    print(f"{path.relative_to(ROOT)}: {verdict}; other scores within {worst:.1e}", flush=True)
+    return not main
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--level", default=None, help="one level (default: all)")
@@ -87,8 +125,16 @@ def main() -> None:
                     default=ROOT / "benchmarks" / "results" / "reference-implementations" / "results",
                     help="folder of the distance stores of the reference implementations")
     ap.add_argument("--skip", action="append", default=[], help="a shipped file's stem to leave as it is")
+    ap.add_argument("--release", default=None, help="only the results of this zoo release")
+    ap.add_argument("--check", action="store_true",
+                    help="recompute from scratch and compare with the shipped scores (nothing copied back)")
     args = ap.parse_args()
-    paths = [p for p in shipped_results(args.level) if p.stem not in args.skip]
+    paths = [p for p in shipped_results(args.level) if p.stem not in args.skip
+             and args.release in (None, json.loads(p.read_text())["zoo"]["release"])]
+    if args.check:
+        equal = [check(path, args.staging / "check", args.workers) for path in paths]
+        print(f"{sum(equal)} of {len(equal)} shipped results reproduce every main score")
+        raise SystemExit(0 if all(equal) else 1)
     for path in paths:
         recompute(path, args.staging, args.stores, args.workers)
     for folder in sorted({p.parent for p in paths}):

@@ -219,7 +219,10 @@ def _run_dask(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], scheduler
                 "scheduler is running, or leave out the scheduler to use local worker processes"
             ) from None
     try:
-        futures = client.map(fn, *zip(*jobs, strict=True), pure=False)
+        # the jobs' data goes to the workers directly, not inside the task graph through the scheduler
+        # (a batch of whole metric calls carries its ensembles: 112 MiB in a test)
+        columns = [client.scatter(list(column)) for column in zip(*jobs, strict=True)]
+        futures = client.map(fn, *columns, pure=False)
         for fut in as_completed(futures):
             yield fut.result()
     finally:

@@ -327,6 +327,7 @@ def test_defaults_of_the_main_job_never_cut_a_suite_and_use_every_core():
     assert args.workers == usable_cores()
 
 
+@pytest.mark.filterwarnings("error:Sending large graph")  # the jobs' data is scattered, not in the graph
 def test_a_dask_cluster_gives_the_same_scores_as_one_process(capsys, tmp_path, monkeypatch):
     """--cluster local:N: one real LocalCluster for the run, whose workers compute the blocks."""
     pytest.importorskip("distributed")

@@ -34,15 +34,22 @@ SHIPPED = [ROOT / "degzoo" / "reference" / role
 EMBEDDED = "embedded-v1"
 
 
-def shipped_results(level: str | None) -> list[Path]:
-    """Every shipped metric result of ``level`` (all levels when None), top folders and release subfolders."""
+def shipped_results(level: str | None, release: str | None = None) -> list[Path]:
+    """Every shipped metric result of ``level`` on ``release`` (all when None), top folders and
+    release subfolders."""
     files = sorted(p for folder in SHIPPED for p in [*folder.glob("*.json"), *folder.glob("*/*.json")])
     out = []
     for path in files:
         result = json.loads(path.read_text())
-        if result.get("kind") == "metric" and level in (None, result["metric"]["level"]):
+        if (result.get("kind") == "metric" and level in (None, result["metric"]["level"])
+                and release in (None, result["zoo"]["release"])):
             out.append(path)
     return out
+
+
+def staging_folder(path: Path, staging: Path) -> Path:
+    """The folder under ``staging`` where the shipped result ``path`` is recomputed."""
+    return staging / "-".join(path.relative_to(ROOT / "degzoo" / "reference").with_suffix("").parts)
 
 
 def evaluate_command(path: Path, result: dict, out: Path, workers: int, resume: bool = True) -> list[str]:
@@ -66,7 +73,7 @@ def evaluate_command(path: Path, result: dict, out: Path, workers: int, resume: 
 def recompute(path: Path, staging: Path, stores: Path, workers: int) -> None:
     """Resume one shipped result in its own staging folder and copy the new file back over it."""
     result = json.loads(path.read_text())
-    out = staging / "-".join(path.relative_to(ROOT / "degzoo" / "reference").with_suffix("").parts)
+    out = staging_folder(path, staging)
     (out / "results").mkdir(parents=True, exist_ok=True)
     staged = out / "results" / path.name
     if not staged.exists():
@@ -106,7 +113,7 @@ def check(path: Path, staging: Path, workers: int) -> bool:
     """Recompute one shipped result from scratch and print how its scores compare; True if every
     main score is equal."""
     result = json.loads(path.read_text())
-    out = staging / "-".join(path.relative_to(ROOT / "degzoo" / "reference").with_suffix("").parts)
+    out = staging_folder(path, staging)
     shutil.rmtree(out, ignore_errors=True)
     subprocess.run(evaluate_command(path, result, out, workers, resume=False), check=True, cwd=ROOT)
     (written,) = (out / "results").glob("*.json")
@@ -129,8 +136,7 @@ def main() -> None:
     ap.add_argument("--check", action="store_true",
                     help="recompute from scratch and compare with the shipped scores (nothing copied back)")
     args = ap.parse_args()
-    paths = [p for p in shipped_results(args.level) if p.stem not in args.skip
-             and args.release in (None, json.loads(p.read_text())["zoo"]["release"])]
+    paths = [p for p in shipped_results(args.level, args.release) if p.stem not in args.skip]
     if args.check:
         equal = [check(path, args.staging / "check", args.workers) for path in paths]
         print(f"{sum(equal)} of {len(equal)} shipped results reproduce every main score")

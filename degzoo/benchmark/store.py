@@ -383,10 +383,7 @@ class MetricRunner:
         """The work of ``pairs`` pairs (and embedding ``networks`` networks) in one process, from the
         compare calls timed so far, in this run or a stopped one (the store); None before any."""
         seconds, known = self._serial_pair
-        if not known:
-            return None
-        sn, nnet = self._sec_net
-        return seconds / known * pairs + (sn / nnet if nnet else 0.0) * networks
+        return seconds / known * pairs + self._estimate(0, networks) if known else None
 
     def _call(self, kind: str, fn: Callable[[], Any], *, pairs: int = 0, networks: int = 0,
               block_seconds: list[float] | None = None) -> Any:

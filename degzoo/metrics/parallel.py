@@ -318,18 +318,13 @@ def _local_results(jobs: list[tuple[Any, ...]], n_workers: int,
                    ) -> Iterator[tuple[tuple[int, int], np.ndarray, float]]:
     """``compute`` of every job, on ``n_workers`` processes when the work (``seconds_estimate`` in
     one process; unknown: the first job here, timed, times the number of jobs left) pays for them."""
-    if seconds_estimate is not None:
-        if n_workers > 1 and seconds_estimate >= MIN_PARALLEL_SECONDS:
-            yield from run_jobs(compute, jobs, workers=n_workers, check=checkpoint)
-        else:
-            for job in jobs:
-                yield compute(*job)
-        return
-    start = time.perf_counter()
-    yield compute(*jobs[0])
-    rest = jobs[1:]
-    serial_estimate = (time.perf_counter() - start) * len(rest)
-    if n_workers <= 1 or serial_estimate < MIN_PARALLEL_SECONDS:
+    rest = jobs
+    if seconds_estimate is None:
+        start = time.perf_counter()
+        yield compute(*jobs[0])
+        rest = jobs[1:]
+        seconds_estimate = (time.perf_counter() - start) * len(rest)
+    if n_workers <= 1 or seconds_estimate < MIN_PARALLEL_SECONDS:
         for job in rest:
             yield compute(*job)
     else:
